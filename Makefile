@@ -1,0 +1,38 @@
+# loihi-deploy: set-up, demo, tests, benchmarks. Everything runs inside .venv (Python 3.11).
+PYTHON_BASE ?= python3.11
+VENV        := .venv
+PY          := $(VENV)/bin/python
+PIP         := $(PY) -m pip
+STAMP       := $(VENV)/.installed
+
+.PHONY: install demo test test-slow bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt tools/patch_lava.py
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
+	# lava-nc / lava-dl declare Python <3.11 (and lava-dl pins torch 2.3 + torchvision): install
+	# them without their metadata checks, then their pure dependencies under our constraints.
+	$(PIP) install --quiet --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
+	$(PIP) install --quiet -c constraints.txt "scikit-learn<1.7" "networkx<=2.8.7" "asteval<0.10"
+	$(PY) tools/patch_lava.py
+	$(PY) -c "import lava.magma.core.run_configs, compiler, runtime, sim_backend, loihi_deploy; print('install ok')"
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/loihi-deploy demo
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+bench: install
+	$(PY) benchmarks/emulator_vs_loop.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,178 @@
+"""Deployment bundle: one self-describing HDF5 file holding a SpikingGraph.
+
+Layout (schema 1):
+    attrs   format = "loihi-deploy-bundle", schema_version, env_id, neuron, timesteps,
+            membrane ("vanilla" | "free" | "crpi:<alpha>"), encoder, profile,
+            source (JSON: kind, path, sha256 of the source policy), calibration (JSON),
+            versions (JSON), content_sha256 (over every dataset and the attrs above)
+    hidden/<i>/weight (out, in), hidden/<i>/bias (out,), hidden/<i>/threshold (out,)
+    readout/weight (act, n_last), readout/bias (act,)
+    head/scale (act,), head/offset (act,)      action = offset + scale * tanh(z)
+Writes are atomic (temp file + rename); loading checks every field and the checksum and
+raises BundleError naming the file and the problem.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import platform
+
+import numpy as np
+
+from compiler.ir import ActionHead, Dense, MembranePolicy, SpikingGraph, SpikingLayer
+
+FORMAT = "loihi-deploy-bundle"
+SCHEMA_VERSION = 1
+_SCALAR_ATTRS = ("env_id", "neuron", "timesteps", "membrane", "encoder", "profile")
+_JSON_ATTRS = ("source", "calibration")
+
+
+class BundleError(ValueError):
+    """A bundle file is missing, corrupt, of an unknown schema, or does not fit the env."""
+
+
+def tool_versions() -> dict[str, str]:
+    import importlib.metadata as md
+    versions = {"python": platform.python_version()}
+    for name in ("loihi-deploy", "numpy", "h5py", "torch", "gymnasium", "mujoco", "lava-nc"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _arrays(graph: SpikingGraph) -> dict[str, np.ndarray]:
+    arrays = {}
+    for i, layer in enumerate(graph.hidden):
+        arrays[f"hidden/{i}/weight"] = layer.synapse.weight
+        arrays[f"hidden/{i}/bias"] = layer.synapse.bias
+        arrays[f"hidden/{i}/threshold"] = layer.threshold
+    arrays["readout/weight"] = graph.readout.weight
+    arrays["readout/bias"] = graph.readout.bias
+    arrays["head/scale"] = graph.head.scale
+    arrays["head/offset"] = graph.head.offset
+    return arrays
+
+
+def _attrs(graph: SpikingGraph) -> dict[str, object]:
+    return {"env_id": graph.env_id, "neuron": graph.neuron, "timesteps": int(graph.timesteps),
+            "membrane": str(graph.membrane), "encoder": graph.encoder, "profile": "float",
+            "source": json.dumps(graph.source, sort_keys=True, default=str),
+            "calibration": json.dumps(graph.calibration, sort_keys=True, default=str)}
+
+
+def _content_hash(arrays: dict[str, np.ndarray], attrs: dict[str, object]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name], dtype=np.float64)
+        h.update(name.encode() + str(a.shape).encode() + a.tobytes())
+    h.update(json.dumps({k: attrs[k] for k in sorted(attrs)}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def save_bundle(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:
+    import h5py
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays, attrs = _arrays(graph), _attrs(graph)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["schema_version"] = SCHEMA_VERSION
+            for key, value in attrs.items():
+                f.attrs[key] = value
+            f.attrs["versions"] = json.dumps(tool_versions(), sort_keys=True)
+            f.attrs["content_sha256"] = _content_hash(arrays, attrs)
+            for name, a in arrays.items():
+                f.create_dataset(name, data=np.asarray(a, dtype=np.float64))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _read(f, path, name: str) -> np.ndarray:
+    if name not in f:
+        raise BundleError(f"{path}: missing dataset {name!r}")
+    return np.asarray(f[name][()], dtype=np.float64)
+
+
+def load_bundle(path: str | os.PathLike) -> SpikingGraph:
+    import h5py
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise BundleError(f"{path}: no such bundle file")
+    if path.stat().st_size == 0:
+        raise BundleError(f"{path}: empty file (zero bytes)")
+    if not h5py.is_hdf5(path):
+        raise BundleError(f"{path}: not an HDF5 file (truncated or not a bundle)")
+    try:
+        with h5py.File(path, "r") as f:
+            fmt = f.attrs.get("format")
+            if fmt != FORMAT:
+                raise BundleError(f"{path}: not a loihi-deploy bundle (format attribute is "
+                                  f"{fmt!r}, expected {FORMAT!r})")
+            version = int(f.attrs.get("schema_version", -1))
+            if version > SCHEMA_VERSION:
+                raise BundleError(f"{path}: bundle schema {version} is newer than this "
+                                  f"loihi-deploy supports ({SCHEMA_VERSION}); upgrade loihi-deploy")
+            if version < 1:
+                raise BundleError(f"{path}: unknown bundle schema version {version}")
+            missing = [k for k in (*_SCALAR_ATTRS, *_JSON_ATTRS, "content_sha256")
+                       if k not in f.attrs]
+            if missing:
+                raise BundleError(f"{path}: missing attributes {missing}")
+            attrs = {k: f.attrs[k] for k in (*_SCALAR_ATTRS, *_JSON_ATTRS)}
+            attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}
+            n_hidden = len(f["hidden"]) if "hidden" in f else 0
+            arrays = {}
+            for i in range(n_hidden):
+                for field in ("weight", "bias", "threshold"):
+                    arrays[f"hidden/{i}/{field}"] = _read(f, path, f"hidden/{i}/{field}")
+            for name in ("readout/weight", "readout/bias", "head/scale", "head/offset"):
+                arrays[name] = _read(f, path, name)
+            stored_hash = f.attrs["content_sha256"]
+    except BundleError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise BundleError(f"{path}: corrupt bundle ({type(exc).__name__}: {exc})") from None
+    if _content_hash(arrays, attrs) != stored_hash:
+        raise BundleError(f"{path}: content checksum mismatch (the file was modified or "
+                          f"corrupted after it was written)")
+    if attrs["profile"] != "float":
+        raise BundleError(f"{path}: numeric profile {attrs['profile']!r} is not supported by "
+                          f"this version")
+    try:
+        hidden = tuple(SpikingLayer(Dense(arrays[f"hidden/{i}/weight"], arrays[f"hidden/{i}/bias"]),
+                                    arrays[f"hidden/{i}/threshold"]) for i in range(n_hidden))
+        return SpikingGraph(
+            hidden=hidden,
+            readout=Dense(arrays["readout/weight"], arrays["readout/bias"]),
+            head=ActionHead(arrays["head/scale"], arrays["head/offset"]),
+            timesteps=int(attrs["timesteps"]),
+            membrane=MembranePolicy.parse(str(attrs["membrane"])),
+            neuron=str(attrs["neuron"]), encoder=str(attrs["encoder"]),
+            env_id=str(attrs["env_id"]), source=json.loads(attrs["source"]),
+            calibration=json.loads(attrs["calibration"]))
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: invalid bundle contents: {exc}") from None
+
+
+def check_bundle_env(graph: SpikingGraph, env_id: str, where: str) -> None:
+    """Raise BundleError if env_id's observation/action spaces do not fit the graph."""
+    from runtime.envs import make_env, space_sizes
+    env = make_env(env_id)
+    obs_dim, act_dim, low, high = space_sizes(env)
+    env.close()
+    if (graph.obs_dim, graph.act_dim) != (obs_dim, act_dim):
+        raise BundleError(f"{where}: compiled for {graph.env_id} ({graph.obs_dim} observations, "
+                          f"{graph.act_dim} actions) but {env_id} has {obs_dim} observations, "
+                          f"{act_dim} actions")
+    expected = ActionHead.from_bounds(low, high)
+    if not np.allclose(graph.head.offset, expected.offset) or \
+            not np.allclose(graph.head.scale, expected.scale):
+        raise BundleError(f"{where}: action bounds differ from {env_id}'s [{low}, {high}]")

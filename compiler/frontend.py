@@ -1,0 +1,247 @@
+"""Frontends: trained policies -> AnnGraph. Weights are read without executing pickled code.
+
+Supported sources (load_policy picks by file type and keys):
+  * the CRPI paper's released actors (torch state dicts): TD3 keys l1/l2/l3, SAC keys
+    fc1/fc2/fc_mu (fc_std is unused by the deterministic action);
+  * Stable-Baselines3 TD3/SAC .zip files (only policy.pth and the JSON `data` are read);
+  * the project's policy files: a state dict of nn.Sequential(Linear, ReLU, ..., Linear[, Tanh])
+    with a sidecar JSON (loihi_deploy.train writes them), and live nn.Sequential objects.
+The action head is tanh mapped onto the env's action bounds.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pathlib
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from compiler.ir import ActionHead, AnnGraph, Dense
+
+
+class PolicyLoadError(ValueError):
+    """A policy file could not be read or does not describe a convertible ReLU MLP."""
+
+
+def sha256_file(path: str | pathlib.Path) -> str:
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+def _torch_load_weights(data: bytes, where: str) -> dict:
+    import pickle
+
+    import torch
+    try:
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise PolicyLoadError(f"{where}: refused: the file is not a plain tensor state dict "
+                              f"(it would need to run pickled code to load): {exc}") from None
+    except Exception as exc:  # truncated / corrupt / not a torch file
+        raise PolicyLoadError(f"{where}: not a readable torch state dict ({type(exc).__name__}: "
+                              f"{exc})") from None
+    if not isinstance(obj, dict) or not obj:
+        raise PolicyLoadError(f"{where}: expected a state dict (name -> tensor), got "
+                              f"{type(obj).__name__}")
+    return {k: v.detach().cpu().double().numpy() for k, v in obj.items()
+            if hasattr(v, "detach")}
+
+
+def _linear(state: dict, prefix: str, where: str) -> Dense:
+    try:
+        return Dense(state[f"{prefix}.weight"], state[f"{prefix}.bias"])
+    except KeyError as exc:
+        raise PolicyLoadError(f"{where}: missing tensor {exc.args[0]!r}; found keys "
+                              f"{sorted(state)[:12]}") from None
+    except ValueError as exc:
+        raise PolicyLoadError(f"{where}: layer {prefix!r}: {exc}") from None
+
+
+def _sequential_linears(state: dict, prefix: str, where: str) -> list[Dense]:
+    """Linear layers of an nn.Sequential state dict, in index order."""
+    idx = sorted({int(k[len(prefix):].split(".")[0]) for k in state
+                  if k.startswith(prefix) and k.endswith(".weight")
+                  and k[len(prefix):].split(".")[0].isdigit()})
+    return [_linear(state, f"{prefix}{i}", where) for i in idx]
+
+
+def _graph(hidden: list[Dense], readout: Dense, head: ActionHead, source: dict,
+           where: str) -> AnnGraph:
+    try:
+        return AnnGraph(tuple(hidden), readout, head, source)
+    except ValueError as exc:
+        raise PolicyLoadError(f"{where}: {exc}") from None
+
+
+def _env_spaces(env_id: str):
+    from runtime.envs import make_env, space_sizes
+    env = make_env(env_id)
+    try:
+        return space_sizes(env)
+    finally:
+        env.close()
+
+
+def _bounds(env_id: str | None, action_low, action_high, layers: list[Dense],
+            where: str) -> ActionHead:
+    """The tanh head onto the given bounds, or onto env_id's (after checking the sizes)."""
+    obs_dim, act_dim = layers[0].shape[1], layers[-1].shape[0]
+    if action_low is None or action_high is None:
+        if env_id is None:
+            raise PolicyLoadError(f"{where}: need the env id (or action bounds) to know the "
+                                  f"action range")
+        env_obs, env_act, action_low, action_high = _env_spaces(env_id)
+        if (obs_dim, act_dim) != (env_obs, env_act):
+            raise PolicyLoadError(f"{where}: policy maps {obs_dim} observations to {act_dim} "
+                                  f"actions but {env_id} has {env_obs} observations and "
+                                  f"{env_act} actions")
+    head = ActionHead.from_bounds(action_low, action_high)
+    if head.scale.size != act_dim:
+        raise PolicyLoadError(f"{where}: policy outputs {act_dim} actions but the action bounds "
+                              f"have {head.scale.size}")
+    return head
+
+
+def from_paper_state_dict(state: dict, head_bounds: tuple | None, env_id: str | None,
+                          source: dict, where: str) -> AnnGraph:
+    """The CRPI paper's TD3 (l1, l2, l3) or SAC (fc1, fc2, fc_mu) actor."""
+    if "l1.weight" in state:
+        layers = [_linear(state, p, where) for p in ("l1", "l2", "l3")]
+        source = {**source, "kind": "paper-td3"}
+    elif "fc1.weight" in state:
+        layers = [_linear(state, p, where) for p in ("fc1", "fc2", "fc_mu")]
+        source = {**source, "kind": "paper-sac"}
+    else:
+        raise PolicyLoadError(f"{where}: not a paper actor (expected keys l1/l2/l3 or "
+                              f"fc1/fc2/fc_mu)")
+    low, high = head_bounds or (None, None)
+    head = _bounds(env_id, low, high, layers, where)
+    return _graph(layers[:-1], layers[-1], head, source, where)
+
+
+def _read_sb3_zip(path: pathlib.Path) -> tuple[dict, dict]:
+    where = str(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "policy.pth" not in names or "data" not in names:
+                raise PolicyLoadError(f"{where}: not a Stable-Baselines3 model (zip without "
+                                      f"policy.pth/data; has {sorted(names)})")
+            data = json.loads(zf.read("data"))
+            state = _torch_load_weights(zf.read("policy.pth"), f"{where}:policy.pth")
+    except zipfile.BadZipFile as exc:
+        raise PolicyLoadError(f"{where}: corrupt zip file ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise PolicyLoadError(f"{where}: corrupt SB3 `data` JSON ({exc})") from None
+    return data, state
+
+
+def from_sb3_zip(path: pathlib.Path, env_id: str | None, source: dict) -> AnnGraph:
+    """A Stable-Baselines3 TD3 or SAC model; reads the actor only, never unpickles."""
+    where = str(path)
+    data, state = _read_sb3_zip(path)
+    policy_module = str(data.get("policy_class", {}).get("__module__", ""))
+    activation = str(data.get("policy_kwargs", {}).get("activation_fn", "ReLU"))
+    if "ReLU" not in activation:
+        raise PolicyLoadError(f"{where}: actor activation is {activation}; only ReLU actors "
+                              f"convert to IF neurons (train with activation_fn=nn.ReLU)")
+    if "actor.mu.0.weight" in state:  # TD3 / DDPG: actor.mu = Sequential(Linear, ReLU, ..., Tanh)
+        layers = _sequential_linears(state, "actor.mu.", where)
+        algo = "td3"
+    elif "actor.latent_pi.0.weight" in state:  # SAC: latent_pi + mu, deterministic tanh(mu)
+        layers = _sequential_linears(state, "actor.latent_pi.", where)
+        layers.append(_linear(state, "actor.mu", where))
+        algo = "sac"
+    else:
+        raise PolicyLoadError(f"{where}: no TD3/SAC actor in policy.pth (policy class module "
+                              f"{policy_module or 'unknown'}); keys: {sorted(state)[:10]}")
+    if len(layers) < 2:
+        raise PolicyLoadError(f"{where}: actor has no hidden layer")
+    head = _bounds(env_id, None, None, layers, where)
+    return _graph(layers[:-1], layers[-1], head, {**source, "kind": f"sb3-{algo}"}, where)
+
+
+def from_sequential(module, action_low, action_high, source: dict | None = None) -> AnnGraph:
+    """A live torch nn.Sequential of Linear/ReLU layers ending in Linear (+ optional Tanh)."""
+    import torch.nn as nn
+    mods = list(module)
+    if mods and isinstance(mods[-1], nn.Tanh):
+        mods = mods[:-1]
+    linears = []
+    for i, m in enumerate(mods):
+        expect_linear = i % 2 == 0
+        if expect_linear and not isinstance(m, nn.Linear) or \
+                not expect_linear and not isinstance(m, nn.ReLU):
+            raise PolicyLoadError(f"nn.Sequential: module {i} is {type(m).__name__}; expected "
+                                  f"alternating Linear/ReLU ending in Linear (optionally Tanh)")
+        if expect_linear:
+            b = m.bias.detach().double().numpy() if m.bias is not None else np.zeros(m.out_features)
+            linears.append(Dense(m.weight.detach().double().numpy(), b))
+    if len(linears) < 2:
+        raise PolicyLoadError("nn.Sequential: need at least one hidden Linear+ReLU and an output "
+                              "Linear")
+    head = _bounds(None, action_low, action_high, linears, "nn.Sequential")
+    return _graph(linears[:-1], linears[-1], head, {"kind": "torch-sequential", **(source or {})},
+                  "nn.Sequential")
+
+
+def read_policy_metadata(path: pathlib.Path) -> dict[str, Any] | None:
+    meta_path = path.with_suffix(".json")
+    if not meta_path.exists():
+        return None
+    try:
+        return json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise PolicyLoadError(f"{meta_path}: corrupt metadata JSON ({exc})") from None
+
+
+def load_policy(path: str | pathlib.Path, env_id: str | None = None) -> AnnGraph:
+    """Load any supported policy file, then validate it against env_id's spaces if given."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise PolicyLoadError(f"{path}: no such policy file")
+    if path.stat().st_size == 0:
+        raise PolicyLoadError(f"{path}: empty file")
+    source = {"path": str(path), "sha256": sha256_file(path)}
+    if zipfile.is_zipfile(path) and "policy.pth" in zipfile.ZipFile(path).namelist():
+        graph = from_sb3_zip(path, env_id, source)
+    else:
+        state = _torch_load_weights(path.read_bytes(), str(path))
+        meta = read_policy_metadata(path)
+        if "l1.weight" in state or "fc1.weight" in state:
+            graph = from_paper_state_dict(state, None, env_id, source, str(path))
+        elif "0.weight" in state:
+            if meta is None and env_id is None:
+                raise PolicyLoadError(f"{path}: a Sequential state dict needs its sidecar "
+                                      f"{path.with_suffix('.json').name} or an env id")
+            env_id = env_id or meta["env_id"]
+            bounds = (meta["action_low"], meta["action_high"]) if meta else (None, None)
+            layers = _sequential_linears(state, "", str(path))
+            head = _bounds(env_id, *bounds, layers, str(path))
+            graph = _graph(layers[:-1], layers[-1], head,
+                           {**source, "kind": "sequential", **({"metadata": meta} if meta else {})},
+                           str(path))
+        else:
+            raise PolicyLoadError(f"{path}: unrecognised state dict (keys {sorted(state)[:10]}); "
+                                  f"expected a paper actor (l1/l2/l3, fc1/fc2/fc_mu) or an "
+                                  f"nn.Sequential state dict (0.weight, 2.weight, ...)")
+    if env_id is not None:
+        check_against_env(graph, env_id, str(path))
+    return graph
+
+
+def check_against_env(graph: AnnGraph, env_id: str, where: str) -> None:
+    obs_dim, act_dim, low, high = _env_spaces(env_id)
+    if graph.obs_dim != obs_dim:
+        raise PolicyLoadError(f"{where}: policy expects {graph.obs_dim}-dim observations but "
+                              f"{env_id} gives {obs_dim}")
+    if graph.act_dim != act_dim:
+        raise PolicyLoadError(f"{where}: policy outputs {graph.act_dim} actions but {env_id} "
+                              f"takes {act_dim}")
+    expected = ActionHead.from_bounds(low, high)
+    if not (np.allclose(graph.head.scale, expected.scale)
+            and np.allclose(graph.head.offset, expected.offset)):
+        raise PolicyLoadError(f"{where}: action bounds recorded with the policy do not match "
+                              f"{env_id}'s [{low}, {high}]")

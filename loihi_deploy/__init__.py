@@ -1,0 +1,1 @@
+"""loihi_deploy."""

@@ -1,0 +1,142 @@
+"""Python API: compile a policy, evaluate it in closed loop, sweep CRPI's alpha.
+
+    graph = compile_policy("halfcheetah_v5_td3", "HalfCheetah-v5", timesteps=8,
+                           membrane=MembranePolicy("crpi", 0.5))
+    result = sweep(graph, ann, "HalfCheetah-v5", alphas=[0, 0.5, 1], episodes=20)
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from compiler.calibrate import calibrate
+from compiler.convert import convert
+from compiler.frontend import load_policy
+from compiler.ir import AnnGraph, MembranePolicy, SpikingGraph
+from loihi_deploy.zoo import resolve_policy
+from runtime.closed_loop import AnnController, episode_seeds, run_episodes
+from sim_backend.emulator import Emulator
+
+DEFAULT_EVAL_SEED = 100  # evaluation resets use seeds 100, 101, ...; calibration uses 0, 1, ...
+
+
+def load_ann(policy: str, env_id: str | None) -> AnnGraph:
+    """A bundled policy name or a policy file, validated against env_id."""
+    return load_policy(resolve_policy(policy), env_id)
+
+
+def compile_policy(ann: AnnGraph, env_id: str, timesteps: int,
+                   membrane: MembranePolicy = MembranePolicy(), calib_episodes: int = 10,
+                   calib_seed: int = 0, calib_method: str = "max", percentile: float = 99.99,
+                   progress: bool = False) -> SpikingGraph:
+    """Frontend output -> calibrated, converted SpikingGraph (float profile)."""
+    cal = calibrate(ann, env_id, calib_episodes, calib_seed, calib_method, percentile, progress)
+    return convert(ann, cal, timesteps, membrane, env_id)
+
+
+def mean_ci95(x) -> tuple[float, float]:
+    """Mean and half-width of the 95% t-interval of the mean."""
+    from scipy import stats
+    x = np.asarray(x, dtype=np.float64)
+    if x.size < 2:
+        return float(x.mean()), float("nan")
+    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+    return float(x.mean()), float(half)
+
+
+def evaluate_ann(ann: AnnGraph, env_id: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
+                 progress: bool = False) -> np.ndarray:
+    return run_episodes(AnnController(ann), env_id, episode_seeds(seed, episodes),
+                        progress="ANN" if progress else False).returns
+
+
+def evaluate_snn(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
+                 progress: bool = False) -> np.ndarray:
+    controller = Emulator(graph, episodes)
+    return run_episodes(controller, env_id, episode_seeds(seed, episodes),
+                        progress=f"SNN {graph.membrane}" if progress else False).returns
+
+
+@dataclasses.dataclass
+class SweepResult:
+    env_id: str
+    timesteps: int
+    episodes: int
+    seed: int
+    alphas: list[float]
+    ann_returns: np.ndarray        # (episodes,)
+    snn_returns: np.ndarray        # (len(alphas), episodes); alpha 0 = vanilla
+
+    @property
+    def best_alpha_index(self) -> int:
+        return int(np.argmax(self.snn_returns.mean(axis=1)))
+
+    def to_json(self) -> dict:
+        ann_mean, ann_ci = mean_ci95(self.ann_returns)
+        rows = []
+        for alpha, returns in zip(self.alphas, self.snn_returns):
+            mean, ci = mean_ci95(returns)
+            rows.append({"alpha": alpha, "mean": mean, "ci95": ci,
+                         "ratio_to_ann": mean / ann_mean if ann_mean else None,
+                         "returns": returns.round(3).tolist()})
+        return {"env_id": self.env_id, "timesteps": self.timesteps, "neuron": "if",
+                "episodes": self.episodes, "reset_seeds": [self.seed, self.seed + self.episodes - 1],
+                "ann": {"mean": ann_mean, "ci95": ann_ci,
+                        "returns": self.ann_returns.round(3).tolist()},
+                "snn": rows, "best_alpha": self.alphas[self.best_alpha_index]}
+
+
+def sweep(graph: SpikingGraph, ann: AnnGraph, env_id: str, alphas, episodes: int,
+          seed: int = DEFAULT_EVAL_SEED, progress: bool = False) -> SweepResult:
+    """ANN and SNN(alpha) for every alpha, all on the same episode seeds; one emulator batch."""
+    alphas = [float(a) for a in alphas]
+    ann_returns = evaluate_ann(ann, env_id, episodes, seed, progress)
+    crpi = graph.replace(membrane=MembranePolicy("crpi", 0.0))
+    row_alpha = np.repeat(alphas, episodes)
+    controller = Emulator(crpi, len(row_alpha), alpha=row_alpha)
+    seeds = np.tile(episode_seeds(seed, episodes), len(alphas))
+    label = f"SNN T={graph.timesteps} x {len(alphas)} alphas" if progress else False
+    snn = run_episodes(controller, env_id, seeds, progress=label).returns
+    return SweepResult(env_id, graph.timesteps, episodes, seed, alphas, ann_returns,
+                       snn.reshape(len(alphas), episodes))
+
+
+def format_sweep_table(result: SweepResult) -> str:
+    ann_mean, ann_ci = mean_ci95(result.ann_returns)
+    lines = [f"{result.env_id}  IF  T={result.timesteps}  {result.episodes} episodes per row "
+             f"(reset seeds {result.seed}..{result.seed + result.episodes - 1})",
+             f"{'policy':<16}{'return':>12}{'95% CI':>11}{'vs ANN':>9}",
+             f"{'ANN':<16}{ann_mean:>12.1f}{ann_ci:>11.1f}{'100.0%':>9}"]
+    best = result.best_alpha_index
+    for i, (alpha, returns) in enumerate(zip(result.alphas, result.snn_returns)):
+        mean, ci = mean_ci95(returns)
+        name = "SNN vanilla" if alpha == 0 else f"SNN CRPI a={alpha:g}"
+        mark = "  <- best" if i == best and len(result.alphas) > 1 else ""
+        lines.append(f"{name:<16}{mean:>12.1f}{ci:>11.1f}{100 * mean / ann_mean:>8.1f}%{mark}")
+    return "\n".join(lines)
+
+
+def plot_sweep(result: SweepResult, path) -> None:
+    """PNG: SNN return vs alpha with 95% CIs; the ANN as a line with its CI band."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    stats = [mean_ci95(r) for r in result.snn_returns]
+    ann_mean, ann_ci = mean_ci95(result.ann_returns)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.axhline(ann_mean, color="k", lw=1, label="ANN")
+    if np.isfinite(ann_ci):
+        ax.axhspan(ann_mean - ann_ci, ann_mean + ann_ci, color="k", alpha=0.1)
+    ax.errorbar(result.alphas, [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o",
+                capsize=3, label=f"SNN (IF, T={result.timesteps})")
+    ax.set_xlabel("CRPI alpha (0 = vanilla)")
+    ax.set_ylabel(f"return ({result.episodes} episodes, mean ± 95% CI)")
+    ax.set_title(result.env_id)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    import pathlib
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,216 @@
+"""`loihi-deploy` command line. Each subcommand is a thin layer over loihi_deploy.api."""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+
+def parse_alphas(text: str) -> list[float]:
+    """'0:1:0.1' (start:stop:step, inclusive) or '0,0.3,0.6'."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(x) for x in text.split(":"))
+            values = np.round(np.arange(start, stop + step / 2, step), 6).tolist()
+        else:
+            values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--alphas: expected START:STOP:STEP or a comma list, "
+                                         f"got {text!r}") from None
+    if not values or any(not 0 <= a <= 1 for a in values):
+        raise argparse.ArgumentTypeError(f"--alphas: values must lie in [0, 1], got {values}")
+    return values
+
+
+def _membrane(text: str):
+    from compiler.ir import MembranePolicy
+    try:
+        return MembranePolicy.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def _cmd_compile(args, argv) -> None:
+    from compiler.bundle import save_bundle
+    from loihi_deploy.api import compile_policy, load_ann
+    ann = load_ann(args.policy, args.env)
+    graph = compile_policy(ann, args.env, args.timesteps, args.membrane, args.calib_episodes,
+                           args.calib_seed, args.calib_method, args.percentile, progress=True)
+    path = save_bundle(graph, args.output)
+    print(f"wrote {path}: {args.env}, IF, T={graph.timesteps}, membrane {graph.membrane}, "
+          f"layers {[h.synapse.shape[0] for h in graph.hidden]}, calibrated on "
+          f"{graph.calibration['states']} states")
+
+
+def _cmd_run(args, argv) -> None:
+    from compiler.bundle import check_bundle_env, load_bundle
+    from loihi_deploy.api import DEFAULT_EVAL_SEED, evaluate_snn, mean_ci95
+    graph = load_bundle(args.bundle)
+    env_id = args.env or graph.env_id
+    check_bundle_env(graph, env_id, str(args.bundle))
+    if args.membrane is not None:
+        graph = graph.replace(membrane=args.membrane)
+    seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
+    returns = evaluate_snn(graph, env_id, args.episodes, seed, progress=True)
+    mean, ci = mean_ci95(returns)
+    print(f"{env_id}  IF T={graph.timesteps}  membrane {graph.membrane}  backend emulator")
+    print(f"return over {args.episodes} episodes: {mean:.1f} +- {ci:.1f} (95% CI)")
+    if args.json:
+        _write_json(args.json, {"bundle": str(args.bundle), "env_id": env_id,
+                                "membrane": str(graph.membrane), "timesteps": graph.timesteps,
+                                "mean": mean, "ci95": ci, "returns": returns.tolist()})
+
+
+def _cmd_sweep(args, argv) -> None:
+    from compiler.ir import MembranePolicy
+    from loihi_deploy.api import (compile_policy, format_sweep_table, load_ann, plot_sweep,
+                                  sweep)
+    ann = load_ann(args.policy, args.env)
+    graph = compile_policy(ann, args.env, args.timesteps, MembranePolicy("crpi", 0.0),
+                           args.calib_episodes, args.calib_seed, args.calib_method,
+                           args.percentile, progress=True)
+    result = sweep(graph, ann, args.env, args.alphas, args.episodes, args.seed, progress=True)
+    print(format_sweep_table(result))
+    if args.json:
+        _write_json(args.json, {**result.to_json(), "policy": args.policy,
+                                "calibration": graph.calibration})
+    if args.plot:
+        plot_sweep(result, args.plot)
+        print(f"wrote {args.plot}")
+
+
+def _cmd_train(args, argv) -> None:
+    from loihi_deploy.train import TrainConfig, train
+    cfg = TrainConfig(algo=args.algo, env_id=args.env, steps=args.steps, seed=args.seed,
+                      run_dir=args.run_dir or "", threads=args.threads,
+                      eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
+                      learning_starts=args.learning_starts, out=args.out or "")
+    train(cfg, argv)
+
+
+def _cmd_policies(args, argv) -> None:
+    from loihi_deploy.zoo import bundled_policies
+    zoo = bundled_policies()
+    if not zoo:
+        print("no bundled policies")
+        return
+    print(f"{'name':<36}{'env':<28}{'algo':<6}{'steps':>9}{'return (20 ep)':>22}")
+    for name, meta in zoo.items():
+        ev = meta["evaluation"]
+        print(f"{name:<36}{meta['env_id']:<28}{meta['algo']:<6}{meta['steps']:>9}"
+              f"{ev['mean']:>13.1f} +- {ev['std']:<6.1f}")
+
+
+def _cmd_demo(args, argv) -> None:
+    from loihi_deploy.demo import run_demo
+    run_demo(args.out, args.timesteps, args.episodes)
+
+
+def _write_json(path, obj) -> None:
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    tmp.replace(path)
+    print(f"wrote {path}")
+
+
+def _add_compile_options(p) -> None:
+    p.add_argument("policy", help="bundled policy name (see `loihi-deploy policies`), a paper "
+                                  "actor .pt, an SB3 .zip, or a policy .pt with its .json")
+    p.add_argument("--env", required=True, help="gymnasium id, e.g. HalfCheetah-v5")
+    p.add_argument("-T", "--timesteps", type=_positive, default=8,
+                   help="internal SNN steps per decision (default 8)")
+    p.add_argument("--calib-episodes", type=_positive, default=10,
+                   help="ANN episodes recorded for thresholds (default 10)")
+    p.add_argument("--calib-seed", type=int, default=0)
+    p.add_argument("--calib-method", choices=["max", "percentile"], default="max")
+    p.add_argument("--percentile", type=float, default=99.99)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loihi-deploy",
+        description="Compile continuous-control policies into spiking networks for Loihi "
+                    "(IF neurons, CRPI membrane policy) and run them in closed loop in MuJoCo.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("compile", help="calibrate and convert a policy into a bundle (HDF5)")
+    _add_compile_options(p)
+    p.add_argument("--membrane", type=_membrane, default=_membrane("crpi:0.5"),
+                   help="vanilla | free | crpi:ALPHA (default crpi:0.5)")
+    p.add_argument("-o", "--output", required=True, help="bundle path (.h5)")
+    p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("run", help="run a compiled bundle in closed loop")
+    p.add_argument("bundle")
+    p.add_argument("--env", help="env id (default: the one the bundle was compiled for)")
+    p.add_argument("--episodes", type=_positive, default=10)
+    p.add_argument("--seed", type=int, help="first episode reset seed (default 100)")
+    p.add_argument("--membrane", type=_membrane, help="override the bundle's membrane policy")
+    p.add_argument("--json", help="write per-episode returns as JSON")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("sweep", help="ANN vs SNN for a grid of CRPI alphas (0 = vanilla)")
+    _add_compile_options(p)
+    p.add_argument("--alphas", type=parse_alphas, default=parse_alphas("0:1:0.1"),
+                   help="START:STOP:STEP or a comma list (default 0:1:0.1)")
+    p.add_argument("--episodes", type=_positive, default=10, help="episodes per alpha")
+    p.add_argument("--seed", type=int, default=100, help="first episode reset seed")
+    p.add_argument("--json", help="write per-episode returns as JSON")
+    p.add_argument("--plot", help="write a PNG of return vs alpha")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("train", help="train a ReLU TD3/SAC policy (Stable-Baselines3), "
+                                     "checkpointed and resumable, and export its actor")
+    p.add_argument("--algo", choices=["td3", "sac"], default="td3")
+    p.add_argument("--env", required=True, help="gymnasium id, e.g. HalfCheetah-v5")
+    p.add_argument("--steps", type=_positive, required=True, help="total env steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_positive, default=1, help="torch threads (default 1)")
+    p.add_argument("--run-dir", help="checkpoint folder (default runs/ENV-ALGO-sSEED); "
+                                     "re-running the same command resumes from it")
+    p.add_argument("--eval-every", type=_positive, default=25_000)
+    p.add_argument("--checkpoint-every", type=_positive, default=25_000)
+    p.add_argument("--learning-starts", type=int, default=10_000)
+    p.add_argument("--out", help="exported policy path (default RUN_DIR/policy.pt)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("policies", help="list the bundled policies and their recorded return")
+    p.set_defaults(func=_cmd_policies)
+
+    p = sub.add_parser("demo", help="the main job: bundled HalfCheetah policy, ANN vs vanilla "
+                                    "SNN vs CRPI, with a plot")
+    p.add_argument("--out", default="out/demo")
+    p.add_argument("-T", "--timesteps", type=_positive, default=8)
+    p.add_argument("--episodes", type=_positive, default=10)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args, argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"loihi-deploy {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Bundles: round trip, and a clear BundleError for every kind of bad file."""
+import h5py
+import numpy as np
+import pytest
+
+from compiler.bundle import BundleError, check_bundle_env, load_bundle, save_bundle
+from compiler.calibrate import Calibration
+from compiler.convert import convert
+from compiler.ir import MembranePolicy
+from tests.conftest import random_ann
+
+
+@pytest.fixture
+def graph():
+    ann = random_ann(obs_dim=9, hidden=(16, 8), act_dim=1)
+    thetas = (np.linspace(0, 2, 16), np.linspace(0.5, 1, 8))
+    return convert(ann, Calibration(thetas, {"method": "max", "episodes": 3}), 8,
+                   MembranePolicy("crpi", 0.3), env_id="InvertedDoublePendulum-v5")
+
+
+def test_roundtrip_keeps_everything(tmp_path, graph):
+    path = save_bundle(graph, tmp_path / "b.h5")
+    loaded = load_bundle(path)
+    assert (loaded.timesteps, str(loaded.membrane), loaded.env_id, loaded.neuron) == \
+        (8, "crpi:0.3", "InvertedDoublePendulum-v5", "if")
+    assert loaded.calibration == {"method": "max", "episodes": 3}
+    for a, b in zip(graph.hidden, loaded.hidden):
+        np.testing.assert_array_equal(a.synapse.weight, b.synapse.weight)
+        np.testing.assert_array_equal(a.threshold, b.threshold)
+    np.testing.assert_array_equal(graph.head.scale, loaded.head.scale)
+    with h5py.File(path) as f:
+        assert "numpy" in f.attrs["versions"]
+    assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
+
+
+def test_truncated_zero_and_foreign_files(tmp_path, graph):
+    path = save_bundle(graph, tmp_path / "b.h5")
+    data = path.read_bytes()
+    (tmp_path / "trunc.h5").write_bytes(data[: len(data) // 2])
+    (tmp_path / "zero.h5").write_bytes(b"")
+    with h5py.File(tmp_path / "foreign.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    for name, match in [("trunc.h5", "corrupt|not an HDF5"), ("zero.h5", "empty file"),
+                        ("foreign.h5", "not a loihi-deploy bundle"), ("missing.h5", "no such")]:
+        with pytest.raises(BundleError, match=match) as info:
+            load_bundle(tmp_path / name)
+        assert name in str(info.value)
+
+
+def test_modified_contents_fail_the_checksum(tmp_path, graph):
+    path = save_bundle(graph, tmp_path / "b.h5")
+    with h5py.File(path, "r+") as f:
+        f["hidden/0/threshold"][3] = 99.0
+    with pytest.raises(BundleError, match="checksum mismatch"):
+        load_bundle(path)
+
+
+def test_newer_schema_and_missing_field(tmp_path, graph):
+    path = save_bundle(graph, tmp_path / "b.h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["schema_version"] = 99
+    with pytest.raises(BundleError, match="schema 99 is newer"):
+        load_bundle(path)
+    path = save_bundle(graph, tmp_path / "c.h5")
+    with h5py.File(path, "r+") as f:
+        del f["readout/bias"]
+    with pytest.raises(BundleError, match="missing dataset 'readout/bias'"):
+        load_bundle(path)
+
+
+def test_env_mismatch_is_named(graph):
+    check_bundle_env(graph, "InvertedDoublePendulum-v5", "b.h5")
+    with pytest.raises(BundleError, match="9 observations, 1 actions\\) but Hopper-v5 has 11"):
+        check_bundle_env(graph, "Hopper-v5", "b.h5")

@@ -1,0 +1,54 @@
+"""The command line end to end on the bundled InvertedDoublePendulum policy (fast)."""
+import json
+
+import pytest
+
+from loihi_deploy.cli import main
+
+POLICY, ENV = "inverted_double_pendulum_v5_td3", "InvertedDoublePendulum-v5"
+
+
+def test_compile_then_run(tmp_path, capsys):
+    bundle = tmp_path / "idp.h5"
+    assert main(["compile", POLICY, "--env", ENV, "-T", "8", "--membrane", "crpi:0.5",
+                 "--calib-episodes", "2", "-o", str(bundle)]) == 0
+    assert main(["run", str(bundle), "--episodes", "2", "--json", str(tmp_path / "r.json")]) == 0
+    out = json.loads((tmp_path / "r.json").read_text())
+    assert out["membrane"] == "crpi:0.5" and len(out["returns"]) == 2
+    assert min(out["returns"]) > 1000  # the converted policy balances for a while at least
+    assert main(["run", str(bundle), "--env", "Hopper-v5"]) == 2
+    assert "11 observations" in capsys.readouterr().err
+
+
+def test_sweep_writes_json_and_plot(tmp_path, capsys):
+    assert main(["sweep", POLICY, "--env", ENV, "-T", "4", "--alphas", "0,1",
+                 "--episodes", "2", "--calib-episodes", "2", "--json", str(tmp_path / "s.json"),
+                 "--plot", str(tmp_path / "s.png")]) == 0
+    result = json.loads((tmp_path / "s.json").read_text())
+    assert [row["alpha"] for row in result["snn"]] == [0.0, 1.0]
+    assert len(result["ann"]["returns"]) == 2 and result["ann"]["mean"] > 9000
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    assert "SNN vanilla" in capsys.readouterr().out
+
+
+def test_policies_lists_the_zoo(capsys):
+    assert main(["policies"]) == 0
+    assert POLICY in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["sweep", POLICY, "--env", ENV, "--alphas", "0,2"], "values must lie in [0, 1]"),
+    (["compile", POLICY, "--env", ENV, "--membrane", "crpi:x", "-o", "x.h5"], "could not convert"),
+    (["compile", POLICY, "--env", ENV, "-T", "0", "-o", "x.h5"], "integer >= 1"),
+])
+def test_bad_arguments_are_rejected_by_the_parser(argv, msg, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and msg in capsys.readouterr().err
+
+
+def test_unknown_policy_and_env(capsys):
+    assert main(["compile", "nope", "--env", ENV, "-o", "x.h5"]) == 2
+    assert "neither a file nor a bundled policy" in capsys.readouterr().err
+    assert main(["compile", POLICY, "--env", "Nope-v0", "-o", "x.h5"]) == 2
+    assert "unknown environment 'Nope-v0'" in capsys.readouterr().err
