@@ -8,6 +8,10 @@ Layout (schema 1):
     hidden/<i>/weight (out, in), hidden/<i>/bias (out,), hidden/<i>/threshold (out,)
     readout/weight (act, n_last), readout/bias (act,)
     head/scale (act,), head/offset (act,)      action = offset + scale * tanh(z)
+    fixed/...  (profile "fixed" only) the Loihi fixed-point numbers (compiler.ir.FixedProfile):
+            fixed/hidden/<i>/{weight, bias_mant, vth_mant} with attrs weight_exp, bias_exp,
+            scale; fixed/readout_weight; attrs input_scale, input_bits, readout_exp,
+            readout_scale, headroom_bits; fixed/input_scale (obs_dim,)
 Writes are atomic (temp file + rename); loading checks every field and the checksum and
 raises BundleError naming the file and the problem.
 """
@@ -21,7 +25,8 @@ import platform
 
 import numpy as np
 
-from compiler.ir import ActionHead, Dense, MembranePolicy, SpikingGraph, SpikingLayer
+from compiler.ir import (ActionHead, Dense, FixedLayer, FixedProfile, MembranePolicy,
+                         SpikingGraph, SpikingLayer)
 
 FORMAT = "loihi-deploy-bundle"
 SCHEMA_VERSION = 1
@@ -54,14 +59,36 @@ def _arrays(graph: SpikingGraph) -> dict[str, np.ndarray]:
     arrays["readout/bias"] = graph.readout.bias
     arrays["head/scale"] = graph.head.scale
     arrays["head/offset"] = graph.head.offset
+    if graph.fixed is not None:
+        for i, q in enumerate(graph.fixed.hidden):
+            for field in _FIXED_LAYER_ARRAYS:
+                arrays[f"fixed/hidden/{i}/{field}"] = getattr(q, field)
+        arrays["fixed/readout_weight"] = graph.fixed.readout_weight
+        arrays["fixed/readout_scale"] = graph.fixed.readout_scale
+        arrays["fixed/input_scale"] = graph.fixed.input_scale
     return arrays
+
+
+_FIXED_LAYER_ARRAYS = ("weight", "bias_mant", "vth_mant", "scale")
+_FIXED_LAYER_ATTRS = ("weight_exp", "bias_exp")
+_FIXED_ATTRS = ("input_bits", "readout_exp", "headroom_bits")
+
+
+def _fixed_attrs(fixed: FixedProfile | None) -> dict[str, object]:
+    if fixed is None:
+        return {}
+    attrs = {f"fixed_{k}": getattr(fixed, k) for k in _FIXED_ATTRS}
+    for i, q in enumerate(fixed.hidden):
+        attrs.update({f"fixed_hidden{i}_{k}": getattr(q, k) for k in _FIXED_LAYER_ATTRS})
+    return attrs
 
 
 def _attrs(graph: SpikingGraph) -> dict[str, object]:
     return {"env_id": graph.env_id, "neuron": graph.neuron, "timesteps": int(graph.timesteps),
-            "membrane": str(graph.membrane), "encoder": graph.encoder, "profile": "float",
+            "membrane": str(graph.membrane), "encoder": graph.encoder, "profile": graph.profile,
             "source": json.dumps(graph.source, sort_keys=True, default=str),
-            "calibration": json.dumps(graph.calibration, sort_keys=True, default=str)}
+            "calibration": json.dumps(graph.calibration, sort_keys=True, default=str),
+            **_fixed_attrs(graph.fixed)}
 
 
 def _content_hash(arrays: dict[str, np.ndarray], attrs: dict[str, object]) -> str:
@@ -88,7 +115,9 @@ def save_bundle(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:
             f.attrs["versions"] = json.dumps(tool_versions(), sort_keys=True)
             f.attrs["content_sha256"] = _content_hash(arrays, attrs)
             for name, a in arrays.items():
-                f.create_dataset(name, data=np.asarray(a, dtype=np.float64))
+                dtype = np.float64 if name.endswith("scale") or not name.startswith("fixed/") \
+                    else np.int64
+                f.create_dataset(name, data=np.asarray(a, dtype=dtype))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -127,6 +156,7 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
             if missing:
                 raise BundleError(f"{path}: missing attributes {missing}")
             attrs = {k: f.attrs[k] for k in (*_SCALAR_ATTRS, *_JSON_ATTRS)}
+            attrs.update({k: f.attrs[k] for k in f.attrs if k.startswith("fixed_")})
             attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}
             n_hidden = len(f["hidden"]) if "hidden" in f else 0
             arrays = {}
@@ -135,6 +165,13 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
                     arrays[f"hidden/{i}/{field}"] = _read(f, path, f"hidden/{i}/{field}")
             for name in ("readout/weight", "readout/bias", "head/scale", "head/offset"):
                 arrays[name] = _read(f, path, name)
+            if attrs["profile"] == "fixed":
+                for i in range(n_hidden):
+                    for field in _FIXED_LAYER_ARRAYS:
+                        name = f"fixed/hidden/{i}/{field}"
+                        arrays[name] = _read(f, path, name)
+                for name in ("fixed/readout_weight", "fixed/readout_scale", "fixed/input_scale"):
+                    arrays[name] = _read(f, path, name)
             stored_hash = f.attrs["content_sha256"]
     except BundleError:
         raise
@@ -143,10 +180,11 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
     if _content_hash(arrays, attrs) != stored_hash:
         raise BundleError(f"{path}: content checksum mismatch (the file was modified or "
                           f"corrupted after it was written)")
-    if attrs["profile"] != "float":
-        raise BundleError(f"{path}: numeric profile {attrs['profile']!r} is not supported by "
-                          f"this version")
+    if attrs["profile"] not in ("float", "fixed"):
+        raise BundleError(f"{path}: unknown numeric profile {attrs['profile']!r} (expected "
+                          f"'float' or 'fixed')")
     try:
+        fixed = _load_fixed(arrays, attrs, n_hidden) if attrs["profile"] == "fixed" else None
         hidden = tuple(SpikingLayer(Dense(arrays[f"hidden/{i}/weight"], arrays[f"hidden/{i}/bias"]),
                                     arrays[f"hidden/{i}/threshold"]) for i in range(n_hidden))
         return SpikingGraph(
@@ -157,9 +195,25 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
             membrane=MembranePolicy.parse(str(attrs["membrane"])),
             neuron=str(attrs["neuron"]), encoder=str(attrs["encoder"]),
             env_id=str(attrs["env_id"]), source=json.loads(attrs["source"]),
-            calibration=json.loads(attrs["calibration"]))
-    except (ValueError, json.JSONDecodeError) as exc:
+            calibration=json.loads(attrs["calibration"]), fixed=fixed)
+    except (ValueError, KeyError, json.JSONDecodeError) as exc:
         raise BundleError(f"{path}: invalid bundle contents: {exc}") from None
+
+
+def _load_fixed(arrays: dict, attrs: dict, n_hidden: int) -> FixedProfile:
+    def attr(name):
+        value = attrs[name]
+        return value.item() if isinstance(value, np.generic) else value
+    layers = tuple(FixedLayer(arrays[f"fixed/hidden/{i}/weight"],
+                              attr(f"fixed_hidden{i}_weight_exp"),
+                              arrays[f"fixed/hidden/{i}/bias_mant"],
+                              attr(f"fixed_hidden{i}_bias_exp"),
+                              arrays[f"fixed/hidden/{i}/vth_mant"],
+                              arrays[f"fixed/hidden/{i}/scale"])
+                   for i in range(n_hidden))
+    return FixedProfile(arrays["fixed/input_scale"], attr("fixed_input_bits"), layers,
+                        arrays["fixed/readout_weight"], attr("fixed_readout_exp"),
+                        arrays["fixed/readout_scale"], attr("fixed_headroom_bits"))
 
 
 def check_bundle_env(graph: SpikingGraph, env_id: str, where: str) -> None:

@@ -49,7 +49,8 @@ def calibrate(ann: AnnGraph, env_id: str, episodes: int = 10, seed: int = 0,
     states = visited_states(ann, env_id, episodes, seed, progress)
     thresholds = thresholds_from_states(ann, states, method, percentile)
     info = {"env_id": env_id, "episodes": episodes, "seed": seed, "method": method,
-            "states": int(len(states))}
+            "states": int(len(states)),
+            "obs_absmax": np.abs(states).max(axis=0).round(6).tolist()}
     if method == "percentile":
         info["percentile"] = percentile
     return Calibration(thresholds, info)

@@ -156,6 +156,106 @@ class MembranePolicy:
 NEURON_MODELS = ("if",)
 
 
+def _as_int(name: str, a, shape: tuple, low: int, high: int) -> np.ndarray:
+    a = np.asarray(a)
+    if a.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
+    if not np.issubdtype(a.dtype, np.integer):
+        if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
+            raise ValueError(f"{name}: expected integers")
+    a = a.astype(np.int64)
+    if a.size and (a.min() < low or a.max() > high):
+        raise ValueError(f"{name}: values must lie in [{low}, {high}], got "
+                         f"[{a.min()}, {a.max()}]")
+    return a
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedLayer:
+    """One Dense + IF group in Loihi fixed point (compiler.quantize documents the scheme).
+
+    current (state units, LSB/64) = (dense_shift(weight @ input, weight_exp) << 6)
+                                    + (bias_mant << bias_exp);  threshold = vth_mant << 6.
+    scale: (out,) per-neuron state-mantissa units per float current unit (float current
+           of neuron i * scale[i] ~ its a_in); IF dynamics and CRPI are linear in (v, theta,
+           I), so each neuron may have its own scale.
+    """
+    weight: np.ndarray
+    weight_exp: int
+    bias_mant: np.ndarray
+    bias_exp: int
+    vth_mant: np.ndarray
+    scale: np.ndarray
+
+    def __post_init__(self):
+        w = np.asarray(self.weight)
+        object.__setattr__(self, "weight", _as_int("FixedLayer.weight", w, w.shape, -256, 254))
+        n = w.shape[0]
+        object.__setattr__(self, "bias_mant",
+                           _as_int("FixedLayer.bias_mant", self.bias_mant, (n,), -4096, 4095))
+        object.__setattr__(self, "vth_mant",
+                           _as_int("FixedLayer.vth_mant", self.vth_mant, (n,), 0, 2 ** 17 - 1))
+        if not -8 <= int(self.weight_exp) <= 7:
+            raise ValueError(f"FixedLayer.weight_exp must lie in [-8, 7], got {self.weight_exp}")
+        if not 0 <= int(self.bias_exp) <= 7:
+            raise ValueError(f"FixedLayer.bias_exp must lie in [0, 7], got {self.bias_exp}")
+        object.__setattr__(self, "weight_exp", int(self.weight_exp))
+        object.__setattr__(self, "bias_exp", int(self.bias_exp))
+        object.__setattr__(self, "scale", _as_vector("FixedLayer.scale", self.scale, n))
+        if np.any(self.scale <= 0):
+            raise ValueError("FixedLayer.scale: scales must be > 0")
+
+    @property
+    def bias_state(self) -> np.ndarray:
+        return self.bias_mant << self.bias_exp
+
+    @property
+    def threshold_state(self) -> np.ndarray:
+        return self.vth_mant << 6
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedProfile:
+    """The Loihi fixed-point numbers of a SpikingGraph.
+
+    input_scale:  (obs_dim,) payload units per observation unit, per dimension; payload =
+                  clip(round(obs * input_scale), +-(2**(input_bits-1) - 1)) travels as a
+                  graded spike into layer 0.
+    readout:      integer weights (act, n_last) with exponent readout_exp; the readout sums
+                  dense_shift(weight @ spikes, exp) over the decision's T steps into `acc`;
+                  the host decodes z = acc / (readout_scale * T) + readout.bias (float);
+                  readout_scale (act,) is per action dimension.
+    """
+    input_scale: np.ndarray
+    input_bits: int
+    hidden: tuple[FixedLayer, ...]
+    readout_weight: np.ndarray
+    readout_exp: int
+    readout_scale: np.ndarray
+    headroom_bits: int = 4
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        w = np.asarray(self.readout_weight)
+        object.__setattr__(self, "readout_weight",
+                           _as_int("FixedProfile.readout_weight", w, w.shape, -256, 254))
+        if not 2 <= int(self.input_bits) <= 24:
+            raise ValueError(f"FixedProfile.input_bits must lie in [2, 24] (Loihi 2 graded "
+                             f"spike payload), got {self.input_bits}")
+        object.__setattr__(self, "readout_scale", _as_vector(
+            "FixedProfile.readout_scale", np.atleast_1d(self.readout_scale), w.shape[0]))
+        scale = np.atleast_1d(np.asarray(self.input_scale, dtype=np.float64))
+        object.__setattr__(self, "input_scale", _as_vector(
+            "FixedProfile.input_scale", scale, self.hidden[0].weight.shape[1]))
+        if np.any(self.input_scale <= 0):
+            raise ValueError("FixedProfile.input_scale: scales must be > 0")
+        n_in = self.hidden[0].weight.shape[1]
+        if 2 ** (int(self.input_bits) - 1) * 256 * n_in >= 2 ** 31:
+            raise ValueError(f"FixedProfile: {self.input_bits}-bit payloads x 8-bit weights x "
+                             f"{n_in} inputs can overflow Lava's 32-bit dendritic accumulator; "
+                             f"use fewer input bits")
+
+
 @dataclasses.dataclass(frozen=True)
 class SpikingLayer:
     """IF layer: input current I = weight @ x_prev + bias, per-neuron threshold (out,) > = 0."""
@@ -182,11 +282,18 @@ class SpikingGraph:
     env_id: str = ""
     source: dict[str, Any] = dataclasses.field(default_factory=dict)
     calibration: dict[str, Any] = dataclasses.field(default_factory=dict)
+    fixed: FixedProfile | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(self.hidden))
         if not self.hidden:
             raise ValueError("SpikingGraph: at least one hidden spiking layer is required")
+        if self.fixed is not None:
+            shapes = [h.synapse.shape for h in self.hidden]
+            fixed_shapes = [f.weight.shape for f in self.fixed.hidden]
+            if fixed_shapes != shapes or self.fixed.readout_weight.shape != self.readout.shape:
+                raise ValueError(f"SpikingGraph: fixed profile shapes {fixed_shapes} do not "
+                                 f"match the graph's {shapes}")
         _check_chain([*(h.synapse for h in self.hidden), self.readout], "SpikingGraph")
         if not isinstance(self.timesteps, (int, np.integer)) or self.timesteps < 1:
             raise ValueError(f"SpikingGraph: timesteps T must be an integer >= 1, got "
@@ -204,6 +311,10 @@ class SpikingGraph:
     @property
     def act_dim(self) -> int:
         return self.readout.shape[0]
+
+    @property
+    def profile(self) -> str:
+        return "fixed" if self.fixed is not None else "float"
 
     def replace(self, **changes) -> "SpikingGraph":
         return dataclasses.replace(self, **changes)

@@ -14,6 +14,7 @@ from compiler.calibrate import calibrate
 from compiler.convert import convert
 from compiler.frontend import load_policy
 from compiler.ir import AnnGraph, MembranePolicy, SpikingGraph
+from compiler.quantize import quantize
 from loihi_deploy.zoo import resolve_policy
 from runtime.closed_loop import AnnController, episode_seeds, run_episodes
 from sim_backend.emulator import Emulator
@@ -29,10 +30,16 @@ def load_ann(policy: str, env_id: str | None) -> AnnGraph:
 def compile_policy(ann: AnnGraph, env_id: str, timesteps: int,
                    membrane: MembranePolicy = MembranePolicy(), calib_episodes: int = 10,
                    calib_seed: int = 0, calib_method: str = "max", percentile: float = 99.99,
-                   progress: bool = False) -> SpikingGraph:
-    """Frontend output -> calibrated, converted SpikingGraph (float profile)."""
+                   profile: str = "float", progress: bool = False) -> SpikingGraph:
+    """Frontend output -> calibrated, converted SpikingGraph; profile "fixed" adds the Loihi
+    fixed-point numbers (compiler.quantize)."""
+    if profile not in ("float", "fixed"):
+        raise ValueError(f"profile must be 'float' or 'fixed', got {profile!r}")
     cal = calibrate(ann, env_id, calib_episodes, calib_seed, calib_method, percentile, progress)
-    return convert(ann, cal, timesteps, membrane, env_id)
+    graph = convert(ann, cal, timesteps, membrane, env_id)
+    if profile == "fixed":
+        graph = quantize(graph, np.asarray(cal.info["obs_absmax"]))
+    return graph
 
 
 def mean_ci95(x) -> tuple[float, float]:
@@ -68,6 +75,12 @@ class SweepResult:
     ann_returns: np.ndarray        # (episodes,)
     snn_returns: np.ndarray        # (len(alphas), episodes); alpha 0 = vanilla
 
+    def delta_vs_vanilla(self, i: int) -> tuple[float, float] | None:
+        """Paired (same reset seeds) mean difference to alpha 0 and its 95% CI half-width."""
+        if 0.0 not in self.alphas:
+            return None
+        return mean_ci95(self.snn_returns[i] - self.snn_returns[self.alphas.index(0.0)])
+
     @property
     def best_alpha_index(self) -> int:
         return int(np.argmax(self.snn_returns.mean(axis=1)))
@@ -75,10 +88,12 @@ class SweepResult:
     def to_json(self) -> dict:
         ann_mean, ann_ci = mean_ci95(self.ann_returns)
         rows = []
-        for alpha, returns in zip(self.alphas, self.snn_returns):
+        for i, (alpha, returns) in enumerate(zip(self.alphas, self.snn_returns)):
             mean, ci = mean_ci95(returns)
+            delta = self.delta_vs_vanilla(i)
             rows.append({"alpha": alpha, "mean": mean, "ci95": ci,
                          "ratio_to_ann": mean / ann_mean if ann_mean else None,
+                         "delta_vs_vanilla": delta and {"mean": delta[0], "ci95": delta[1]},
                          "returns": returns.round(3).tolist()})
         return {"env_id": self.env_id, "timesteps": self.timesteps, "neuron": "if",
                 "episodes": self.episodes, "reset_seeds": [self.seed, self.seed + self.episodes - 1],
@@ -106,14 +121,18 @@ def format_sweep_table(result: SweepResult) -> str:
     ann_mean, ann_ci = mean_ci95(result.ann_returns)
     lines = [f"{result.env_id}  IF  T={result.timesteps}  {result.episodes} episodes per row "
              f"(reset seeds {result.seed}..{result.seed + result.episodes - 1})",
-             f"{'policy':<16}{'return':>12}{'95% CI':>11}{'vs ANN':>9}",
+             f"{'policy':<16}{'return':>12}{'95% CI':>11}{'vs ANN':>9}"
+             f"{'paired diff vs vanilla':>26}",
              f"{'ANN':<16}{ann_mean:>12.1f}{ann_ci:>11.1f}{'100.0%':>9}"]
     best = result.best_alpha_index
     for i, (alpha, returns) in enumerate(zip(result.alphas, result.snn_returns)):
         mean, ci = mean_ci95(returns)
         name = "SNN vanilla" if alpha == 0 else f"SNN CRPI a={alpha:g}"
         mark = "  <- best" if i == best and len(result.alphas) > 1 else ""
-        lines.append(f"{name:<16}{mean:>12.1f}{ci:>11.1f}{100 * mean / ann_mean:>8.1f}%{mark}")
+        delta = result.delta_vs_vanilla(i)
+        delta_text = f"{delta[0]:+.1f} +- {delta[1]:.1f}" if delta and alpha != 0 else ""
+        lines.append(f"{name:<16}{mean:>12.1f}{ci:>11.1f}{100 * mean / ann_mean:>8.1f}%"
+                     f"{delta_text:>26}{mark}")
     return "\n".join(lines)
 
 

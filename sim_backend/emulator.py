@@ -1,72 +1,123 @@
-"""Batched emulator of a SpikingGraph: B independent rows (e.g. episodes x alpha values).
+"""Batched emulator of a SpikingGraph: B independent rows (e.g. episodes x alpha values), in
+the float or the fixed-point profile, bit-exact with the Lava process models.
 
 Per decision (one env step), for the (B, obs_dim) observation batch:
     each hidden layer starts from its membrane policy's initial potential;
-    for t = 1..T: layer 0 gets the constant current W0 obs + b0, layer l > 0 gets
-    W_l (theta_{l-1} * s_{l-1}[t]) + b_l; every layer runs sim_backend.neurons.if_step;
-    action = head(readout(theta_last * spikes_last / T)).
+    layer 0's synaptic input a_0 = dense(encoded obs) is the same at every internal step;
+    for t = 1..T: layer l gets current(a_l, bias_l) with a_l = dense_l(spikes_{l-1}[t]) for
+    l > 0, runs sim_backend.neurons.if_step, and the readout accumulates
+    dense_r(spikes_last[t]);  action = codec.decode(accumulator).
+dense(x) is W_eff @ x in float; in fixed point it is Lava's Dense: dense_shift(W_int @ x, exp).
 Row b's membrane policy uses alpha[b]; vanilla rows simply have alpha 0.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from compiler.ir import SpikingGraph
-from sim_backend import neurons
+from sim_backend import codec, neurons
+
+
+@dataclasses.dataclass
+class _Synapses:
+    weight_t: np.ndarray     # (in, out), float64 (integer-valued in the fixed profile)
+    exp: int | None          # weight exponent (fixed profile) or None (float)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        acc = x @ self.weight_t
+        if self.exp is None:
+            return acc
+        return neurons.dense_shift(np.rint(acc).astype(np.int64), self.exp)
+
+
+def synapses(graph: SpikingGraph, profile: str) -> tuple[list[_Synapses], _Synapses]:
+    """Per hidden layer and readout: the weights one input unit sees (spikes are 1 bits, so
+    theta_{l-1} is folded into layer l's float weights)."""
+    if profile == "fixed":
+        fixed = graph.fixed
+        hidden = [_Synapses(q.weight.T.astype(np.float64), q.weight_exp) for q in fixed.hidden]
+        return hidden, _Synapses(fixed.readout_weight.T.astype(np.float64), fixed.readout_exp)
+    hidden = [_Synapses(graph.hidden[0].synapse.weight.T.copy(), None)] + [
+        _Synapses((h.synapse.weight * prev.threshold[None, :]).T.copy(), None)
+        for prev, h in zip(graph.hidden[:-1], graph.hidden[1:])]
+    readout = _Synapses((graph.readout.weight * graph.hidden[-1].threshold[None, :]).T.copy(),
+                        None)
+    return hidden, readout
+
+
+def neuron_constants(graph: SpikingGraph, profile: str) -> tuple[list, list, object]:
+    """(thresholds, biases, arithmetic) per hidden layer, in the profile's units."""
+    if profile == "fixed":
+        return ([q.threshold_state for q in graph.fixed.hidden],
+                [q.bias_state for q in graph.fixed.hidden], neurons.FIXED)
+    return ([h.threshold for h in graph.hidden], [h.synapse.bias for h in graph.hidden],
+            neurons.FLOAT)
 
 
 class Emulator:
-    """Controller (runtime.closed_loop protocol) running a SpikingGraph in float64."""
+    """Controller (runtime.closed_loop protocol) running a SpikingGraph on B rows."""
 
     def __init__(self, graph: SpikingGraph, batch_size: int, alpha=None,
-                 dtype=np.float64):
+                 profile: str | None = None):
         self.graph = graph
+        self.profile = profile or graph.profile
+        if self.profile == "fixed" and graph.fixed is None:
+            raise ValueError("emulator: the graph has no fixed profile (compile with "
+                             "--profile fixed, or run compiler.quantize.quantize)")
+        if self.profile not in ("float", "fixed"):
+            raise ValueError(f"emulator: profile must be 'float' or 'fixed', got {self.profile!r}")
         self.batch_size = int(batch_size)
-        kind = graph.membrane.kind
+        self.kind = graph.membrane.kind
         alpha = graph.membrane.alpha if alpha is None else alpha
-        alpha = np.broadcast_to(np.asarray(alpha, dtype=dtype), (self.batch_size,))
-        if kind != "crpi" and np.any(alpha != 0):
-            raise ValueError(f"per-row alpha given but the graph's membrane policy is {kind!r}; "
-                             f"use a crpi graph (vanilla rows are alpha 0)")
-        self.kind = kind
-        self.alpha = alpha[:, None].copy()
-        self.dtype = dtype
-        self.thetas = [h.threshold.astype(dtype) for h in graph.hidden]
-        # Spikes are booleans: fold the spike amplitude theta_{l-1} into the weight columns.
-        self.weights = [graph.hidden[0].synapse.weight.T.astype(dtype)] + [
-            (h.synapse.weight * prev.threshold[None, :]).T.astype(dtype)
-            for prev, h in zip(graph.hidden[:-1], graph.hidden[1:])]
-        self.biases = [h.synapse.bias.astype(dtype) for h in graph.hidden]
-        self.readout_w = (graph.readout.weight * graph.hidden[-1].threshold[None, :]).T.astype(dtype)
-        self.readout_b = graph.readout.bias.astype(dtype)
-        self.v0 = None
-        self.last_spike_counts = None
+        alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (self.batch_size,))
+        if self.kind != "crpi" and np.any(alpha != 0):
+            raise ValueError(f"per-row alpha given but the graph's membrane policy is "
+                             f"{self.kind!r}; use a crpi graph (vanilla rows are alpha 0)")
+        self.synapses, self.readout = synapses(graph, self.profile)
+        self.thetas, self.biases, self.arith = neuron_constants(graph, self.profile)
+        self.alpha = (neurons.FIXED.alpha_mantissa(alpha) if self.profile == "fixed"
+                      else alpha.copy())[:, None]
+        self.saturations = np.zeros(self.batch_size, dtype=np.int64)
+        self.input_clips = np.zeros(self.batch_size, dtype=np.int64)
+        self.v0: list[np.ndarray] = []
+        self.last_spike_counts: list[np.ndarray] = []
         self.reset()
 
     def reset(self) -> None:
-        """Start of an episode: every layer's membrane at theta / 2."""
-        self.v0 = [np.broadcast_to(neurons.initial_potential(th), (self.batch_size, th.size)).copy()
-                   for th in self.thetas]
+        """Start of an episode: every layer's membrane at theta / 2; counters cleared."""
+        self.v0 = [np.broadcast_to(neurons.initial_potential(th, self.arith),
+                                   (self.batch_size, th.size)).copy() for th in self.thetas]
+        self.saturations[:] = 0
+        self.input_clips[:] = 0
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        obs = np.asarray(obs, dtype=self.dtype)
+        obs = np.asarray(obs)
         if obs.shape != (self.batch_size, self.graph.obs_dim):
             raise ValueError(f"emulator: expected observations of shape "
                              f"({self.batch_size}, {self.graph.obs_dim}), got {obs.shape}")
-        T = self.graph.timesteps
+        x, clipped = codec.encode(self.graph, obs, self.profile)
+        self.input_clips += clipped
+        arith = self.arith
         v = [v0.copy() for v0 in self.v0]
-        counts = [np.zeros_like(v0) for v0 in self.v0]
-        input_current = obs @ self.weights[0] + self.biases[0]
-        for _ in range(T):
-            current = input_current
+        counts = [np.zeros(v0.shape, dtype=np.int64) for v0 in self.v0]
+        acc = np.zeros((self.batch_size, self.graph.act_dim),
+                       dtype=np.int64 if self.profile == "fixed" else np.float64)
+        first_current = arith.current(self.synapses[0](x), self.biases[0])
+        for _ in range(self.graph.timesteps):
+            current = first_current
             for layer, theta in enumerate(self.thetas):
-                v[layer], spikes = neurons.if_step(v[layer], current, theta)
+                v[layer], spikes, saturated = neurons.if_step(v[layer], current, theta, arith)
+                self.saturations += saturated
                 counts[layer] += spikes
                 if layer + 1 < len(self.thetas):
-                    current = spikes.astype(self.dtype) @ self.weights[layer + 1] \
-                        + self.biases[layer + 1]
-        self.v0 = [neurons.next_initial_potential(self.kind, v0, v_end, n, theta, self.alpha)
+                    current = arith.current(self.synapses[layer + 1](spikes.astype(np.float64)),
+                                            self.biases[layer + 1])
+            acc, saturated = arith.saturate(acc + self.readout(spikes.astype(np.float64)))
+            self.saturations += saturated
+        self.v0 = [neurons.next_initial_potential(self.kind, v0, v_end, n, theta, self.alpha,
+                                                  arith)
                    for v0, v_end, n, theta in zip(self.v0, v, counts, self.thetas)]
         self.last_spike_counts = counts
-        z = (counts[-1] / T) @ self.readout_w + self.readout_b
-        return self.graph.head(z)
+        return codec.decode(self.graph, acc, self.profile)

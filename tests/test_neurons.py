@@ -6,11 +6,11 @@ from sim_backend import neurons
 
 def test_if_step_charges_fires_strictly_and_subtracts():
     theta = np.array([1.0, 1.0, 2.0])
-    v, s = neurons.if_step(np.array([0.5, 0.5, 1.0]), np.array([0.4, 0.6, 3.5]), theta)
+    v, s, _ = neurons.if_step(np.array([0.5, 0.5, 1.0]), np.array([0.4, 0.6, 3.5]), theta)
     # 0.9 < 1 no spike; 1.1 > 1 spike -> 0.1; 4.5 > 2 spike -> 2.5 (one spike per step)
     np.testing.assert_allclose(v, [0.9, 0.1, 2.5])
     np.testing.assert_array_equal(s, [False, True, True])
-    v, s = neurons.if_step(np.array([0.5]), np.array([0.5]), np.array([1.0]))
+    v, s, _ = neurons.if_step(np.array([0.5]), np.array([0.5]), np.array([1.0]))
     assert not s[0] and v[0] == 1.0  # exactly at threshold: no spike (strict >)
 
 

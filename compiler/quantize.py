@@ -1,0 +1,141 @@
+"""Quantisation pass: SpikingGraph -> the same graph with its Loihi fixed-point profile.
+
+Units. A neuron's state (membrane v, current, threshold) is a 24-bit integer in units of
+weight-LSB / 64, as in Loihi: a_in enters as a_in << 6, the threshold is vth_mant << 6, the
+bias is bias_mant << bias_exp. A float current c of neuron i maps to c * scale[i] * 64.
+
+Scales. For hidden layer l, W_eff are the weights one input unit sees (layer 0: W0 /
+input_scale per payload unit; l > 0: W_l * theta_{l-1} per 1-bit spike):
+  scale[i]   = min(vth_max / max(theta), 4095 * 2**7 / (64 |b_i|), 254 * 2**7 / max_j |W_eff_ij|)
+               vth_max = 2**(23 - 6 - headroom_bits): thresholds keep `headroom_bits` bits
+               below the 24-bit ceiling so the membrane can run above theta unsaturated.
+               The first term is one scale per layer; a neuron gets a smaller one of its own
+               only where its bias or weight row would not fit (IF dynamics and CRPI are linear
+               in (v, theta, I), so per-neuron scales are exact in integer arithmetic).
+               Scaling every neuron by its own theta was measured and rejected: small-theta
+               neurons lose headroom and saturate (open-loop action RMSE 0.37 -> 0.89).
+  weight_exp = the smallest exponent in [-8, 7] with every |W_eff_ij * scale[i]| / 2**exp
+               <= 254; weights = even integers in [-256, 254] (Lava's mixed-sign truncation
+               is then a no-op); bias = bias_mant (13-bit signed) << bias_exp (0..7);
+  vth_mant   = round(theta_i * scale[i]).
+Observations are graded payloads of input_bits (default 16), scaled per dimension so that
+`input_margin` x the largest calibrated |observation_j| reaches the payload limit. This
+normalises layer 0's weight columns by their input's range (as theta_{l-1} does for later
+layers); one scale for all dimensions left the paper's HalfCheetah actor with a 17.2 weight
+outlier (a small-range observation) that made the 8-bit step 0.135 for weights of ~0.2.
+The readout keeps exponent 0 (exact integer sums) with a per-action scale; its bias, the 1/T
+and the tanh head are applied on the host by the decoder.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from compiler.ir import FixedLayer, FixedProfile, SpikingGraph
+
+WEIGHT_MAX = 254          # largest even 8-bit mixed-sign weight
+WEIGHT_EXP_RANGE = (-8, 7)
+BIAS_MANT_MAX, BIAS_EXP_MAX = 4095, 7
+VTH_MANT_MAX = 2 ** 17 - 1
+
+
+def _even(x: np.ndarray) -> np.ndarray:
+    return (2 * np.round(x / 2)).astype(np.int64)
+
+
+def _layer(w_eff: np.ndarray, b: np.ndarray, theta: np.ndarray, headroom_bits: int) -> FixedLayer:
+    vth_max = min(VTH_MANT_MAX, 2 ** (23 - 6 - headroom_bits))
+    row_peak = np.abs(w_eff).max(axis=1)
+    with np.errstate(divide="ignore"):
+        scale = np.minimum.reduce([
+            np.full(theta.shape, vth_max / theta.max() if theta.max() > 0 else np.inf),
+            np.where(b != 0, BIAS_MANT_MAX * 2 ** BIAS_EXP_MAX / (64 * np.abs(b)), np.inf),
+            np.where(row_peak > 0, WEIGHT_MAX * 2 ** WEIGHT_EXP_RANGE[1] / row_peak, np.inf)])
+    scale = np.where(np.isfinite(scale), scale, 1.0)
+    scaled = w_eff * scale[:, None]
+    peak = np.abs(scaled).max()
+    weight_exp = 0 if peak == 0 else int(np.clip(np.ceil(np.log2(peak / WEIGHT_MAX)),
+                                                 *WEIGHT_EXP_RANGE))
+    weight = np.clip(_even(scaled / 2.0 ** weight_exp), -256, WEIGHT_MAX)
+    bias_state = b * scale * 64
+    bias_peak = np.abs(bias_state).max()
+    bias_exp = 0 if bias_peak <= BIAS_MANT_MAX else int(np.ceil(np.log2(bias_peak / BIAS_MANT_MAX)))
+    bias_mant = np.clip(np.round(bias_state / 2.0 ** bias_exp), -BIAS_MANT_MAX,
+                        BIAS_MANT_MAX).astype(np.int64)
+    vth = np.clip(np.round(theta * scale), 0, vth_max).astype(np.int64)
+    return FixedLayer(weight, weight_exp, bias_mant, bias_exp, vth, scale)
+
+
+def quantize(graph: SpikingGraph, obs_absmax: np.ndarray | float, input_bits: int = 16,
+             input_margin: float = 2.0, headroom_bits: int = 4) -> SpikingGraph:
+    """The graph with its fixed profile. obs_absmax: largest |observation| seen in calibration
+    (scalar or per dimension)."""
+    absmax = np.broadcast_to(np.asarray(obs_absmax, dtype=np.float64), (graph.obs_dim,))
+    if not np.all(np.isfinite(absmax)) or np.any(absmax < 0):
+        raise ValueError(f"quantize: observation ranges must be finite and >= 0, got {absmax}")
+    if not 2 <= input_bits <= 24:
+        raise ValueError(f"quantize: input_bits must lie in [2, 24], got {input_bits}")
+    # a dimension that never moved in calibration gets the scale of a unit range
+    input_scale = (2 ** (input_bits - 1) - 1) / (input_margin * np.where(absmax > 0, absmax, 1.0))
+    layers, prev_theta = [], None
+    for layer in graph.hidden:
+        w = layer.synapse.weight
+        w_eff = w / input_scale[None, :] if prev_theta is None else w * prev_theta[None, :]
+        layers.append(_layer(w_eff, layer.synapse.bias, layer.threshold, headroom_bits))
+        prev_theta = layer.threshold
+    readout_eff = graph.readout.weight * prev_theta[None, :]
+    peak_r = np.abs(readout_eff).max(axis=1)
+    readout_scale = np.where(peak_r > 0, WEIGHT_MAX / np.where(peak_r > 0, peak_r, 1), 1.0)
+    readout_weight = np.clip(_even(readout_eff * readout_scale[:, None]), -256, WEIGHT_MAX)
+    fixed = FixedProfile(input_scale, input_bits, tuple(layers), readout_weight, 0,
+                         readout_scale, headroom_bits)
+    return graph.replace(fixed=fixed)
+
+
+@dataclasses.dataclass
+class LayerError:
+    name: str
+    weight_exp: int
+    vth_mant_min: int          # smallest threshold mantissa among neurons with theta > 0
+    weight_rel_rms: float      # ||W_q - W|| / ||W||, W_q = dequantised effective weights
+    bias_max_abs: float        # in float current units
+    threshold_rel_max: float   # max |theta_q - theta| / theta over neurons with theta > 0
+
+
+def quantization_report(graph: SpikingGraph) -> list[LayerError]:
+    """Per-layer quantisation error of the fixed profile against the float graph."""
+    fixed = graph.fixed
+    if fixed is None:
+        raise ValueError("graph has no fixed profile; run compiler.quantize.quantize first")
+    rows, prev_theta = [], None
+    for i, (layer, q) in enumerate(zip(graph.hidden, fixed.hidden)):
+        w = layer.synapse.weight
+        w_eff = w / fixed.input_scale[None, :] if prev_theta is None else \
+            w * prev_theta[None, :]
+        w_q = q.weight * 2.0 ** q.weight_exp / q.scale[:, None]
+        b_q = q.bias_state / 64 / q.scale
+        th_q = q.vth_mant / q.scale
+        on = layer.threshold > 0
+        rows.append(LayerError(
+            f"hidden{i}", q.weight_exp, int(q.vth_mant[on].min()) if on.any() else 0,
+            float(np.linalg.norm(w_q - w_eff) / max(np.linalg.norm(w_eff), 1e-30)),
+            float(np.abs(b_q - layer.synapse.bias).max()),
+            float((np.abs(th_q - layer.threshold)[on] / layer.threshold[on]).max())
+            if on.any() else 0.0))
+        prev_theta = layer.threshold
+    r_eff = graph.readout.weight * prev_theta[None, :]
+    r_q = fixed.readout_weight * 2.0 ** fixed.readout_exp / fixed.readout_scale[:, None]
+    rows.append(LayerError("readout", fixed.readout_exp, 0,
+                           float(np.linalg.norm(r_q - r_eff) / max(np.linalg.norm(r_eff), 1e-30)),
+                           0.0, 0.0))
+    return rows
+
+
+def format_report(rows: list[LayerError]) -> str:
+    lines = [f"{'layer':<9}{'w_exp':>6}{'min vth':>9}{'weight rel RMS':>16}{'bias max err':>14}"
+             f"{'theta rel err':>15}"]
+    for r in rows:
+        lines.append(f"{r.name:<9}{r.weight_exp:>6}{r.vth_mant_min:>9}{r.weight_rel_rms:>16.3%}"
+                     f"{r.bias_max_abs:>14.2e}{r.threshold_rel_max:>15.2e}")
+    return "\n".join(lines)

@@ -1,0 +1,34 @@
+"""Encoder and decoder shared by every backend: observation -> layer-0 input, readout -> action.
+
+float profile:  input = the observation itself (a constant current through W0 every step);
+                z = acc / T + readout.bias, acc = sum over T of W_r_eff @ spikes.
+fixed profile:  input = graded payload clip(round(obs * input_scale), +-(2**(bits-1) - 1));
+                z = acc / (readout_scale * T) + readout.bias.
+action = offset + scale * tanh(z) (ActionHead), computed on the host.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.ir import SpikingGraph
+
+
+def encode(graph: SpikingGraph, obs: np.ndarray, profile: str):
+    """(B, obs_dim) observations -> (layer-0 input, clipped entries per row)."""
+    if profile == "float":
+        return np.asarray(obs, dtype=np.float64), np.zeros(len(obs), dtype=np.int64)
+    fixed = graph.fixed
+    limit = 2 ** (fixed.input_bits - 1) - 1
+    payload = np.round(np.asarray(obs, dtype=np.float64) * fixed.input_scale)
+    clipped = np.count_nonzero(np.abs(payload) > limit, axis=-1)
+    return np.clip(payload, -limit, limit).astype(np.int64), clipped
+
+
+def decode(graph: SpikingGraph, acc: np.ndarray, profile: str) -> np.ndarray:
+    """(B, act_dim) readout accumulator after T steps -> actions in env units."""
+    T = graph.timesteps
+    if profile == "float":
+        z = acc / T + graph.readout.bias
+    else:
+        z = acc / (graph.fixed.readout_scale * T) + graph.readout.bias
+    return graph.head(z)
