@@ -66,6 +66,68 @@ def evaluate_snn(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DE
 
 
 @dataclasses.dataclass
+class BackendRun:
+    """Per-episode returns of one backend, with per-decision latency and fixed-point events."""
+    backend: str
+    profile: str
+    returns: np.ndarray
+    lengths: np.ndarray
+    latencies_s: list[float]
+    saturations: int
+    input_clips: int
+    deadline_misses: int | None = None
+    period_s: float | None = None
+
+
+def run_backend(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
+                backend: str = "emulator", profile: str | None = None, pace: bool = False,
+                progress: bool = False) -> BackendRun:
+    """Closed-loop episodes on the emulator (all episodes in one batch), on Lava (one env at a
+    time, the same processes a chip would run) or on Loihi (when lava-loihi and a board exist).
+    pace: one decision per env control period, deadline misses counted (runtime.pacing)."""
+    import time
+
+    from runtime.lava_bridge import BACKENDS, LavaController, loihi_available
+    from runtime.pacing import PacedController, control_period_s
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "loihi":
+        available, reason = loihi_available()
+        if not available:
+            raise RuntimeError(reason)
+    profile = profile or graph.profile
+    seeds = episode_seeds(seed, episodes)
+    period = control_period_s(env_id) if pace else None
+    if backend == "emulator" and not pace:
+        emu = Emulator(graph, episodes, profile=profile)
+        start = time.perf_counter()
+        rollout = run_episodes(emu, env_id, seeds, progress=f"emulator {profile}" if progress
+                               else False)
+        per_decision = (time.perf_counter() - start) / max(int(rollout.lengths.max()), 1)
+        return BackendRun(backend, profile, rollout.returns, rollout.lengths, [per_decision],
+                          *emu.fixed_point_events())
+    returns, lengths, latencies, saturations, clips, misses = [], [], [], 0, 0, 0
+    for s in seeds:  # one env at a time: what a chip in the loop does
+        inner = Emulator(graph, 1, profile=profile) if backend == "emulator" else \
+            LavaController(graph, profile)
+        controller = PacedController(inner, period) if pace else inner
+        try:
+            rollout = run_episodes(controller, env_id, [s],
+                                   progress=f"{backend} {profile} seed {s}" if progress else False)
+            events = inner.fixed_point_events()
+        finally:
+            if backend != "emulator":
+                inner.close()
+        saturations, clips = saturations + events[0], clips + events[1]
+        latencies += list(controller.latencies_s)
+        misses += controller.misses if pace else 0
+        returns.append(rollout.returns[0])
+        lengths.append(rollout.lengths[0])
+    return BackendRun(backend, profile, np.array(returns), np.array(lengths), latencies,
+                      saturations, clips, misses if pace else None, period)
+
+
+@dataclasses.dataclass
 class SweepResult:
     env_id: str
     timesteps: int

@@ -42,33 +42,58 @@ def _positive(text: str) -> int:
 
 def _cmd_compile(args, argv) -> None:
     from compiler.bundle import save_bundle
+    from compiler.quantize import format_report, quantization_report
     from loihi_deploy.api import compile_policy, load_ann
     ann = load_ann(args.policy, args.env)
     graph = compile_policy(ann, args.env, args.timesteps, args.membrane, args.calib_episodes,
-                           args.calib_seed, args.calib_method, args.percentile, progress=True)
+                           args.calib_seed, args.calib_method, args.percentile, args.profile,
+                           progress=True)
     path = save_bundle(graph, args.output)
     print(f"wrote {path}: {args.env}, IF, T={graph.timesteps}, membrane {graph.membrane}, "
-          f"layers {[h.synapse.shape[0] for h in graph.hidden]}, calibrated on "
-          f"{graph.calibration['states']} states")
+          f"profile {graph.profile}, layers {[h.synapse.shape[0] for h in graph.hidden]}, "
+          f"calibrated on {graph.calibration['states']} states")
+    if graph.fixed is not None:
+        print("Loihi fixed-point quantisation (errors of the dequantised numbers):")
+        print(format_report(quantization_report(graph)))
 
 
 def _cmd_run(args, argv) -> None:
     from compiler.bundle import check_bundle_env, load_bundle
-    from loihi_deploy.api import DEFAULT_EVAL_SEED, evaluate_snn, mean_ci95
+    from loihi_deploy.api import DEFAULT_EVAL_SEED, mean_ci95, run_backend
     graph = load_bundle(args.bundle)
     env_id = args.env or graph.env_id
     check_bundle_env(graph, env_id, str(args.bundle))
     if args.membrane is not None:
         graph = graph.replace(membrane=args.membrane)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
-    returns = evaluate_snn(graph, env_id, args.episodes, seed, progress=True)
-    mean, ci = mean_ci95(returns)
-    print(f"{env_id}  IF T={graph.timesteps}  membrane {graph.membrane}  backend emulator")
+    result = run_backend(graph, env_id, args.episodes, seed, args.backend, args.profile,
+                         args.pace, progress=True)
+    mean, ci = mean_ci95(result.returns)
+    lat_ms = 1e3 * np.asarray(result.latencies_s)
+    print(f"{env_id}  IF T={graph.timesteps}  membrane {graph.membrane}  profile "
+          f"{result.profile}  backend {args.backend}")
     print(f"return over {args.episodes} episodes: {mean:.1f} +- {ci:.1f} (95% CI)")
+    if args.backend == "emulator" and not args.pace:
+        print(f"time per batched decision ({args.episodes} envs): {lat_ms[0]:.2f} ms")
+    else:
+        print(f"latency per decision: median {np.median(lat_ms):.2f} ms, p95 "
+              f"{np.percentile(lat_ms, 95):.2f} ms, max {lat_ms.max():.2f} ms "
+              f"({lat_ms.size} decisions)")
+    if result.deadline_misses is not None:
+        print(f"real-time pacing at {1e3 * result.period_s:.1f} ms: {result.deadline_misses} "
+              f"deadline misses (fallback: hold the previous action)")
+    if result.profile == "fixed":
+        print(f"fixed point: {result.saturations} saturation events, {result.input_clips} "
+              f"clipped observation entries")
     if args.json:
         _write_json(args.json, {"bundle": str(args.bundle), "env_id": env_id,
                                 "membrane": str(graph.membrane), "timesteps": graph.timesteps,
-                                "mean": mean, "ci95": ci, "returns": returns.tolist()})
+                                "backend": args.backend, "profile": result.profile,
+                                "mean": mean, "ci95": ci, "returns": result.returns.tolist(),
+                                "latency_ms": lat_ms.round(3).tolist(),
+                                "deadline_misses": result.deadline_misses,
+                                "saturations": result.saturations,
+                                "input_clips": result.input_clips})
 
 
 def _cmd_sweep(args, argv) -> None:
@@ -149,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compile_options(p)
     p.add_argument("--membrane", type=_membrane, default=_membrane("crpi:0.5"),
                    help="vanilla | free | crpi:ALPHA (default crpi:0.5)")
+    p.add_argument("--profile", choices=["float", "fixed"], default="float",
+                   help="numeric profile: float, or Loihi fixed point (8-bit weights, 24-bit "
+                        "state) in addition to float (default float)")
     p.add_argument("-o", "--output", required=True, help="bundle path (.h5)")
     p.set_defaults(func=_cmd_compile)
 
@@ -158,7 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=_positive, default=10)
     p.add_argument("--seed", type=int, help="first episode reset seed (default 100)")
     p.add_argument("--membrane", type=_membrane, help="override the bundle's membrane policy")
-    p.add_argument("--json", help="write per-episode returns as JSON")
+    p.add_argument("--backend", choices=["emulator", "lava", "loihi"], default="emulator",
+                   help="emulator (batched numpy), lava (Lava CPU simulation, Loihi2SimCfg), "
+                        "loihi (needs lava-loihi and a board) (default emulator)")
+    p.add_argument("--profile", choices=["float", "fixed"],
+                   help="numeric profile to run (default: the bundle's)")
+    p.add_argument("--pace", action="store_true",
+                   help="real time: one decision per env control period, deadline misses "
+                        "counted; a late decision holds the previous action")
+    p.add_argument("--json", help="write per-episode returns and latencies as JSON")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("sweep", help="ANN vs SNN for a grid of CRPI alphas (0 = vanilla)")
@@ -206,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"loihi-deploy {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

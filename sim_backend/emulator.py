@@ -9,6 +9,8 @@ Per decision (one env step), for the (B, obs_dim) observation batch:
     dense_r(spikes_last[t]);  action = codec.decode(accumulator).
 dense(x) is W_eff @ x in float; in fixed point it is Lava's Dense: dense_shift(W_int @ x, exp).
 Row b's membrane policy uses alpha[b]; vanilla rows simply have alpha 0.
+Fixed point is exact integer arithmetic (bit-exact with Lava's fixed_pt models at any batch
+size); float sums depend on summation order (see Emulator's sum_order).
 """
 from __future__ import annotations
 
@@ -24,26 +26,42 @@ from sim_backend import codec, neurons
 class _Synapses:
     weight_t: np.ndarray     # (in, out), float64 (integer-valued in the fixed profile)
     exp: int | None          # weight exponent (fixed profile) or None (float)
+    graded: bool             # input is a graded payload (layer 0) rather than 1-bit spikes
+    sum_order: str = "blas"  # float only: "blas" (batched, fast) | "lava" (Lava's Dense order)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.exp is None and self.sum_order == "lava":
+            return self._lava_float_order(x)
         acc = x @ self.weight_t
         if self.exp is None:
             return acc
         return neurons.dense_shift(np.rint(acc).astype(np.int64), self.exp)
 
+    def _lava_float_order(self, x: np.ndarray) -> np.ndarray:
+        """Row by row, the same numpy reductions as Lava's float Dense (bit-identical sums)."""
+        w = self.weight_t.T
+        if self.graded:
+            return np.stack([w.dot(row) for row in x])
+        return np.stack([w[:, row.astype(bool)].sum(axis=1) for row in x])
 
-def synapses(graph: SpikingGraph, profile: str) -> tuple[list[_Synapses], _Synapses]:
+
+def synapses(graph: SpikingGraph, profile: str,
+             sum_order: str = "blas") -> tuple[list[_Synapses], _Synapses]:
     """Per hidden layer and readout: the weights one input unit sees (spikes are 1 bits, so
     theta_{l-1} is folded into layer l's float weights)."""
+    if sum_order not in ("blas", "lava"):
+        raise ValueError(f"sum_order must be 'blas' or 'lava', got {sum_order!r}")
     if profile == "fixed":
         fixed = graph.fixed
-        hidden = [_Synapses(q.weight.T.astype(np.float64), q.weight_exp) for q in fixed.hidden]
-        return hidden, _Synapses(fixed.readout_weight.T.astype(np.float64), fixed.readout_exp)
-    hidden = [_Synapses(graph.hidden[0].synapse.weight.T.copy(), None)] + [
-        _Synapses((h.synapse.weight * prev.threshold[None, :]).T.copy(), None)
+        hidden = [_Synapses(q.weight.T.astype(np.float64), q.weight_exp, k == 0)
+                  for k, q in enumerate(fixed.hidden)]
+        return hidden, _Synapses(fixed.readout_weight.T.astype(np.float64), fixed.readout_exp,
+                                 False)
+    hidden = [_Synapses(graph.hidden[0].synapse.weight.T.copy(), None, True, sum_order)] + [
+        _Synapses((h.synapse.weight * prev.threshold[None, :]).T.copy(), None, False, sum_order)
         for prev, h in zip(graph.hidden[:-1], graph.hidden[1:])]
     readout = _Synapses((graph.readout.weight * graph.hidden[-1].threshold[None, :]).T.copy(),
-                        None)
+                        None, False, sum_order)
     return hidden, readout
 
 
@@ -60,7 +78,9 @@ class Emulator:
     """Controller (runtime.closed_loop protocol) running a SpikingGraph on B rows."""
 
     def __init__(self, graph: SpikingGraph, batch_size: int, alpha=None,
-                 profile: str | None = None):
+                 profile: str | None = None, sum_order: str = "blas"):
+        """sum_order (float profile): "blas" batches the synaptic sums (fast); "lava" sums in
+        the order of Lava's float Dense, so results are bit-identical to the Lava backend."""
         self.graph = graph
         self.profile = profile or graph.profile
         if self.profile == "fixed" and graph.fixed is None:
@@ -75,7 +95,7 @@ class Emulator:
         if self.kind != "crpi" and np.any(alpha != 0):
             raise ValueError(f"per-row alpha given but the graph's membrane policy is "
                              f"{self.kind!r}; use a crpi graph (vanilla rows are alpha 0)")
-        self.synapses, self.readout = synapses(graph, self.profile)
+        self.synapses, self.readout = synapses(graph, self.profile, sum_order)
         self.thetas, self.biases, self.arith = neuron_constants(graph, self.profile)
         self.alpha = (neurons.FIXED.alpha_mantissa(alpha) if self.profile == "fixed"
                       else alpha.copy())[:, None]
@@ -91,6 +111,10 @@ class Emulator:
                                    (self.batch_size, th.size)).copy() for th in self.thetas]
         self.saturations[:] = 0
         self.input_clips[:] = 0
+
+    def fixed_point_events(self) -> tuple[int, int]:
+        """(24-bit saturation events, clipped input payload entries) since reset()."""
+        return int(self.saturations.sum()), int(self.input_clips.sum())
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs)

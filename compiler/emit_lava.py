@@ -1,0 +1,95 @@
+"""Emitter: SpikingGraph -> Lava processes (stock Dense synapses, loihi-deploy IF layers and
+readout, Injector/Extractor for host streaming), for one numeric profile.
+
+    Injector(obs_dim) -> Dense0 -> IFLayer0 -> Dense1 -> IFLayer1 ... -> DenseR -> Readout
+    -> Extractor(act_dim)
+Weights are the ones the emulator uses (sim_backend.emulator.synapses), so both backends
+compute the same numbers; layer 0's Dense takes graded payloads (num_message_bits > 0).
+One decision = period = T + L Lava steps (L Dense layers); see sim_backend/lava_procs/process.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from compiler.ir import SpikingGraph
+from sim_backend import neurons
+from sim_backend.emulator import neuron_constants, synapses
+
+FLOAT_PAYLOAD_BITS = 24  # layer-0 Dense in the float profile: graded (real-valued) payload
+
+
+@dataclasses.dataclass
+class LavaNetwork:
+    graph: SpikingGraph
+    profile: str
+    period: int                 # Lava steps per decision
+    injector: object
+    extractor: object
+    layers: list                # IFLayer processes
+    readout: object
+    denses: list
+    run_cfg: object
+
+    @property
+    def processes(self) -> list:
+        return [self.injector, *self.denses, *self.layers, self.readout, self.extractor]
+
+
+def emit_lava(graph: SpikingGraph, profile: str | None = None, alpha: float | None = None) -> LavaNetwork:
+    """Build (not run) the Lava processes of `graph`. Needs Lava (sim_backend.lava_support)."""
+    from sim_backend.lava_support import require_lava
+    require_lava()
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.extractor import Extractor
+    from lava.proc.io.injector import Injector
+
+    from sim_backend.lava_procs.models import HOST_IO_MODELS
+    from sim_backend.lava_procs.process import IFLayer, Readout
+
+    profile = profile or graph.profile
+    if profile == "fixed" and graph.fixed is None:
+        raise ValueError("emit_lava: the graph has no fixed profile (compile with --profile fixed)")
+    T, n_hidden = graph.timesteps, len(graph.hidden)
+    period = T + n_hidden + 1
+    hidden_syn, readout_syn = synapses(graph, profile)
+    thetas, biases, arith = neuron_constants(graph, profile)
+    alpha = graph.membrane.alpha if alpha is None else alpha
+    alpha_value = neurons.FIXED.alpha_mantissa(alpha) if profile == "fixed" else float(alpha)
+    int_weights = profile == "fixed"
+
+    def dense(syn, message_bits: int, name: str):
+        w = syn.weight_t.T
+        kwargs = {"weight_exp": syn.exp} if int_weights else {}
+        return Dense(weights=np.rint(w).astype(np.int32) if int_weights else w.copy(),
+                     num_message_bits=message_bits, name=name, **kwargs)
+
+    buffer = max(period, 2)
+    injector = Injector(shape=(graph.obs_dim,), buffer_size=buffer)
+    extractor = Extractor(shape=(graph.act_dim,), buffer_size=buffer)
+    input_bits = graph.fixed.input_bits if int_weights else FLOAT_PAYLOAD_BITS
+    denses, layers, source = [], [], injector.out_port
+    for k, (syn, theta, bias) in enumerate(zip(hidden_syn, thetas, biases)):
+        d = dense(syn, input_bits if k == 0 else 0, f"dense{k}")
+        layer = IFLayer(shape=(theta.size,), threshold=theta, bias=bias,
+                        v0=neurons.initial_potential(theta, arith), alpha=alpha_value,
+                        membrane_kind=graph.membrane.kind, timesteps=T, window_start=k + 1,
+                        period=period, name=f"if{k}")
+        source.connect(d.s_in)
+        d.a_out.connect(layer.a_in)
+        source = layer.s_out
+        denses.append(d)
+        layers.append(layer)
+    d_out = dense(readout_syn, 0, "dense_readout")
+    readout = Readout(shape=(graph.act_dim,), timesteps=T, window_start=n_hidden + 1,
+                      period=period, name="readout")
+    source.connect(d_out.s_in)
+    d_out.a_out.connect(readout.a_in)
+    readout.acc_out.connect(extractor.in_port)
+    denses.append(d_out)
+    run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if profile == "fixed" else "floating_pt",
+                           exception_proc_model_map=HOST_IO_MODELS[profile])
+    return LavaNetwork(graph, profile, period, injector, extractor, layers, readout, denses,
+                       run_cfg)

@@ -1,0 +1,181 @@
+"""Runtime bridge: env observations -> Lava graph -> actions, one decision per env step.
+
+Per decision: encode the observation (sim_backend.codec), start RunSteps(period) without
+blocking, send the payload once per Lava step through the Injector, receive the readout once
+per step through the Extractor (keeping the last, the full T-step sum), wait, decode. Every
+wait is bounded: a dead or stuck Lava child raises LavaTimeout instead of hanging, and close()
+always returns, killing Lava's child processes if its own stop does not finish.
+
+Backends: "emulator" (sim_backend.emulator), "lava" (Loihi2SimCfg on the CPU), "loihi"
+(Loihi2HwCfg; needs Intel's lava-loihi and a board, detected by loihi_available()).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import numpy as np
+
+from compiler.ir import SpikingGraph
+from sim_backend import codec, neurons
+
+BACKENDS = ("emulator", "lava", "loihi")
+
+
+class LavaTimeout(RuntimeError):
+    """Lava did not answer within the deadline (a child process died or hung)."""
+
+
+def loihi_available() -> tuple[bool, str]:
+    """(available, reason). Loihi needs the proprietary lava-loihi package and a board."""
+    import importlib.metadata as md
+    try:
+        md.version("lava-loihi")
+    except md.PackageNotFoundError:
+        return False, ("Loihi hardware needs Intel's lava-loihi package (INRC members) and an "
+                       "attached Loihi 2 system; lava-loihi is not installed here. Use "
+                       "--backend lava (CPU simulation of the same processes) or emulator.")
+    return False, ("lava-loihi is installed, but the IF layer of loihi-deploy has only Python "
+                   "(CPU) process models so far; a Loihi 2 microcode model for it is not "
+                   "implemented. Use --backend lava or emulator.")
+
+
+class LavaController:
+    """Controller (runtime.closed_loop protocol, batch 1) running the graph in Lava."""
+
+    def __init__(self, graph: SpikingGraph, profile: str | None = None,
+                 alpha: float | None = None, timeout_s: float = 30.0):
+        from compiler.emit_lava import emit_lava
+        self.graph = graph
+        self.net = emit_lava(graph, profile, alpha)
+        self.profile = self.net.profile
+        self.timeout_s = timeout_s
+        self.latencies_s: list[float] = []
+        self.input_clips = 0
+        self._started = False
+        self._closed = False
+        thetas = [layer.threshold.init for layer in self.net.layers]
+        arith = neurons.FIXED if self.profile == "fixed" else neurons.FLOAT
+        self._initial_v0 = [neurons.initial_potential(np.asarray(th), arith) for th in thetas]
+
+    # -- controller protocol ---------------------------------------------------------------
+    def reset(self) -> None:
+        """Start of an episode: every layer's membrane back to theta / 2."""
+        if self._started:
+            for layer, v0 in zip(self.net.layers, self._initial_v0):
+                layer.v0.set(v0)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        from lava.magma.core.run_conditions import RunSteps
+        obs = np.asarray(obs)
+        if obs.shape != (1, self.graph.obs_dim):
+            raise ValueError(f"lava backend runs one env: expected observations of shape "
+                             f"(1, {self.graph.obs_dim}), got {obs.shape}")
+        if self._closed:
+            raise RuntimeError("LavaController is closed")
+        payload, clipped = codec.encode(self.graph, obs, self.profile)
+        self.input_clips += int(clipped.sum())
+        payload = payload[0].astype(np.int32 if self.profile == "fixed" else np.float64)
+        start = time.perf_counter()
+        first = self.net.injector
+        first.run(condition=RunSteps(num_steps=self.net.period, blocking=False),
+                  run_cfg=self.net.run_cfg)
+        self._started = True
+        deadline = time.monotonic() + self.timeout_s
+        acc = None
+        for _ in range(self.net.period):
+            self.net.injector.send(payload)
+            acc = self._receive(deadline)
+        self._wait(deadline)
+        self.latencies_s.append(time.perf_counter() - start)
+        return codec.decode(self.graph, np.asarray(acc, dtype=np.float64)[None, :], self.profile)
+
+    # -- bounded I/O -------------------------------------------------------------------------
+    def _receive(self, deadline: float) -> np.ndarray:
+        port = self.net.extractor.out_port.external_pipe_csp_recv_port
+        while not port.probe():
+            if time.monotonic() > deadline:
+                raise LavaTimeout(f"no output from Lava within {self.timeout_s:g} s (a Lava "
+                                  f"process died or hung)")
+            time.sleep(0.0001)
+        return self.net.extractor.receive()
+
+    def _wait(self, deadline: float) -> None:
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def wait():
+            try:
+                self.net.injector.wait()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                errors.append(exc)
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        if not done.wait(max(deadline - time.monotonic(), 0.0)):
+            raise LavaTimeout(f"Lava did not finish the decision within {self.timeout_s:g} s")
+        if errors:
+            raise errors[0]
+
+    def fixed_point_events(self) -> tuple[int, int]:
+        """(saturation events counted by the Lava models, clipped input entries) so far."""
+        procs = [*self.net.layers, self.net.readout]
+        saturations = int(sum(p.saturations.get()[0] for p in procs)) if self._started else 0
+        return saturations, self.input_clips
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop Lava; if its stop does not return in time, kill its child processes."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._started:
+            return
+        if not _run_bounded(self.net.injector.stop, timeout_s):
+            self._force_shutdown()
+
+    def _force_shutdown(self) -> None:
+        """Kill the process models, then let Lava's SharedMemoryManager unlink its segments."""
+        kill_children(lambda c: type(c).__name__ == "SystemProcess")
+        runtime = self.net.injector.runtime
+        smm = getattr(getattr(runtime, "_messaging_infrastructure", None), "smm", None)
+        if smm is not None:
+            _run_bounded(smm.shutdown, 5.0)
+        kill_children(lambda c: True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _run_bounded(fn, timeout_s: float) -> bool:
+    """Run fn in a daemon thread; True if it returned without raising within timeout_s."""
+    outcome = []
+
+    def target():
+        try:
+            fn()
+            outcome.append(True)
+        except Exception:  # noqa: BLE001 - a broken runtime; the caller falls back to killing
+            outcome.append(False)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(outcome and outcome[0])
+
+
+def kill_children(select) -> None:
+    """Terminate, then kill, this process's selected child processes (Lava's models)."""
+    # Lava's SystemProcess overrides join() without a timeout: use the base class's.
+    join = multiprocessing.process.BaseProcess.join
+    children = [c for c in multiprocessing.active_children() if select(c)]
+    for child in children:
+        child.terminate()
+    for child in children:
+        join(child, 2.0)
+        if child.is_alive():
+            child.kill()
+            join(child, 2.0)

@@ -1,0 +1,51 @@
+"""Lava Processes (interfaces only; the dynamics live in models.py -> sim_backend.neurons).
+
+Decision windows. A decision takes `period` = T + L Lava steps, L = number of Dense layers
+(one step of latency each). Within a decision, phase p = (time_step - 1) % period; a process
+with window_start w integrates at phases w .. w + T - 1 and is idle (sends zeros, adds no
+bias) otherwise, so every layer integrates exactly the T inputs the emulator gives it:
+hidden layer k has w = k + 1, the readout w = n_hidden + 1.
+"""
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.process.variable import Var
+
+
+class IFLayer(AbstractProcess):
+    """Soft-reset IF neurons with a membrane policy (vanilla | crpi | free).
+
+    threshold, bias, v, v0 are in the profile's units (float; or fixed-point state units).
+    alpha: the real alpha (float profile) or its mantissa /256 (fixed profile).
+    """
+
+    def __init__(self, *, shape: tuple[int], threshold: np.ndarray, bias: np.ndarray,
+                 v0: np.ndarray, alpha, membrane_kind: str, timesteps: int,
+                 window_start: int, period: int, name: str | None = None):
+        super().__init__(shape=shape, membrane_kind=membrane_kind, timesteps=timesteps,
+                         window_start=window_start, period=period, name=name)
+        self.a_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        self.threshold = Var(shape=shape, init=threshold)
+        self.bias = Var(shape=shape, init=bias)
+        self.v = Var(shape=shape, init=v0)
+        self.v0 = Var(shape=shape, init=v0)
+        self.spike_count = Var(shape=shape, init=0)
+        self.alpha = Var(shape=(1,), init=alpha)
+        self.saturations = Var(shape=(1,), init=0)
+
+
+class Readout(AbstractProcess):
+    """Non-spiking integrator: sums its input over its T-step window, sends the running sum
+    every step (the host keeps the value at the window's last step)."""
+
+    def __init__(self, *, shape: tuple[int], timesteps: int, window_start: int, period: int,
+                 name: str | None = None):
+        super().__init__(shape=shape, timesteps=timesteps, window_start=window_start,
+                         period=period, name=name)
+        self.a_in = InPort(shape=shape)
+        self.acc_out = OutPort(shape=shape)
+        self.acc = Var(shape=shape, init=0)
+        self.saturations = Var(shape=(1,), init=0)

@@ -1,0 +1,81 @@
+"""Lava backend: closed-loop bit-exactness with the emulator, bounded failure, no leaks."""
+import multiprocessing
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from compiler.ir import MembranePolicy
+from loihi_deploy.api import compile_policy, load_ann
+from runtime.closed_loop import run_episodes
+from runtime.lava_bridge import LavaController, LavaTimeout, loihi_available
+from sim_backend.emulator import Emulator
+
+pytestmark = pytest.mark.lava
+IDP = ("inverted_double_pendulum_v5_td3", "InvertedDoublePendulum-v5")
+
+
+def _graph(policy, env, T, membrane, profile="fixed"):
+    return compile_policy(load_ann(policy, env), env, T, membrane, calib_episodes=2,
+                          profile=profile)
+
+
+def _shm_entries():
+    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+
+def _both_backends(graph, env, profile, steps, seed=3):
+    with LavaController(graph, profile) as lava:
+        lava_run = run_episodes(lava, env, [seed], max_steps=steps, record=True)
+        latencies = list(lava.latencies_s)
+    emulator = Emulator(graph, 1, profile=profile, sum_order="lava")
+    emu_run = run_episodes(emulator, env, [seed], max_steps=steps, record=True)
+    return lava_run, emu_run, latencies
+
+
+@pytest.mark.parametrize("membrane", [MembranePolicy("crpi", 0.5), MembranePolicy("vanilla"),
+                                      MembranePolicy("free")], ids=str)
+@pytest.mark.parametrize("profile", ["fixed", "float"])
+def test_closed_loop_actions_identical_to_emulator(profile, membrane):
+    graph = _graph(*IDP, 4, membrane)
+    lava_run, emu_run, latencies = _both_backends(graph, IDP[1], profile, steps=25)
+    assert lava_run.lengths[0] == emu_run.lengths[0] == len(latencies) >= 5
+    np.testing.assert_array_equal(lava_run.actions, emu_run.actions)
+    assert lava_run.returns[0] == emu_run.returns[0]
+
+
+@pytest.mark.slow
+def test_halfcheetah_200_decisions_fixed_crpi_bit_exact(reference_actor):
+    env = "HalfCheetah-v4"
+    graph = compile_policy(load_ann(str(reference_actor("TD3_HalfCheetah-v4_actor.pt")), env),
+                           env, 8, MembranePolicy("crpi", 0.5), profile="fixed")
+    lava_run, emu_run, _ = _both_backends(graph, env, "fixed", steps=200, seed=100)
+    np.testing.assert_array_equal(lava_run.actions, emu_run.actions)
+    lava_run, emu_run, _ = _both_backends(graph, env, "float", steps=200, seed=100)
+    assert np.abs(lava_run.actions - emu_run.actions).max() <= 1e-6
+
+
+def test_dead_child_gives_a_bounded_error_and_nothing_leaks():
+    shm_before = _shm_entries()
+    graph = _graph(*IDP, 4, MembranePolicy("crpi", 0.5))
+    lava = LavaController(graph, "fixed", timeout_s=3.0)
+    lava.reset()
+    lava.act(np.zeros((1, graph.obs_dim)))
+    models = [c for c in multiprocessing.active_children() if type(c).__name__ == "SystemProcess"]
+    assert models, "Lava should run its process models in child processes"
+    os.kill(models[0].pid, signal.SIGKILL)
+    start = time.monotonic()
+    with pytest.raises(LavaTimeout):
+        lava.act(np.zeros((1, graph.obs_dim)))
+    lava.close(timeout_s=5.0)
+    assert time.monotonic() - start < 20
+    time.sleep(0.5)
+    assert multiprocessing.active_children() == []
+    assert _shm_entries() - shm_before == set()
+
+
+def test_loihi_backend_explains_itself():
+    available, reason = loihi_available()
+    assert not available and "lava-loihi" in reason
