@@ -3,8 +3,9 @@ readout, Injector/Extractor for host streaming), for one numeric profile.
 
     Injector(obs_dim) -> Dense0 -> IFLayer0 -> Dense1 -> IFLayer1 ... -> DenseR -> Readout
     -> Extractor(act_dim)
-Weights are the ones the emulator uses (sim_backend.emulator.synapses), so both backends
-compute the same numbers; layer 0's Dense takes graded payloads (num_message_bits > 0).
+Fixed profile: the 8-bit weights and exponents of compiler.quantize; float: the emulator's
+weights (sim_backend.emulator.synapses), so both backends compute the same numbers. Layer 0's
+Dense takes graded payloads (num_message_bits > 0).
 One decision = period = T + L Lava steps (L Dense layers); see sim_backend/lava_procs/process.py.
 """
 from __future__ import annotations
@@ -54,25 +55,32 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None, alpha: float | No
         raise ValueError("emit_lava: the graph has no fixed profile (compile with --profile fixed)")
     T, n_hidden = graph.timesteps, len(graph.hidden)
     period = T + n_hidden + 1
-    hidden_syn, readout_syn = synapses(graph, profile)
+    if profile == "fixed":  # 8-bit integer weights and their exponents, as a chip holds them
+        fixed = graph.fixed
+        weights = [(q.weight, q.weight_exp) for q in fixed.hidden]
+        readout_weights = (fixed.readout_weight, fixed.readout_exp)
+    else:                   # float: the emulator's weights (theta folded in)
+        hidden_syn, readout_syn = synapses(graph, profile)
+        weights = [(syn.weight_t.T, None) for syn in hidden_syn]
+        readout_weights = (readout_syn.weight_t.T, None)
     thetas, biases, arith = neuron_constants(graph, profile)
     alpha = graph.membrane.alpha if alpha is None else alpha
     alpha_value = neurons.FIXED.alpha_mantissa(alpha) if profile == "fixed" else float(alpha)
-    int_weights = profile == "fixed"
 
-    def dense(syn, message_bits: int, name: str):
-        w = syn.weight_t.T
-        kwargs = {"weight_exp": syn.exp} if int_weights else {}
-        return Dense(weights=np.rint(w).astype(np.int32) if int_weights else w.copy(),
-                     num_message_bits=message_bits, name=name, **kwargs)
+    def dense(weight_and_exp, message_bits: int, name: str):
+        w, exp = weight_and_exp
+        if exp is None:
+            return Dense(weights=w.copy(), num_message_bits=message_bits, name=name)
+        return Dense(weights=w.astype(np.int32), weight_exp=exp, num_message_bits=message_bits,
+                     name=name)
 
     buffer = max(period, 2)
     injector = Injector(shape=(graph.obs_dim,), buffer_size=buffer)
     extractor = Extractor(shape=(graph.act_dim,), buffer_size=buffer)
-    input_bits = graph.fixed.input_bits if int_weights else FLOAT_PAYLOAD_BITS
+    input_bits = graph.fixed.input_bits if profile == "fixed" else FLOAT_PAYLOAD_BITS
     denses, layers, source = [], [], injector.out_port
-    for k, (syn, theta, bias) in enumerate(zip(hidden_syn, thetas, biases)):
-        d = dense(syn, input_bits if k == 0 else 0, f"dense{k}")
+    for k, (w, theta, bias) in enumerate(zip(weights, thetas, biases)):
+        d = dense(w, input_bits if k == 0 else 0, f"dense{k}")
         layer = IFLayer(shape=(theta.size,), threshold=theta, bias=bias,
                         v0=neurons.initial_potential(theta, arith), alpha=alpha_value,
                         membrane_kind=graph.membrane.kind, timesteps=T, window_start=k + 1,
@@ -82,7 +90,7 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None, alpha: float | No
         source = layer.s_out
         denses.append(d)
         layers.append(layer)
-    d_out = dense(readout_syn, 0, "dense_readout")
+    d_out = dense(readout_weights, 0, "dense_readout")
     readout = Readout(shape=(graph.act_dim,), timesteps=T, window_start=n_hidden + 1,
                       period=period, name="readout")
     source.connect(d_out.s_in)

@@ -1,8 +1,9 @@
 """Runtime bridge: env observations -> Lava graph -> actions, one decision per env step.
 
 Per decision: encode the observation (sim_backend.codec), start RunSteps(period) without
-blocking, send the payload once per Lava step through the Injector, receive the readout once
-per step through the Extractor (keeping the last, the full T-step sum), wait, decode. Every
+blocking, send the payload for every Lava step through the Injector (its buffer holds a whole
+decision), receive the readout of every step through the Extractor (keeping the last, the
+full T-step sum), wait, decode. Every
 wait is bounded: a dead or stuck Lava child raises LavaTimeout instead of hanging, and close()
 always returns, killing Lava's child processes if its own stop does not finish.
 
@@ -83,9 +84,9 @@ class LavaController:
                   run_cfg=self.net.run_cfg)
         self._started = True
         deadline = time.monotonic() + self.timeout_s
-        acc = None
-        for _ in range(self.net.period):
+        for _ in range(self.net.period):  # the injector's buffer holds a whole decision
             self.net.injector.send(payload)
+        for _ in range(self.net.period):  # so does the extractor's: Lava never waits on us
             acc = self._receive(deadline)
         self._wait(deadline)
         self.latencies_s.append(time.perf_counter() - start)

@@ -9,8 +9,9 @@ Per decision (one env step), for the (B, obs_dim) observation batch:
     dense_r(spikes_last[t]);  action = codec.decode(accumulator).
 dense(x) is W_eff @ x in float; in fixed point it is Lava's Dense: dense_shift(W_int @ x, exp).
 Row b's membrane policy uses alpha[b]; vanilla rows simply have alpha 0.
-Fixed point is exact integer arithmetic (bit-exact with Lava's fixed_pt models at any batch
-size); float sums depend on summation order (see Emulator's sum_order).
+Fixed point is exact integer arithmetic, held in integer-valued float64 arrays for BLAS speed
+(bit-exact with Lava's int64 fixed_pt models at any batch size); float sums depend on
+summation order (see Emulator's sum_order).
 """
 from __future__ import annotations
 
@@ -32,10 +33,12 @@ class _Synapses:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.exp is None and self.sum_order == "lava":
             return self._lava_float_order(x)
-        acc = x @ self.weight_t
+        # fixed profile: exact integer sums (float64 < 2**53; float32 only where every
+        # possible sum is < 2**24, see _fixed_synapses)
+        acc = x.astype(self.weight_t.dtype, copy=False) @ self.weight_t
         if self.exp is None:
             return acc
-        return neurons.dense_shift(np.rint(acc).astype(np.int64), self.exp)
+        return neurons.dense_shift(acc, self.exp)
 
     def _lava_float_order(self, x: np.ndarray) -> np.ndarray:
         """Row by row, the same numpy reductions as Lava's float Dense (bit-identical sums)."""
@@ -43,6 +46,18 @@ class _Synapses:
         if self.graded:
             return np.stack([w.dot(row) for row in x])
         return np.stack([w[:, row.astype(bool)].sum(axis=1) for row in x])
+
+
+def _fixed_synapses(weight: np.ndarray, exp: int, graded: bool) -> _Synapses:
+    """A left shift (exp >= 0) is exact to fold into the float64 weights; a right shift
+    rounds the whole sum and stays separate."""
+    weight_t = weight.T.astype(np.float64)
+    if exp >= 0:
+        weight_t, exp = weight_t * 2.0 ** exp, 0
+    # 1-bit inputs: the largest possible |sum| is sum_j |w_ij|; below 2**24 float32 is exact
+    if not graded and np.abs(weight_t).sum(axis=0).max() < 2 ** 24:
+        weight_t = weight_t.astype(np.float32)
+    return _Synapses(weight_t, exp, graded)
 
 
 def synapses(graph: SpikingGraph, profile: str,
@@ -53,10 +68,9 @@ def synapses(graph: SpikingGraph, profile: str,
         raise ValueError(f"sum_order must be 'blas' or 'lava', got {sum_order!r}")
     if profile == "fixed":
         fixed = graph.fixed
-        hidden = [_Synapses(q.weight.T.astype(np.float64), q.weight_exp, k == 0)
+        hidden = [_fixed_synapses(q.weight, q.weight_exp, k == 0)
                   for k, q in enumerate(fixed.hidden)]
-        return hidden, _Synapses(fixed.readout_weight.T.astype(np.float64), fixed.readout_exp,
-                                 False)
+        return hidden, _fixed_synapses(fixed.readout_weight, fixed.readout_exp, False)
     hidden = [_Synapses(graph.hidden[0].synapse.weight.T.copy(), None, True, sum_order)] + [
         _Synapses((h.synapse.weight * prev.threshold[None, :]).T.copy(), None, False, sum_order)
         for prev, h in zip(graph.hidden[:-1], graph.hidden[1:])]
@@ -65,11 +79,12 @@ def synapses(graph: SpikingGraph, profile: str,
     return hidden, readout
 
 
-def neuron_constants(graph: SpikingGraph, profile: str) -> tuple[list, list, object]:
-    """(thresholds, biases, arithmetic) per hidden layer, in the profile's units."""
+def neuron_constants(graph: SpikingGraph, profile: str, dtype=np.int64) -> tuple[list, list, object]:
+    """(thresholds, biases, arithmetic) per hidden layer, in the profile's units; fixed-point
+    integers as `dtype` (int64 for Lava, integer-valued float64 in the emulator)."""
     if profile == "fixed":
-        return ([q.threshold_state for q in graph.fixed.hidden],
-                [q.bias_state for q in graph.fixed.hidden], neurons.FIXED)
+        return ([q.threshold_state.astype(dtype) for q in graph.fixed.hidden],
+                [q.bias_state.astype(dtype) for q in graph.fixed.hidden], neurons.FIXED)
     return ([h.threshold for h in graph.hidden], [h.synapse.bias for h in graph.hidden],
             neurons.FLOAT)
 
@@ -96,9 +111,9 @@ class Emulator:
             raise ValueError(f"per-row alpha given but the graph's membrane policy is "
                              f"{self.kind!r}; use a crpi graph (vanilla rows are alpha 0)")
         self.synapses, self.readout = synapses(graph, self.profile, sum_order)
-        self.thetas, self.biases, self.arith = neuron_constants(graph, self.profile)
-        self.alpha = (neurons.FIXED.alpha_mantissa(alpha) if self.profile == "fixed"
-                      else alpha.copy())[:, None]
+        self.thetas, self.biases, self.arith = neuron_constants(graph, self.profile, np.float64)
+        self.alpha = (neurons.FIXED.alpha_mantissa(alpha).astype(np.float64)
+                      if self.profile == "fixed" else alpha.copy())[:, None]
         self.saturations = np.zeros(self.batch_size, dtype=np.int64)
         self.input_clips = np.zeros(self.batch_size, dtype=np.int64)
         self.v0: list[np.ndarray] = []
@@ -122,12 +137,12 @@ class Emulator:
             raise ValueError(f"emulator: expected observations of shape "
                              f"({self.batch_size}, {self.graph.obs_dim}), got {obs.shape}")
         x, clipped = codec.encode(self.graph, obs, self.profile)
+        x = x.astype(np.float64)
         self.input_clips += clipped
         arith = self.arith
         v = [v0.copy() for v0 in self.v0]
-        counts = [np.zeros(v0.shape, dtype=np.int64) for v0 in self.v0]
-        acc = np.zeros((self.batch_size, self.graph.act_dim),
-                       dtype=np.int64 if self.profile == "fixed" else np.float64)
+        counts = [np.zeros(v0.shape) for v0 in self.v0]
+        acc = np.zeros((self.batch_size, self.graph.act_dim))
         first_current = arith.current(self.synapses[0](x), self.biases[0])
         for _ in range(self.graph.timesteps):
             current = first_current
@@ -136,9 +151,9 @@ class Emulator:
                 self.saturations += saturated
                 counts[layer] += spikes
                 if layer + 1 < len(self.thetas):
-                    current = arith.current(self.synapses[layer + 1](spikes.astype(np.float64)),
+                    current = arith.current(self.synapses[layer + 1](spikes),
                                             self.biases[layer + 1])
-            acc, saturated = arith.saturate(acc + self.readout(spikes.astype(np.float64)))
+            acc, saturated = arith.saturate(acc + self.readout(spikes))
             self.saturations += saturated
         self.v0 = [neurons.next_initial_potential(self.kind, v0, v_end, n, theta, self.alpha,
                                                   arith)

@@ -45,8 +45,21 @@ class FloatArithmetic:
         return x, 0
 
 
+def shift_right(x, bits: int):
+    """Arithmetic x >> bits (rounds toward -inf) for int arrays and integer-valued floats."""
+    if np.issubdtype(np.asarray(x).dtype, np.integer):
+        return x >> bits
+    return np.floor(x * 2.0 ** -bits)   # exact: division by a power of two, then floor
+
+
 class FixedArithmetic:
-    """Loihi fixed point: int64 arrays holding 24-bit state in units of weight-LSB / 64."""
+    """Loihi fixed point: integers (24-bit state in units of weight-LSB / 64).
+
+    Works on int64 arrays (Lava models) and on integer-valued float64 arrays (the batched
+    emulator, for BLAS speed) with identical results: every shift is a multiplication by a
+    power of two or shift_right, exact in float64 below 2**53, and every value stays far
+    below that (24-bit state, 32-bit accumulators).
+    """
     name = "fixed"
     STATE_BITS = 24
     STATE_MAX = 2 ** (STATE_BITS - 1) - 1
@@ -55,19 +68,23 @@ class FixedArithmetic:
 
     @staticmethod
     def half(x):
-        return x >> 1
+        return shift_right(x, 1)
 
     @classmethod
     def scale(cls, alpha_mant, x):
-        return (alpha_mant * x) >> cls.ALPHA_FRAC_BITS
+        return shift_right(alpha_mant * x, cls.ALPHA_FRAC_BITS)
 
     @classmethod
     def current(cls, a_in, bias):
-        return cls.saturate((a_in.astype(np.int64) << cls.ACTIVATION_SHIFT) + bias)[0]
+        if np.issubdtype(a_in.dtype, np.integer):
+            a_in = a_in.astype(np.int64)  # Lava delivers int32: widen before the shift
+        return cls.saturate(a_in * 2 ** cls.ACTIVATION_SHIFT + bias)[0]   # (a << 6) + bias
 
     @classmethod
     def saturate(cls, x):
         """(x clipped to +-STATE_MAX, number of clipped entries per row of the last axis)."""
+        if x.size == 0 or (x.max() <= cls.STATE_MAX and x.min() >= -cls.STATE_MAX):
+            return x, 0  # the common case, checked with two reductions
         clipped = np.clip(x, -cls.STATE_MAX, cls.STATE_MAX)
         return clipped, np.count_nonzero(clipped != x, axis=-1)
 
@@ -111,5 +128,7 @@ def next_initial_potential(kind: str, v_start, v_end, spike_count, theta, alpha,
 
 
 def dense_shift(accumulated: np.ndarray, weight_exp: int) -> np.ndarray:
-    """Lava's fixed-point Dense output scaling: sum << exp, or arithmetic >> -exp."""
-    return accumulated << weight_exp if weight_exp >= 0 else accumulated >> -weight_exp
+    """Lava's fixed-point Dense output scaling: sum << exp, or arithmetic sum >> -exp."""
+    if weight_exp > 0:
+        return accumulated * 2 ** weight_exp
+    return shift_right(accumulated, -weight_exp) if weight_exp < 0 else accumulated

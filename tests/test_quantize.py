@@ -1,0 +1,65 @@
+"""Quantiser: bit budgets, round-trip bounds, and exactness of the fixed-point emulator."""
+import numpy as np
+import pytest
+
+from compiler.calibrate import Calibration
+from compiler.convert import convert
+from compiler.ir import FixedProfile, MembranePolicy
+from compiler.quantize import quantization_report, quantize
+from sim_backend.emulator import Emulator
+from tests.conftest import random_ann
+
+
+def _graph(seed=0, T=6, alpha=0.5):
+    ann = random_ann(obs_dim=7, hidden=(24, 16), act_dim=3, seed=seed)
+    states = np.random.default_rng(seed).normal(0, 2, (400, 7))
+    acts = []
+    ann.forward(states, acts)
+    graph = convert(ann, Calibration(tuple(a.max(axis=0) for a in acts), {}), T,
+                    MembranePolicy("crpi", alpha))
+    return quantize(graph, np.abs(states).max(axis=0)), states
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bit_budgets_and_roundtrip_bounds(seed):
+    graph, _ = _graph(seed)
+    prev_theta = None
+    for layer, q in zip(graph.hidden, graph.fixed.hidden):
+        assert np.all(q.weight % 2 == 0) and q.weight.min() >= -256 and q.weight.max() <= 254
+        assert -8 <= q.weight_exp <= 7 and 0 <= q.bias_exp <= 7
+        assert np.abs(q.bias_mant).max() <= 4095 and q.vth_mant.max() <= 2 ** 13
+        w_eff = (layer.synapse.weight / graph.fixed.input_scale[None, :] if prev_theta is None
+                 else layer.synapse.weight * prev_theta[None, :])
+        ideal = w_eff * q.scale[:, None] / 2.0 ** q.weight_exp
+        assert np.abs(q.weight - ideal).max() <= 1.0 + 1e-9       # nearest even integer
+        np.testing.assert_allclose(q.vth_mant, layer.threshold * q.scale, atol=0.5 + 1e-9)
+        prev_theta = layer.threshold
+    report = quantization_report(graph)
+    assert [r.name for r in report] == ["hidden0", "hidden1", "readout"]
+    assert all(r.weight_rel_rms < 0.05 for r in report)
+
+
+def test_fixed_emulator_is_exact_across_batch_sizes():
+    graph, states = _graph(3)
+    alphas = np.array([0.0, 0.25, 0.5, 1.0])
+    batch = Emulator(graph, 4, alpha=alphas)
+    singles = [Emulator(graph, 1, alpha=a) for a in alphas]
+    for k in range(30):
+        obs = states[k * 4:(k + 1) * 4]
+        together = batch.act(obs)
+        apart = np.concatenate([e.act(obs[i:i + 1]) for i, e in enumerate(singles)])
+        np.testing.assert_array_equal(together, apart)
+
+
+def test_fixed_profile_tracks_float_profile():
+    graph, states = _graph(4, T=32, alpha=0.0)
+    float_actions = Emulator(graph, len(states), profile="float").act(states)
+    fixed_actions = Emulator(graph, len(states), profile="fixed").act(states)
+    assert np.sqrt(np.mean((float_actions - fixed_actions) ** 2)) < 0.05
+
+
+def test_payload_bits_that_overflow_lavas_accumulator_are_refused():
+    graph, _ = _graph(0)
+    with pytest.raises(ValueError, match="overflow Lava's 32-bit dendritic accumulator"):
+        FixedProfile(graph.fixed.input_scale, 24, graph.fixed.hidden,
+                     graph.fixed.readout_weight, 0, graph.fixed.readout_scale)
