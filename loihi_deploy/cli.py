@@ -234,9 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")  # unwind: controllers close, Lava stops
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         args.func(args, argv)
     except KeyboardInterrupt:

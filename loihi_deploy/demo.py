@@ -1,5 +1,6 @@
-"""The main job: compile the bundled HalfCheetah-v5 TD3 policy to an IF spiking network and
-compare ANN vs vanilla SNN vs CRPI in closed loop; writes a bundle, a JSON and a plot."""
+"""The main job: compile the bundled HalfCheetah-v5 TD3 policy to an IF spiking network,
+compare ANN vs vanilla SNN vs CRPI in closed loop (writes a bundle, a JSON and a plot), then
+run the Loihi fixed-point version on Lava next to the emulator and compare their actions."""
 from __future__ import annotations
 
 import json
@@ -9,13 +10,16 @@ import numpy as np
 
 from compiler.bundle import save_bundle
 from compiler.ir import MembranePolicy
+from compiler.quantize import quantize
 from loihi_deploy.api import compile_policy, format_sweep_table, load_ann, plot_sweep, sweep
+from runtime.closed_loop import run_episodes
+from sim_backend.emulator import Emulator
 
 DEMO_POLICY, DEMO_ENV = "halfcheetah_v5_td3", "HalfCheetah-v5"
 
 
 def run_demo(out_dir: str = "out/demo", timesteps: int = 8, episodes: int = 10,
-             alphas=tuple(np.round(np.arange(0, 1.01, 0.2), 2))) -> dict:
+             alphas=tuple(np.round(np.arange(0, 1.01, 0.2), 2)), lava_decisions: int = 200) -> dict:
     out = pathlib.Path(out_dir)
     ann = load_ann(DEMO_POLICY, DEMO_ENV)
     print(f"policy {DEMO_POLICY}: {ann.obs_dim} -> "
@@ -26,11 +30,33 @@ def run_demo(out_dir: str = "out/demo", timesteps: int = 8, episodes: int = 10,
     result = sweep(graph, ann, DEMO_ENV, alphas, episodes, progress=True)
     print(format_sweep_table(result))
     best = result.alphas[result.best_alpha_index]
-    bundle = save_bundle(graph.replace(membrane=MembranePolicy("crpi", best)),
-                         out / "halfcheetah_if_t8_crpi.h5")
+    fixed = quantize(graph.replace(membrane=MembranePolicy("crpi", best)),
+                     np.asarray(graph.calibration["obs_absmax"]))
+    bundle = save_bundle(fixed, out / f"halfcheetah_if_t{timesteps}_crpi.h5")
     plot_sweep(result, out / "alpha_sweep.png")
     (out / "alpha_sweep.json").write_text(json.dumps(result.to_json(), indent=1))
-    print(f"wrote {bundle} (CRPI alpha {best:g}), {out / 'alpha_sweep.png'}, "
-          f"{out / 'alpha_sweep.json'}")
-    print(f"run it again with: loihi-deploy run {bundle} --episodes 10")
+    print(f"wrote {bundle} (CRPI alpha {best:g}, float + Loihi fixed point), "
+          f"{out / 'alpha_sweep.png'}, {out / 'alpha_sweep.json'}")
+    if lava_decisions:
+        compare_lava(fixed, lava_decisions)
+    print(f"next: loihi-deploy run {bundle} --backend lava --episodes 1")
     return result.to_json()
+
+
+def compare_lava(graph, decisions: int) -> None:
+    """Same episode, Lava Loihi2SimCfg fixed_pt vs the emulator: actions must be identical."""
+    from runtime.lava_bridge import LavaController
+    from sim_backend.lava_support import LavaUnavailable
+    try:
+        with LavaController(graph, "fixed") as lava:
+            on_lava = run_episodes(lava, DEMO_ENV, [100], max_steps=decisions, record=True,
+                                   progress="Lava fixed_pt")
+            latency_ms = 1e3 * np.median(lava.latencies_s)
+    except LavaUnavailable as exc:
+        print(f"Lava comparison skipped: {exc}")
+        return
+    on_emulator = run_episodes(Emulator(graph, 1, profile="fixed"), DEMO_ENV, [100],
+                               max_steps=decisions, record=True)
+    same = np.array_equal(on_lava.actions, on_emulator.actions)
+    print(f"Loihi fixed point, {decisions} decisions on Lava (Loihi2SimCfg) vs the emulator: "
+          f"actions identical: {same}; Lava median latency {latency_ms:.1f} ms per decision")

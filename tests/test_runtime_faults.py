@@ -1,0 +1,75 @@
+"""Interrupting a Lava run, and real-time pacing with deadline misses."""
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from runtime.pacing import PacedController
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _children_of(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split()]
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupting_a_lava_run_stops_cleanly(tmp_path, sig):
+    bundle = tmp_path / "idp.h5"
+    cli = [sys.executable, "-m", "loihi_deploy.cli"]
+    subprocess.run([*cli, "compile", "inverted_double_pendulum_v5_td3", "--env",
+                    "InvertedDoublePendulum-v5", "-T", "4", "--calib-episodes", "1",
+                    "--profile", "fixed", "-o", str(bundle)], check=True, cwd=ROOT,
+                   capture_output=True)
+    shm_before = set(os.listdir("/dev/shm"))
+    proc = subprocess.Popen([*cli, "run", str(bundle), "--backend", "lava", "--episodes", "5"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(_children_of(proc.pid)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)  # wait until Lava's process models are running
+    time.sleep(1.0)
+    children = _children_of(proc.pid)
+    assert children, "Lava did not start"
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the run did not stop within 30 s of the signal")
+    assert proc.returncode == 130 and "interrupted" in err
+    time.sleep(0.5)
+    alive = [pid for pid in children if os.path.exists(f"/proc/{pid}")
+             and "Z" not in open(f"/proc/{pid}/stat").read().split()[2]]
+    assert alive == [], f"Lava processes left running: {alive}"
+    assert set(os.listdir("/dev/shm")) - shm_before == set()
+
+
+class _SlowController:
+    def __init__(self, delays):
+        self.delays, self.k = delays, 0
+
+    def reset(self):
+        self.k = 0
+
+    def act(self, obs):
+        time.sleep(self.delays[self.k])
+        self.k += 1
+        return np.full((1, 2), float(self.k))
+
+
+def test_pacing_counts_deadline_misses_and_holds_the_last_action():
+    paced = PacedController(_SlowController([0.0, 0.05, 0.0, 0.05]), period_s=0.02)
+    paced.reset()
+    start = time.perf_counter()
+    actions = [paced.act(np.zeros((1, 3)))[0, 0] for _ in range(4)]
+    elapsed = time.perf_counter() - start
+    assert paced.misses == 2 and paced.decisions == 4
+    assert actions == [1.0, 1.0, 3.0, 3.0]   # late decisions hold the previous action
+    assert elapsed >= 2 * 0.02 + 2 * 0.05 - 0.005   # on-time decisions wait out the period
