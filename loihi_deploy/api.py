@@ -128,6 +128,41 @@ def run_backend(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEF
 
 
 @dataclasses.dataclass
+class Verification:
+    """One closed-loop episode on Lava and on the emulator, from the same reset seed."""
+    profile: str
+    decisions: int
+    identical: bool
+    max_abs_diff: float
+    first_difference: int | None   # decision index of the first differing action
+    lava_latency_ms_median: float
+    lava_return: float
+    emulator_return: float
+
+
+def verify_on_lava(graph: SpikingGraph, env_id: str, decisions: int = 200,
+                   seed: int = DEFAULT_EVAL_SEED, profile: str | None = None,
+                   progress: bool = False) -> Verification:
+    """Run the same episode on Lava (Loihi2SimCfg) and on the emulator and compare actions.
+    Fixed point must match bit for bit; float too, with Lava's summation order."""
+    from runtime.lava_bridge import LavaController
+    profile = profile or graph.profile
+    with LavaController(graph, profile) as lava:
+        on_lava = run_episodes(lava, env_id, [seed], max_steps=decisions, record=True,
+                               progress=f"Lava {profile}" if progress else False)
+        latency_ms = 1e3 * float(np.median(lava.latencies_s))
+    on_emulator = run_episodes(Emulator(graph, 1, profile=profile, sum_order="lava"), env_id,
+                               [seed], max_steps=decisions, record=True)
+    a, b = on_lava.actions, on_emulator.actions
+    same_shape = a.shape == b.shape
+    diff = np.abs(a - b).max(axis=-1)[0] if same_shape else np.array([np.inf])
+    differing = np.flatnonzero(diff > 0)
+    return Verification(profile, int(on_lava.lengths[0]), bool(same_shape and not differing.size),
+                        float(diff.max()), int(differing[0]) if differing.size else None,
+                        latency_ms, float(on_lava.returns[0]), float(on_emulator.returns[0]))
+
+
+@dataclasses.dataclass
 class SweepResult:
     env_id: str
     timesteps: int

@@ -96,6 +96,25 @@ def _cmd_run(args, argv) -> None:
                                 "input_clips": result.input_clips})
 
 
+def _cmd_verify(args, argv) -> None:
+    from compiler.bundle import check_bundle_env, load_bundle
+    from loihi_deploy.api import DEFAULT_EVAL_SEED, verify_on_lava
+    graph = load_bundle(args.bundle)
+    env_id = args.env or graph.env_id
+    check_bundle_env(graph, env_id, str(args.bundle))
+    seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
+    v = verify_on_lava(graph, env_id, args.decisions, seed, args.profile, progress=True)
+    print(f"{env_id}  IF T={graph.timesteps}  membrane {graph.membrane}  profile {v.profile}: "
+          f"{v.decisions} decisions, Lava (Loihi2SimCfg) vs emulator")
+    print(f"actions identical: {v.identical} (max |diff| {v.max_abs_diff:.3g}"
+          + (f", first at decision {v.first_difference})" if v.first_difference is not None
+             else ")"))
+    print(f"episode return: Lava {v.lava_return:.2f}, emulator {v.emulator_return:.2f}; Lava "
+          f"median latency {v.lava_latency_ms_median:.1f} ms per decision")
+    if not v.identical:
+        raise SystemExit(1)
+
+
 def _cmd_sweep(args, argv) -> None:
     from compiler.ir import MembranePolicy
     from loihi_deploy.api import (compile_policy, format_sweep_table, load_ann, plot_sweep,
@@ -196,6 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "counted; a late decision holds the previous action")
     p.add_argument("--json", help="write per-episode returns and latencies as JSON")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("verify", help="run one episode on Lava and on the emulator and check "
+                                      "that their actions are identical")
+    p.add_argument("bundle")
+    p.add_argument("--env", help="env id (default: the one the bundle was compiled for)")
+    p.add_argument("--decisions", type=_positive, default=200)
+    p.add_argument("--seed", type=int, help="episode reset seed (default 100)")
+    p.add_argument("--profile", choices=["float", "fixed"],
+                   help="numeric profile (default: the bundle's)")
+    p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("sweep", help="ANN vs SNN for a grid of CRPI alphas (0 = vanilla)")
     _add_compile_options(p)

@@ -11,9 +11,8 @@ import numpy as np
 from compiler.bundle import save_bundle
 from compiler.ir import MembranePolicy
 from compiler.quantize import quantize
-from loihi_deploy.api import compile_policy, format_sweep_table, load_ann, plot_sweep, sweep
-from runtime.closed_loop import run_episodes
-from sim_backend.emulator import Emulator
+from loihi_deploy.api import (compile_policy, format_sweep_table, load_ann, plot_sweep, sweep,
+                              verify_on_lava)
 
 DEMO_POLICY, DEMO_ENV = "halfcheetah_v5_td3", "HalfCheetah-v5"
 
@@ -45,18 +44,12 @@ def run_demo(out_dir: str = "out/demo", timesteps: int = 8, episodes: int = 10,
 
 def compare_lava(graph, decisions: int) -> None:
     """Same episode, Lava Loihi2SimCfg fixed_pt vs the emulator: actions must be identical."""
-    from runtime.lava_bridge import LavaController
     from sim_backend.lava_support import LavaUnavailable
     try:
-        with LavaController(graph, "fixed") as lava:
-            on_lava = run_episodes(lava, DEMO_ENV, [100], max_steps=decisions, record=True,
-                                   progress="Lava fixed_pt")
-            latency_ms = 1e3 * np.median(lava.latencies_s)
+        check = verify_on_lava(graph, DEMO_ENV, decisions, profile="fixed", progress=True)
     except LavaUnavailable as exc:
         print(f"Lava comparison skipped: {exc}")
         return
-    on_emulator = run_episodes(Emulator(graph, 1, profile="fixed"), DEMO_ENV, [100],
-                               max_steps=decisions, record=True)
-    same = np.array_equal(on_lava.actions, on_emulator.actions)
-    print(f"Loihi fixed point, {decisions} decisions on Lava (Loihi2SimCfg) vs the emulator: "
-          f"actions identical: {same}; Lava median latency {latency_ms:.1f} ms per decision")
+    print(f"Loihi fixed point, {check.decisions} decisions on Lava (Loihi2SimCfg) vs the "
+          f"emulator: actions identical: {check.identical}; Lava median latency "
+          f"{check.lava_latency_ms_median:.1f} ms per decision")

@@ -82,3 +82,13 @@ def test_dead_child_gives_a_bounded_error_and_nothing_leaks():
 def test_loihi_backend_explains_itself():
     available, reason = loihi_available()
     assert not available and "lava-loihi" in reason
+
+
+def test_verify_command_reports_identical_actions(tmp_path, capsys):
+    from loihi_deploy.cli import main
+    bundle = tmp_path / "idp.h5"
+    assert main(["compile", IDP[0], "--env", IDP[1], "-T", "4", "--calib-episodes", "1",
+                 "--profile", "fixed", "-o", str(bundle)]) == 0
+    assert main(["verify", str(bundle), "--decisions", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "30 decisions" in out and "actions identical: True" in out
