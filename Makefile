@@ -33,6 +33,8 @@ test-slow: install
 
 bench: install
 	$(PY) benchmarks/emulator_vs_loop.py
+	$(PY) benchmarks/emulator_vs_lava.py
+	$(PY) benchmarks/fixed_vs_float.py --episodes 30
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -26,7 +26,9 @@ from compiler.calibrate import calibrate  # noqa: E402
 from compiler.convert import convert  # noqa: E402
 from compiler.frontend import load_policy  # noqa: E402
 from compiler.ir import MembranePolicy  # noqa: E402
-from runtime.closed_loop import episode_seeds, run_episodes  # noqa: E402
+from compiler.quantize import quantize  # noqa: E402
+from runtime.closed_loop import (episode_seeds, run_episodes_parallel,  # noqa: E402
+                                 default_workers)
 from runtime.envs import make_env  # noqa: E402
 from sim_backend.emulator import Emulator  # noqa: E402
 
@@ -111,10 +113,13 @@ def official_style_sweep(graph, env_id, alphas, seeds) -> np.ndarray:
     return returns
 
 
-def emulator_sweep(graph, env_id, alphas, seeds, dtype) -> np.ndarray:
+def emulator_sweep(graph, env_id, alphas, seeds, profile, workers) -> np.ndarray:
+    """What `loihi-deploy sweep` does: alpha x episode rows in emulator batches, split across
+    `workers` processes."""
     row_alpha = np.repeat(alphas, len(seeds))
-    emu = Emulator(graph, len(row_alpha), alpha=row_alpha, dtype=dtype)
-    rollout = run_episodes(emu, env_id, np.tile(seeds, len(alphas)))
+    rollout = run_episodes_parallel(
+        lambda rows: Emulator(graph, len(rows), alpha=row_alpha[rows], profile=profile),
+        env_id, np.tile(seeds, len(alphas)), workers=workers)
     return rollout.returns.reshape(len(alphas), len(seeds))
 
 
@@ -132,14 +137,20 @@ def main() -> None:
         sys.exit(f"{args.policy}: not found (the paper's actors live in ../shared/reference_actors;"
                  f" pass --policy and --env for another policy)")
     ann = load_policy(args.policy, args.env)
-    graph = convert(ann, calibrate(ann, args.env), args.timesteps, MembranePolicy("crpi", 0.0))
+    cal = calibrate(ann, args.env)
+    graph = quantize(convert(ann, cal, args.timesteps, MembranePolicy("crpi", 0.0)),
+                     np.asarray(cal.info["obs_absmax"]))
     alphas = np.linspace(0, 1, args.alphas).round(3)
     seeds = episode_seeds(100, args.episodes)
     rows = []
-    for name, fn in [("emulator float64 (batch %d)" % (len(alphas) * len(seeds)),
-                      lambda: emulator_sweep(graph, args.env, alphas, seeds, np.float64)),
-                     ("emulator float32 (batch %d)" % (len(alphas) * len(seeds)),
-                      lambda: emulator_sweep(graph, args.env, alphas, seeds, np.float32)),
+    batch = len(alphas) * len(seeds)
+    workers = default_workers()
+    for name, fn in [(f"emulator float64 (batch {batch}, 1 process)",
+                      lambda: emulator_sweep(graph, args.env, alphas, seeds, "float", 1)),
+                     (f"emulator float64 (batch {batch}, {workers} processes)",
+                      lambda: emulator_sweep(graph, args.env, alphas, seeds, "float", workers)),
+                     (f"emulator Loihi fixed point ({workers} processes)",
+                      lambda: emulator_sweep(graph, args.env, alphas, seeds, "fixed", workers)),
                      ("official-style loop (torch, batch 1)",
                       lambda: official_style_sweep(graph, args.env, alphas, seeds))]:
         t0 = time.perf_counter()

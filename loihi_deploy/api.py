@@ -16,7 +16,8 @@ from compiler.frontend import load_policy
 from compiler.ir import AnnGraph, MembranePolicy, SpikingGraph
 from compiler.quantize import quantize
 from loihi_deploy.zoo import resolve_policy
-from runtime.closed_loop import AnnController, episode_seeds, run_episodes
+from runtime.closed_loop import (AnnController, episode_seeds, run_episodes,
+                                 run_episodes_parallel)
 from sim_backend.emulator import Emulator
 
 DEFAULT_EVAL_SEED = 100  # evaluation resets use seeds 100, 101, ...; calibration uses 0, 1, ...
@@ -200,16 +201,18 @@ class SweepResult:
 
 
 def sweep(graph: SpikingGraph, ann: AnnGraph, env_id: str, alphas, episodes: int,
-          seed: int = DEFAULT_EVAL_SEED, progress: bool = False) -> SweepResult:
-    """ANN and SNN(alpha) for every alpha, all on the same episode seeds; one emulator batch."""
+          seed: int = DEFAULT_EVAL_SEED, progress: bool = False,
+          workers: int | None = None) -> SweepResult:
+    """ANN and SNN(alpha) for every alpha, all on the same episode seeds: the alpha x episode
+    rows run as emulator batches split across `workers` processes (default: one per core)."""
     alphas = [float(a) for a in alphas]
     ann_returns = evaluate_ann(ann, env_id, episodes, seed, progress)
     crpi = graph.replace(membrane=MembranePolicy("crpi", 0.0))
     row_alpha = np.repeat(alphas, episodes)
-    controller = Emulator(crpi, len(row_alpha), alpha=row_alpha)
     seeds = np.tile(episode_seeds(seed, episodes), len(alphas))
     label = f"SNN T={graph.timesteps} x {len(alphas)} alphas" if progress else False
-    snn = run_episodes(controller, env_id, seeds, progress=label).returns
+    snn = run_episodes_parallel(lambda rows: Emulator(crpi, len(rows), alpha=row_alpha[rows]),
+                                env_id, seeds, workers=workers, progress=label).returns
     return SweepResult(env_id, graph.timesteps, episodes, seed, alphas, ann_returns,
                        snn.reshape(len(alphas), episodes))
 

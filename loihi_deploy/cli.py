@@ -119,14 +119,17 @@ def _cmd_sweep(args, argv) -> None:
     from compiler.ir import MembranePolicy
     from loihi_deploy.api import (compile_policy, format_sweep_table, load_ann, plot_sweep,
                                   sweep)
+    from runtime.closed_loop import default_workers
     ann = load_ann(args.policy, args.env)
     graph = compile_policy(ann, args.env, args.timesteps, MembranePolicy("crpi", 0.0),
                            args.calib_episodes, args.calib_seed, args.calib_method,
                            args.percentile, progress=True)
-    result = sweep(graph, ann, args.env, args.alphas, args.episodes, args.seed, progress=True)
+    result = sweep(graph, ann, args.env, args.alphas, args.episodes, args.seed, progress=True,
+                   workers=args.workers)
     print(format_sweep_table(result))
     if args.json:
         _write_json(args.json, {**result.to_json(), "policy": args.policy,
+                                "workers": args.workers or default_workers(),
                                 "calibration": graph.calibration})
     if args.plot:
         plot_sweep(result, args.plot)
@@ -232,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="START:STOP:STEP or a comma list (default 0:1:0.1)")
     p.add_argument("--episodes", type=_positive, default=10, help="episodes per alpha")
     p.add_argument("--seed", type=int, default=100, help="first episode reset seed")
+    p.add_argument("--workers", type=_positive,
+                   help="processes the episodes are split across (default: one per core). "
+                        "Fixed point gives identical results for any value; float results "
+                        "depend on it through BLAS summation order (chaotic tasks amplify it)")
     p.add_argument("--json", help="write per-episode returns as JSON")
     p.add_argument("--plot", help="write a PNG of return vs alpha")
     p.set_defaults(func=_cmd_sweep)

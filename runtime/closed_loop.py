@@ -12,7 +12,10 @@ A controller is any object with
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+import multiprocessing
+import os
+import time
+from typing import Callable, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -89,6 +92,93 @@ def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int |
     if record:
         return Rollout(returns, lengths, np.stack(obs_log, 1), np.stack(act_log, 1))
     return Rollout(returns, lengths)
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def run_episodes_parallel(make_controller: Callable[[np.ndarray], Controller], env_id: str,
+                          seeds, *, workers: int | None = None, max_steps: int | None = None,
+                          progress: bool | str = False, timeout_s: float = 3600.0) -> Rollout:
+    """run_episodes over the rows split across worker processes (one BLAS thread each).
+
+    make_controller(rows) builds the controller of the rows (an index array) in the worker.
+    Results are identical to one run_episodes call for the fixed profile, and for float up to
+    BLAS rounding (batch size changes the summation blocking).
+    """
+    seeds = np.asarray([int(s) for s in seeds])
+    workers = min(workers or default_workers(), len(seeds))
+    if workers <= 1:
+        return run_episodes(make_controller(np.arange(len(seeds))), env_id, seeds,
+                            max_steps=max_steps, progress=progress)
+    ctx = multiprocessing.get_context("fork")
+    chunks = np.array_split(np.arange(len(seeds)), workers)
+    steps_done = ctx.Value("q", 0)
+    pipes, procs = [], []
+    for rows in chunks:
+        receiver, sender = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_worker, args=(make_controller, env_id, seeds, rows,
+                                                 max_steps, sender, steps_done), daemon=True)
+        proc.start()
+        sender.close()
+        pipes.append(receiver)
+        procs.append(proc)
+    label = progress if isinstance(progress, str) else env_id
+    bar = tqdm(total=None, desc=f"{label} ({workers} processes)", disable=not progress,
+               leave=False, unit="env step")
+    deadline = time.monotonic() + timeout_s
+    parts: list = [None] * workers
+    try:
+        while any(p is None for p in parts):
+            for k, pipe in enumerate(pipes):
+                if parts[k] is None and pipe.poll(0.2):
+                    parts[k] = pipe.recv()
+                    if isinstance(parts[k], BaseException):
+                        raise RuntimeError(f"sweep worker {k} failed: {parts[k]!r}")
+            bar.n = steps_done.value
+            bar.refresh()
+            dead = [k for k, proc in enumerate(procs) if parts[k] is None and not proc.is_alive()
+                    and not pipes[k].poll()]
+            if dead:
+                raise RuntimeError(f"sweep worker(s) {dead} died without a result")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sweep workers did not finish within {timeout_s:g} s")
+    finally:
+        bar.close()
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(5)
+    return Rollout(np.concatenate([r.returns for r in parts]),
+                   np.concatenate([r.lengths for r in parts]))
+
+
+def _worker(make_controller, env_id, seeds, rows, max_steps, sender, steps_done) -> None:
+    from threadpoolctl import threadpool_limits
+    try:
+        with threadpool_limits(1):
+            controller = _Counting(make_controller(rows), steps_done)
+            sender.send(run_episodes(controller, env_id, seeds[rows], max_steps=max_steps))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        sender.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    finally:
+        sender.close()
+
+
+class _Counting:
+    """Counts decisions x rows into a shared value (the parent's progress bar)."""
+
+    def __init__(self, inner, counter):
+        self.inner, self.counter = inner, counter
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        with self.counter.get_lock():
+            self.counter.value += len(obs)
+        return self.inner.act(obs)
 
 
 class AnnController:
