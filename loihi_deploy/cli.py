@@ -264,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job: bundled HalfCheetah policy, ANN vs vanilla "
                                     "SNN vs CRPI, with a plot")
     p.add_argument("--out", default="out/demo")
-    p.add_argument("-T", "--timesteps", type=_positive, default=8)
-    p.add_argument("--episodes", type=_positive, default=10)
+    p.add_argument("-T", "--timesteps", type=_positive, default=16)
+    p.add_argument("--episodes", type=_positive, default=30, help="episodes per alpha")
     p.set_defaults(func=_cmd_demo)
     return parser
 

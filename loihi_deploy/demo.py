@@ -17,7 +17,7 @@ from loihi_deploy.api import (compile_policy, format_sweep_table, load_ann, plot
 DEMO_POLICY, DEMO_ENV = "halfcheetah_v5_td3", "HalfCheetah-v5"
 
 
-def run_demo(out_dir: str = "out/demo", timesteps: int = 8, episodes: int = 10,
+def run_demo(out_dir: str = "out/demo", timesteps: int = 16, episodes: int = 30,
              alphas=tuple(np.round(np.arange(0, 1.01, 0.2), 2)), lava_decisions: int = 200) -> dict:
     out = pathlib.Path(out_dir)
     ann = load_ann(DEMO_POLICY, DEMO_ENV)
