@@ -1,10 +1,14 @@
 """Deployment bundle: one self-describing HDF5 file holding a SpikingGraph.
 
+Header: the file starts with a 512-byte HDF5 user block (ignored by HDF5 readers) holding
+    "LOIHI-DEPLOY-BUNDLE\nschema=<n>\nsha256=<hex of every byte after the user block>\n".
+The loader checks it before any HDF5 parsing: libhdf5 can crash the process (segfault) on
+corrupted files, so it only ever sees bytes whose hash matches.
 Layout (schema 1):
     attrs   format = "loihi-deploy-bundle", schema_version, env_id, neuron, timesteps,
             membrane ("vanilla" | "free" | "crpi:<alpha>"), encoder, profile,
             source (JSON: kind, path, sha256 of the source policy), calibration (JSON),
-            versions (JSON), content_sha256 (over every dataset and the attrs above)
+            versions (JSON)
     hidden/<i>/weight (out, in), hidden/<i>/bias (out,), hidden/<i>/threshold (out,)
     readout/weight (act, n_last), readout/bias (act,)
     head/scale (act,), head/offset (act,)      action = offset + scale * tanh(z)
@@ -12,8 +16,8 @@ Layout (schema 1):
             fixed/hidden/<i>/{weight, bias_mant, vth_mant} with attrs weight_exp, bias_exp,
             scale; fixed/readout_weight; attrs input_scale, input_bits, readout_exp,
             readout_scale, headroom_bits; fixed/input_scale (obs_dim,)
-Writes are atomic (temp file + rename); loading checks every field and the checksum and
-raises BundleError naming the file and the problem.
+Writes are atomic (temp file + rename); loading checks the header, the hash and every field
+and raises BundleError naming the file and the problem.
 """
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ from compiler.ir import (ActionHead, Dense, FixedLayer, FixedProfile, MembranePo
 
 FORMAT = "loihi-deploy-bundle"
 SCHEMA_VERSION = 1
+MAGIC = b"LOIHI-DEPLOY-BUNDLE\n"
+HEADER_SIZE = 512  # the HDF5 user block
 _SCALAR_ATTRS = ("env_id", "neuron", "timesteps", "membrane", "encoder", "profile")
 _JSON_ATTRS = ("source", "calibration")
 
@@ -91,13 +97,40 @@ def _attrs(graph: SpikingGraph) -> dict[str, object]:
             **_fixed_attrs(graph.fixed)}
 
 
-def _content_hash(arrays: dict[str, np.ndarray], attrs: dict[str, object]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name], dtype=np.float64)
-        h.update(name.encode() + str(a.shape).encode() + a.tobytes())
-    h.update(json.dumps({k: attrs[k] for k in sorted(attrs)}, sort_keys=True).encode())
-    return h.hexdigest()
+def write_header(path: pathlib.Path, schema: int = SCHEMA_VERSION) -> None:
+    """(Re)write the user-block header of an HDF5 file created with a 512-byte user block."""
+    with open(path, "r+b") as f:
+        f.seek(HEADER_SIZE)
+        digest = hashlib.sha256(f.read()).hexdigest()
+        header = MAGIC + f"schema={schema}\nsha256={digest}\n".encode()
+        f.seek(0)
+        f.write(header.ljust(HEADER_SIZE, b"\0"))
+
+
+def _check_header(path: pathlib.Path) -> None:
+    """Raise BundleError unless the header is ours, the schema known and the hash right."""
+    raw = path.read_bytes()
+    if not raw.startswith(MAGIC):
+        import h5py
+        kind = "an HDF5 file without the loihi-deploy header" if h5py.is_hdf5(path) else \
+            "not an HDF5 file either"
+        raise BundleError(f"{path}: not a loihi-deploy bundle ({kind})")
+    fields = dict(line.split("=", 1) for line in
+                  raw[len(MAGIC):HEADER_SIZE].rstrip(b"\0").decode("ascii", "replace").split()
+                  if "=" in line)
+    try:
+        schema = int(fields.get("schema", "-1"))
+    except ValueError:
+        schema = -1
+    if schema > SCHEMA_VERSION:
+        raise BundleError(f"{path}: bundle schema {schema} is newer than this loihi-deploy "
+                          f"supports ({SCHEMA_VERSION}); upgrade loihi-deploy")
+    if schema < 1:
+        raise BundleError(f"{path}: unknown bundle schema in the header ({fields.get('schema')!r})")
+    if len(raw) <= HEADER_SIZE or hashlib.sha256(raw[HEADER_SIZE:]).hexdigest() != \
+            fields.get("sha256"):
+        raise BundleError(f"{path}: checksum mismatch (the file is truncated, or was corrupted "
+                          f"or modified after it was written)")
 
 
 def save_bundle(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:
@@ -107,17 +140,17 @@ def save_bundle(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:
     arrays, attrs = _arrays(graph), _attrs(graph)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", userblock_size=HEADER_SIZE) as f:
             f.attrs["format"] = FORMAT
             f.attrs["schema_version"] = SCHEMA_VERSION
             for key, value in attrs.items():
                 f.attrs[key] = value
             f.attrs["versions"] = json.dumps(tool_versions(), sort_keys=True)
-            f.attrs["content_sha256"] = _content_hash(arrays, attrs)
             for name, a in arrays.items():
                 dtype = np.float64 if name.endswith("scale") or not name.startswith("fixed/") \
                     else np.int64
                 f.create_dataset(name, data=np.asarray(a, dtype=dtype))
+        write_header(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -137,8 +170,7 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
         raise BundleError(f"{path}: no such bundle file")
     if path.stat().st_size == 0:
         raise BundleError(f"{path}: empty file (zero bytes)")
-    if not h5py.is_hdf5(path):
-        raise BundleError(f"{path}: not an HDF5 file (truncated or not a bundle)")
+    _check_header(path)
     try:
         with h5py.File(path, "r") as f:
             fmt = f.attrs.get("format")
@@ -151,8 +183,7 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
                                   f"loihi-deploy supports ({SCHEMA_VERSION}); upgrade loihi-deploy")
             if version < 1:
                 raise BundleError(f"{path}: unknown bundle schema version {version}")
-            missing = [k for k in (*_SCALAR_ATTRS, *_JSON_ATTRS, "content_sha256")
-                       if k not in f.attrs]
+            missing = [k for k in (*_SCALAR_ATTRS, *_JSON_ATTRS) if k not in f.attrs]
             if missing:
                 raise BundleError(f"{path}: missing attributes {missing}")
             attrs = {k: f.attrs[k] for k in (*_SCALAR_ATTRS, *_JSON_ATTRS)}
@@ -172,14 +203,10 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
                         arrays[name] = _read(f, path, name)
                 for name in ("fixed/readout_weight", "fixed/readout_scale", "fixed/input_scale"):
                     arrays[name] = _read(f, path, name)
-            stored_hash = f.attrs["content_sha256"]
     except BundleError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's errors
         raise BundleError(f"{path}: corrupt bundle ({type(exc).__name__}: {exc})") from None
-    if _content_hash(arrays, attrs) != stored_hash:
-        raise BundleError(f"{path}: content checksum mismatch (the file was modified or "
-                          f"corrupted after it was written)")
     if attrs["profile"] not in ("float", "fixed"):
         raise BundleError(f"{path}: unknown numeric profile {attrs['profile']!r} (expected "
                           f"'float' or 'fixed')")

@@ -78,11 +78,12 @@ class BackendRun:
     input_clips: int
     deadline_misses: int | None = None
     period_s: float | None = None
+    errors: list | None = None      # per episode: None, or why its env failed (partial)
 
 
 def run_backend(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
                 backend: str = "emulator", profile: str | None = None, pace: bool = False,
-                progress: bool = False) -> BackendRun:
+                progress: bool = False, nan_policy: str = "raise") -> BackendRun:
     """Closed-loop episodes on the emulator (all episodes in one batch), on Lava (one env at a
     time, the same processes a chip would run) or on Loihi (when lava-loihi and a board exist).
     pace: one decision per env control period, deadline misses counted (runtime.pacing)."""
@@ -103,17 +104,17 @@ def run_backend(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEF
         emu = Emulator(graph, episodes, profile=profile)
         start = time.perf_counter()
         rollout = run_episodes(emu, env_id, seeds, progress=f"emulator {profile}" if progress
-                               else False)
+                               else False, nan_policy=nan_policy)
         per_decision = (time.perf_counter() - start) / max(int(rollout.lengths.max()), 1)
         return BackendRun(backend, profile, rollout.returns, rollout.lengths, [per_decision],
-                          *emu.fixed_point_events())
-    returns, lengths, latencies, saturations, clips, misses = [], [], [], 0, 0, 0
+                          *emu.fixed_point_events(), errors=rollout.errors)
+    returns, lengths, latencies, saturations, clips, misses, errors = [], [], [], 0, 0, 0, []
     for s in seeds:  # one env at a time: what a chip in the loop does
         inner = Emulator(graph, 1, profile=profile) if backend == "emulator" else \
             LavaController(graph, profile)
         controller = PacedController(inner, period) if pace else inner
         try:
-            rollout = run_episodes(controller, env_id, [s],
+            rollout = run_episodes(controller, env_id, [s], nan_policy=nan_policy,
                                    progress=f"{backend} {profile} seed {s}" if progress else False)
             events = inner.fixed_point_events()
         finally:
@@ -124,8 +125,9 @@ def run_backend(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEF
         misses += controller.misses if pace else 0
         returns.append(rollout.returns[0])
         lengths.append(rollout.lengths[0])
+        errors.append(rollout.errors[0])
     return BackendRun(backend, profile, np.array(returns), np.array(lengths), latencies,
-                      saturations, clips, misses if pace else None, period)
+                      saturations, clips, misses if pace else None, period, errors)
 
 
 @dataclasses.dataclass

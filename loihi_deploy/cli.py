@@ -67,12 +67,17 @@ def _cmd_run(args, argv) -> None:
         graph = graph.replace(membrane=args.membrane)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
     result = run_backend(graph, env_id, args.episodes, seed, args.backend, args.profile,
-                         args.pace, progress=True)
-    mean, ci = mean_ci95(result.returns)
+                         args.pace, progress=True, nan_policy=args.nan_policy)
+    failed = [(seed + k, e) for k, e in enumerate(result.errors) if e is not None]
+    complete = np.array([e is None for e in result.errors])
+    mean, ci = mean_ci95(result.returns[complete]) if complete.any() else (float("nan"),) * 2
     lat_ms = 1e3 * np.asarray(result.latencies_s)
     print(f"{env_id}  IF T={graph.timesteps}  membrane {graph.membrane}  profile "
           f"{result.profile}  backend {args.backend}")
-    print(f"return over {args.episodes} episodes: {mean:.1f} +- {ci:.1f} (95% CI)")
+    print(f"return over {int(complete.sum())} complete episodes: {mean:.1f} +- {ci:.1f} (95% CI)")
+    for s, error in failed:
+        print(f"PARTIAL: episode with reset seed {s} stopped: the env raised at {error}",
+              file=sys.stderr)
     if args.backend == "emulator" and not args.pace:
         print(f"time per batched decision ({args.episodes} envs): {lat_ms[0]:.2f} ms")
     else:
@@ -93,7 +98,10 @@ def _cmd_run(args, argv) -> None:
                                 "latency_ms": lat_ms.round(3).tolist(),
                                 "deadline_misses": result.deadline_misses,
                                 "saturations": result.saturations,
-                                "input_clips": result.input_clips})
+                                "input_clips": result.input_clips,
+                                "episode_errors": result.errors})
+    if failed:
+        raise SystemExit(3)
 
 
 def _cmd_verify(args, argv) -> None:
@@ -216,7 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pace", action="store_true",
                    help="real time: one decision per env control period, deadline misses "
                         "counted; a late decision holds the previous action")
-    p.add_argument("--json", help="write per-episode returns and latencies as JSON")
+    p.add_argument("--nan-policy", choices=["raise", "zero"], default="raise",
+                   help="a NaN/Inf observation stops the run (raise, default) or is replaced "
+                        "by 0 (zero)")
+    p.add_argument("--json", help="write per-episode returns and latencies as JSON (episodes "
+                                  "whose env failed are kept, marked in episode_errors)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("verify", help="run one episode on Lava and on the emulator and check "
@@ -284,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         print(f"loihi-deploy {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

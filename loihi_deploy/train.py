@@ -124,9 +124,14 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
     progress = json.loads(progress_path.read_text()) if progress_path.exists() else \
         {"config": dataclasses.asdict(cfg), "evals": [], "best": None}
     if model_path.exists():
-        model = {"td3": TD3, "sac": SAC}[cfg.algo].load(model_path, env=env, device="cpu")
-        if buffer_path.exists():
-            model.load_replay_buffer(buffer_path)
+        try:  # the run directory's own checkpoints (written by this command)
+            model = {"td3": TD3, "sac": SAC}[cfg.algo].load(model_path, env=env, device="cpu")
+            if buffer_path.exists():
+                model.load_replay_buffer(buffer_path)
+        except Exception as exc:  # noqa: BLE001 - any failure here means a broken checkpoint
+            raise ValueError(f"{run_dir}: cannot resume from the checkpoint ({type(exc).__name__}"
+                             f": {exc}); restore model.zip / replay_buffer.pkl, or use a new "
+                             f"--run-dir to start over") from None
         print(f"resuming {run_dir} at {model.num_timesteps} steps", file=sys.stderr)
     else:
         model = _make_model(cfg, env)

@@ -30,11 +30,18 @@ class Controller(Protocol):
 
 @dataclasses.dataclass
 class Rollout:
-    """Returns (B,), lengths (B,) in env steps; obs/actions (B, steps, dim) when recorded."""
+    """Returns (B,), lengths (B,) in env steps; obs/actions (B, steps, dim) when recorded.
+    errors[b] is None, or the message of the exception row b's env raised: that episode
+    stopped there and its return and length are partial."""
     returns: np.ndarray
     lengths: np.ndarray
     observations: np.ndarray | None = None
     actions: np.ndarray | None = None
+    errors: list | None = None
+
+    @property
+    def failed(self) -> np.ndarray:
+        return np.array([e is not None for e in (self.errors or [None] * len(self.returns))])
 
 
 class NonFiniteObservation(ValueError):
@@ -48,7 +55,11 @@ def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int |
 
     nan_policy: "raise" (default) stops with NonFiniteObservation naming the row and step;
     "zero" replaces non-finite observation entries by 0.
+    An env that raises ends only its own episode: the row is marked in Rollout.errors and
+    keeps its partial return; the other rows run on.
     """
+    if nan_policy not in ("raise", "zero"):
+        raise ValueError(f"nan_policy must be 'raise' or 'zero', got {nan_policy!r}")
     seeds = [int(s) for s in seeds]
     envs = [make_env(env_id) for _ in seeds]
     try:
@@ -58,6 +69,7 @@ def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int |
         returns = np.zeros(batch)
         lengths = np.zeros(batch, dtype=np.int64)
         active = np.ones(batch, dtype=bool)
+        errors: list = [None] * batch
         obs_log, act_log = [], []
         controller.reset()
         label = progress if isinstance(progress, str) else env_id
@@ -76,7 +88,12 @@ def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int |
                 obs_log.append(obs.copy())
                 act_log.append(actions.copy())
             for b in np.flatnonzero(active):
-                o, r, terminated, truncated, _ = envs[b].step(actions[b])
+                try:
+                    o, r, terminated, truncated, _ = envs[b].step(actions[b])
+                except Exception as exc:  # noqa: BLE001 - this episode ends, marked
+                    errors[b] = f"step {step}: {type(exc).__name__}: {exc}"
+                    active[b] = False
+                    continue
                 obs[b] = o
                 returns[b] += r
                 lengths[b] += 1
@@ -90,8 +107,8 @@ def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int |
         for env in envs:
             env.close()
     if record:
-        return Rollout(returns, lengths, np.stack(obs_log, 1), np.stack(act_log, 1))
-    return Rollout(returns, lengths)
+        return Rollout(returns, lengths, np.stack(obs_log, 1), np.stack(act_log, 1), errors)
+    return Rollout(returns, lengths, errors=errors)
 
 
 def default_workers() -> int:
@@ -151,7 +168,8 @@ def run_episodes_parallel(make_controller: Callable[[np.ndarray], Controller], e
                 proc.kill()
             proc.join(5)
     return Rollout(np.concatenate([r.returns for r in parts]),
-                   np.concatenate([r.lengths for r in parts]))
+                   np.concatenate([r.lengths for r in parts]),
+                   errors=[e for r in parts for e in r.errors])
 
 
 def _worker(make_controller, env_id, seeds, rows, max_steps, sender, steps_done) -> None:

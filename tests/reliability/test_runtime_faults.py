@@ -11,7 +11,7 @@ import pytest
 
 from runtime.pacing import PacedController
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _children_of(pid: int) -> list[int]:
