@@ -79,6 +79,7 @@ class BackendRun:
     deadline_misses: int | None = None
     period_s: float | None = None
     errors: list | None = None      # per episode: None, or why its env failed (partial)
+    interrupted: bool = False       # Ctrl-C / SIGTERM: only the episodes finished before it
 
 
 def run_backend(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
@@ -109,6 +110,7 @@ def run_backend(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEF
         return BackendRun(backend, profile, rollout.returns, rollout.lengths, [per_decision],
                           *emu.fixed_point_events(), errors=rollout.errors)
     returns, lengths, latencies, saturations, clips, misses, errors = [], [], [], 0, 0, 0, []
+    interrupted = False
     for s in seeds:  # one env at a time: what a chip in the loop does
         inner = Emulator(graph, 1, profile=profile) if backend == "emulator" else \
             LavaController(graph, profile)
@@ -117,6 +119,9 @@ def run_backend(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEF
             rollout = run_episodes(controller, env_id, [s], nan_policy=nan_policy,
                                    progress=f"{backend} {profile} seed {s}" if progress else False)
             events = inner.fixed_point_events()
+        except KeyboardInterrupt:  # keep the finished episodes, marked as an interrupted run
+            interrupted = True
+            break
         finally:
             if backend != "emulator":
                 inner.close()
@@ -127,7 +132,7 @@ def run_backend(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEF
         lengths.append(rollout.lengths[0])
         errors.append(rollout.errors[0])
     return BackendRun(backend, profile, np.array(returns), np.array(lengths), latencies,
-                      saturations, clips, misses if pace else None, period, errors)
+                      saturations, clips, misses if pace else None, period, errors, interrupted)
 
 
 @dataclasses.dataclass

@@ -69,9 +69,12 @@ def _cmd_run(args, argv) -> None:
     result = run_backend(graph, env_id, args.episodes, seed, args.backend, args.profile,
                          args.pace, progress=True, nan_policy=args.nan_policy)
     failed = [(seed + k, e) for k, e in enumerate(result.errors) if e is not None]
-    complete = np.array([e is None for e in result.errors])
+    complete = np.array([e is None for e in result.errors], dtype=bool)
+    if result.interrupted:
+        print(f"INTERRUPTED after {len(result.errors)} of {args.episodes} episodes; reporting "
+              f"those", file=sys.stderr)
     mean, ci = mean_ci95(result.returns[complete]) if complete.any() else (float("nan"),) * 2
-    lat_ms = 1e3 * np.asarray(result.latencies_s)
+    lat_ms = 1e3 * np.asarray(result.latencies_s if result.latencies_s else [np.nan])
     print(f"{env_id}  IF T={graph.timesteps}  membrane {graph.membrane}  profile "
           f"{result.profile}  backend {args.backend}")
     print(f"return over {int(complete.sum())} complete episodes: {mean:.1f} +- {ci:.1f} (95% CI)")
@@ -99,7 +102,10 @@ def _cmd_run(args, argv) -> None:
                                 "deadline_misses": result.deadline_misses,
                                 "saturations": result.saturations,
                                 "input_clips": result.input_clips,
-                                "episode_errors": result.errors})
+                                "episode_errors": result.errors,
+                                "interrupted": result.interrupted})
+    if result.interrupted:
+        raise KeyboardInterrupt
     if failed:
         raise SystemExit(3)
 

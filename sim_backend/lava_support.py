@@ -16,6 +16,11 @@ class LavaUnavailable(RuntimeError):
 
 def require_lava() -> None:
     """Import Lava's core once; raise LavaUnavailable with a remedy if that fails."""
+    import numpy
+    if int(numpy.__version__.split(".")[0]) >= 2:
+        raise LavaUnavailable(f"numpy {numpy.__version__} is installed; Lava 0.10 hangs with "
+                              f"numpy 2 in several places (REFERENCE section 3). Install "
+                              f"numpy<2 (`make install` pins 1.26.4)")
     method = multiprocessing.get_start_method(allow_none=True)
     if method not in (None, "fork"):
         raise LavaUnavailable(f"Lava needs the 'fork' multiprocessing start method, but this "

@@ -2,7 +2,6 @@
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 from compiler.bundle import BundleError, load_bundle, save_bundle
 from compiler.calibrate import Calibration
