@@ -129,6 +129,42 @@ def _cmd_verify(args, argv) -> None:
         raise SystemExit(1)
 
 
+def _cmd_inspect(args, argv) -> None:
+    from compiler.bundle import load_bundle
+    from compiler.hardware import CHIPS, format_mapping, map_graph
+    from compiler.quantize import format_report, quantization_report
+    graph = load_bundle(args.bundle)
+    mappings = [map_graph(graph, chip) for chip in CHIPS]
+    if args.json:
+        info = {"bundle": str(args.bundle), "env_id": graph.env_id, "neuron": graph.neuron,
+                "timesteps": graph.timesteps, "membrane": str(graph.membrane),
+                "profile": graph.profile, "source": graph.source,
+                "layers": [h.synapse.shape[0] for h in graph.hidden],
+                "quantisation": [vars(r) for r in quantization_report(graph)]
+                if graph.fixed is not None else None,
+                "mapping": [m.to_json() for m in mappings]}
+        print(json.dumps(info, indent=1, default=str))
+        return
+    print(f"{args.bundle}: {graph.env_id}, {graph.neuron.upper()} neurons, T={graph.timesteps}, "
+          f"membrane {graph.membrane}, profile {graph.profile}")
+    print(f"network: {graph.obs_dim} -> "
+          f"{' -> '.join(str(h.synapse.shape[0]) for h in graph.hidden)} -> {graph.act_dim}; "
+          f"source {graph.source.get('kind', '?')} sha256 {str(graph.source.get('sha256'))[:12]}")
+    if graph.fixed is not None:
+        print(format_report(quantization_report(graph)))
+    for m in mappings:
+        print(format_mapping(m))
+
+
+def _cmd_check(args, argv) -> None:
+    from loihi_deploy.testing import check_deployment
+    result = check_deployment(args.bundle, args.env, args.min_ratio, args.episodes, args.floor,
+                              backend=args.backend, profile=args.profile)
+    print(result.summary())
+    if not result.passed:
+        raise SystemExit(1)
+
+
 def _cmd_sweep(args, argv) -> None:
     from compiler.ir import MembranePolicy
     from loihi_deploy.api import (compile_policy, format_sweep_table, load_ann, plot_sweep,
@@ -246,6 +282,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=["float", "fixed"],
                    help="numeric profile (default: the bundle's)")
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("inspect", help="describe a bundle: network, quantisation, Loihi 1/2 "
+                                       "mapping (cores, synapses, fit, latency estimate)")
+    p.add_argument("bundle")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("check", help="deployment gate for CI: exit 1 when the spiking policy's "
+                                     "return is below MIN_RATIO x the ANN's (or below --floor)")
+    p.add_argument("bundle")
+    p.add_argument("--env", help="env id (default: the one the bundle was compiled for)")
+    p.add_argument("--min-ratio", type=float, default=0.8)
+    p.add_argument("--floor", type=float, help="absolute minimum mean return")
+    p.add_argument("--episodes", type=_positive, default=10)
+    p.add_argument("--backend", choices=["emulator", "lava"], default="emulator")
+    p.add_argument("--profile", choices=["float", "fixed"])
+    p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("sweep", help="ANN vs SNN for a grid of CRPI alphas (0 = vanilla)")
     _add_compile_options(p)

@@ -1,0 +1,106 @@
+"""Hardware mapping estimate for Loihi 1 and Loihi 2 (REFERENCE 3.5).
+
+Model (an estimate, stated so it can be checked): each hidden layer and the readout is placed
+on its own cores with dense connectivity from the previous layer.
+  synapses      = fan_in x neurons (one per weight);  synaptic memory per synapse = 16 bits
+                  (8-bit weight + 8 bits of index/format overhead: an assumption)
+  neurons/core  = min(compartment limit, synaptic memory / (fan_in x 2 bytes))
+  input axons   = fan_in per core (limit 4096), output axons = neurons (limit 4096)
+Loihi 1: 128 cores, 1024 compartments and 128 KiB synaptic memory per core.
+Loihi 2: 128 cores, 8192 neurons per core (1M per chip), ~120M synapses per chip (about
+  1 MiB-equivalent per core at 16 bits per synapse), graded spikes up to 32-bit payloads.
+Per-decision latency: (T + L) algorithmic time steps at an assumed 10 us each (Davies et
+al. 2018 report ~6-13 us per unthrottled step on large workloads).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from compiler.ir import SpikingGraph
+
+CHIPS = {
+    "Loihi 1": {"cores": 128, "neurons_per_core": 1024, "synapse_bytes_per_core": 128 * 1024,
+                "max_axons": 4096, "max_payload_bits": 0},
+    "Loihi 2": {"cores": 128, "neurons_per_core": 8192,
+                "synapse_bytes_per_core": 120_000_000 * 2 // 128, "max_axons": 4096 * 4,
+                "max_payload_bits": 32},
+}
+BYTES_PER_SYNAPSE = 2
+STEP_TIME_US = 10.0
+
+
+@dataclasses.dataclass
+class LayerMapping:
+    name: str
+    neurons: int
+    fan_in: int
+    synapses: int
+    message_bits: int          # 0: 1-bit spikes; > 0: graded payload into this layer
+    neurons_per_core: int
+    cores: int
+    problems: list[str]
+
+
+@dataclasses.dataclass
+class Mapping:
+    chip: str
+    layers: list[LayerMapping]
+    cores: int
+    fits: bool
+    problems: list[str]
+    steps_per_decision: int
+    latency_us: float
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def map_graph(graph: SpikingGraph, chip: str) -> Mapping:
+    spec = CHIPS[chip]
+    input_bits = graph.fixed.input_bits if graph.fixed is not None else 24
+    shapes = [(f"hidden{k}", h.synapse.shape) for k, h in enumerate(graph.hidden)]
+    shapes.append(("readout", graph.readout.shape))
+    layers = []
+    for k, (name, (neurons, fan_in)) in enumerate(shapes):
+        bits = input_bits if k == 0 else 0
+        per_core = min(spec["neurons_per_core"],
+                       spec["synapse_bytes_per_core"] // (fan_in * BYTES_PER_SYNAPSE))
+        problems = []
+        if per_core == 0:
+            problems.append(f"{name}: fan-in {fan_in} needs {fan_in * BYTES_PER_SYNAPSE} B of "
+                            f"synaptic memory per neuron, more than a core has")
+            per_core = 1
+        if fan_in > spec["max_axons"]:
+            problems.append(f"{name}: fan-in {fan_in} exceeds {spec['max_axons']} input axons "
+                            f"per core")
+        if bits > spec["max_payload_bits"]:
+            problems.append(f"{name}: takes {bits}-bit graded payloads; {chip} has "
+                            + ("no graded spikes (observations would need a rate or "
+                               "population code)" if spec["max_payload_bits"] == 0
+                               else f"at most {spec['max_payload_bits']}-bit payloads"))
+        layers.append(LayerMapping(name, neurons, fan_in, neurons * fan_in, bits, per_core,
+                                   math.ceil(neurons / per_core), problems))
+    cores = sum(layer.cores for layer in layers)
+    problems = [p for layer in layers for p in layer.problems]
+    if graph.neuron == "if" and chip == "Loihi 1":
+        problems.append("soft-reset IF with a CRPI membrane policy is not a stock Loihi 1 "
+                        "compartment (it resets to 0); needs Loihi 2 microcode")
+    if cores > spec["cores"]:
+        problems.append(f"needs {cores} cores, the chip has {spec['cores']}")
+    steps = graph.timesteps + len(graph.hidden) + 1
+    return Mapping(chip, layers, cores, not problems, problems, steps, steps * STEP_TIME_US)
+
+
+def format_mapping(m: Mapping) -> str:
+    lines = [f"{m.chip}: {'fits' if m.fits else 'does NOT fit'} on {m.cores} core(s); "
+             f"{m.steps_per_decision} time steps per decision, ~{m.latency_us:.0f} us "
+             f"(estimate, {STEP_TIME_US:g} us/step)",
+             f"  {'layer':<9}{'neurons':>8}{'fan-in':>8}{'synapses':>10}{'payload':>9}"
+             f"{'neurons/core':>14}{'cores':>7}"]
+    for layer in m.layers:
+        payload = f"{layer.message_bits}-bit" if layer.message_bits else "1-bit"
+        lines.append(f"  {layer.name:<9}{layer.neurons:>8}{layer.fan_in:>8}{layer.synapses:>10}"
+                     f"{payload:>9}{layer.neurons_per_core:>14}{layer.cores:>7}")
+    lines += [f"  why not: {p}" for p in m.problems]
+    return "\n".join(lines)

@@ -1,0 +1,66 @@
+"""Deployment checks for users' own test suites (CPU-simulated, no chip needed).
+
+    from loihi_deploy.testing import assert_deploys
+
+    def test_cheetah_policy_still_controls():
+        assert_deploys("build/cheetah.h5", min_ratio=0.8, episodes=10)
+
+The bundle is run on the emulator (or Lava with backend="lava") next to the ANN it was
+compiled from (its weights are in the bundle), on the same episode seeds.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from compiler.bundle import check_bundle_env, load_bundle
+from compiler.ir import AnnGraph
+
+
+@dataclasses.dataclass
+class DeployCheck:
+    env_id: str
+    episodes: int
+    ann_mean: float
+    snn_mean: float
+    ratio: float
+    min_ratio: float
+    floor: float | None
+    passed: bool
+
+    def summary(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        floor = f", floor {self.floor:g}" if self.floor is not None else ""
+        return (f"{verdict}: {self.env_id}, {self.episodes} episodes: SNN {self.snn_mean:.1f} "
+                f"vs ANN {self.ann_mean:.1f} = {self.ratio:.3f} of the ANN (required >= "
+                f"{self.min_ratio:g}{floor})")
+
+
+def ann_of(graph) -> AnnGraph:
+    """The ANN a bundle was compiled from (same weights, readout and head)."""
+    return AnnGraph(tuple(h.synapse for h in graph.hidden), graph.readout, graph.head,
+                    dict(graph.source))
+
+
+def check_deployment(bundle, env_id: str | None = None, min_ratio: float = 0.8,
+                     episodes: int = 10, floor: float | None = None, seed: int = 100,
+                     backend: str = "emulator", profile: str | None = None) -> DeployCheck:
+    from loihi_deploy.api import evaluate_ann, run_backend
+    graph = load_bundle(bundle)
+    env_id = env_id or graph.env_id
+    check_bundle_env(graph, env_id, str(bundle))
+    ann_mean = float(np.mean(evaluate_ann(ann_of(graph), env_id, episodes, seed)))
+    run = run_backend(graph, env_id, episodes, seed, backend, profile)
+    snn_mean = float(np.mean(run.returns))
+    ratio = snn_mean / ann_mean if ann_mean > 0 else float("nan")
+    passed = bool(ratio >= min_ratio and (floor is None or snn_mean >= floor)
+                  and all(e is None for e in run.errors))
+    return DeployCheck(env_id, episodes, ann_mean, snn_mean, ratio, min_ratio, floor, passed)
+
+
+def assert_deploys(bundle, **kwargs) -> DeployCheck:
+    """check_deployment, raising AssertionError with the summary when it fails."""
+    result = check_deployment(bundle, **kwargs)
+    assert result.passed, result.summary()
+    return result
