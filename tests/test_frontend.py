@@ -16,12 +16,13 @@ def test_paper_actor_matches_its_torch_definition(reference_actor, name, env, ki
     assert graph.source["kind"] == kind and len(graph.source["sha256"]) == 64
     state = torch.load(path, map_location="cpu", weights_only=True)
     keys = ("l1", "l2", "l3") if kind == "paper-td3" else ("fc1", "fc2", "fc_mu")
-    obs = torch.randn(8, graph.obs_dim)
+    obs = torch.randn(8, graph.obs_dim, generator=torch.Generator().manual_seed(0),
+                      dtype=torch.float64)
     x = obs
-    for i, k in enumerate(keys):
-        x = x @ state[f"{k}.weight"].T + state[f"{k}.bias"]
+    for i, k in enumerate(keys):  # the paper's forward pass, in float64 like the graph
+        x = x @ state[f"{k}.weight"].double().T + state[f"{k}.bias"].double()
         x = torch.relu(x) if i < 2 else torch.tanh(x)  # max_action is 1.0 for these tasks
-    np.testing.assert_allclose(graph.forward(obs.double().numpy()), x.double().numpy(), atol=1e-5)
+    np.testing.assert_allclose(graph.forward(obs.numpy()), x.numpy(), atol=1e-12)
 
 
 def test_paper_actor_wrong_env_names_both_sizes(reference_actor):
