@@ -156,6 +156,16 @@ def _cmd_inspect(args, argv) -> None:
         print(format_mapping(m))
 
 
+def _cmd_export(args, argv) -> None:
+    from compiler.bundle import load_bundle
+    from compiler.export_nir import NOT_EXPRESSIBLE, export_nir
+    graph = load_bundle(args.bundle)
+    path = export_nir(graph, args.output)
+    print(f"wrote {path} (NIR graph of the float profile)")
+    print("not expressible in NIR, recorded in the graph's metadata:\n  - "
+          + "\n  - ".join(NOT_EXPRESSIBLE))
+
+
 def _cmd_check(args, argv) -> None:
     from loihi_deploy.testing import check_deployment
     result = check_deployment(args.bundle, args.env, args.min_ratio, args.episodes, args.floor,
@@ -288,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("export", help="export a bundle to another format (NIR)")
+    p.add_argument("bundle")
+    p.add_argument("--format", choices=["nir"], default="nir")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("check", help="deployment gate for CI: exit 1 when the spiking policy's "
                                      "return is below MIN_RATIO x the ANN's (or below --floor)")
