@@ -38,7 +38,8 @@ class LavaNetwork:
         return [self.injector, *self.denses, *self.layers, self.readout, self.extractor]
 
 
-def emit_lava(graph: SpikingGraph, profile: str | None = None, alpha: float | None = None) -> LavaNetwork:
+def emit_lava(graph: SpikingGraph, profile: str | None = None,
+              alpha: float | None = None) -> LavaNetwork:
     """Build (not run) the Lava processes of `graph`. Needs Lava (sim_backend.lava_support)."""
     from sim_backend.lava_support import require_lava
     require_lava()

@@ -133,7 +133,8 @@ class MembranePolicy:
 
     def __post_init__(self):
         if self.kind not in MEMBRANE_KINDS:
-            raise ValueError(f"membrane policy: expected one of {MEMBRANE_KINDS}, got {self.kind!r}")
+            raise ValueError(f"membrane policy: expected one of {MEMBRANE_KINDS}, got "
+                             f"{self.kind!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"membrane policy: alpha must be in [0, 1], got {self.alpha}")
         if self.kind != "crpi" and self.alpha != 0.0:

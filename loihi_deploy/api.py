@@ -201,7 +201,8 @@ class SweepResult:
                          "delta_vs_vanilla": delta and {"mean": delta[0], "ci95": delta[1]},
                          "returns": returns.round(3).tolist()})
         return {"env_id": self.env_id, "timesteps": self.timesteps, "neuron": "if",
-                "episodes": self.episodes, "reset_seeds": [self.seed, self.seed + self.episodes - 1],
+                "episodes": self.episodes,
+                "reset_seeds": [self.seed, self.seed + self.episodes - 1],
                 "ann": {"mean": ann_mean, "ci95": ann_ci,
                         "returns": self.ann_returns.round(3).tolist()},
                 "snn": rows, "best_alpha": self.alphas[self.best_alpha_index]}

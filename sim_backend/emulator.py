@@ -79,7 +79,8 @@ def synapses(graph: SpikingGraph, profile: str,
     return hidden, readout
 
 
-def neuron_constants(graph: SpikingGraph, profile: str, dtype=np.int64) -> tuple[list, list, object]:
+def neuron_constants(graph: SpikingGraph, profile: str,
+                     dtype=np.int64) -> tuple[list, list, object]:
     """(thresholds, biases, arithmetic) per hidden layer, in the profile's units; fixed-point
     integers as `dtype` (int64 for Lava, integer-valued float64 in the emulator)."""
     if profile == "fixed":

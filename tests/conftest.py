@@ -5,7 +5,7 @@ import pytest
 
 from compiler.ir import ActionHead, AnnGraph, Dense
 
-REFERENCE_ACTORS = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "reference_actors"
+REFERENCE_ACTORS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference_actors"
 
 
 @pytest.fixture
