@@ -40,6 +40,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _bundle_and_env(args):
+    """The bundle and the env to run it in (--env, else the one it was compiled for), checked
+    to fit each other."""
+    from compiler.bundle import check_bundle_env, load_bundle
+    graph = load_bundle(args.bundle)
+    env_id = args.env or graph.env_id
+    check_bundle_env(graph, env_id, str(args.bundle))
+    return graph, env_id
+
+
 def _cmd_compile(args, argv) -> None:
     from compiler.bundle import save_bundle
     from compiler.quantize import format_report, quantization_report
@@ -58,11 +68,8 @@ def _cmd_compile(args, argv) -> None:
 
 
 def _cmd_run(args, argv) -> None:
-    from compiler.bundle import check_bundle_env, load_bundle
     from loihi_deploy.api import DEFAULT_EVAL_SEED, mean_ci95, run_backend
-    graph = load_bundle(args.bundle)
-    env_id = args.env or graph.env_id
-    check_bundle_env(graph, env_id, str(args.bundle))
+    graph, env_id = _bundle_and_env(args)
     if args.membrane is not None:
         graph = graph.replace(membrane=args.membrane)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
@@ -111,11 +118,8 @@ def _cmd_run(args, argv) -> None:
 
 
 def _cmd_verify(args, argv) -> None:
-    from compiler.bundle import check_bundle_env, load_bundle
     from loihi_deploy.api import DEFAULT_EVAL_SEED, verify_on_lava
-    graph = load_bundle(args.bundle)
-    env_id = args.env or graph.env_id
-    check_bundle_env(graph, env_id, str(args.bundle))
+    graph, env_id = _bundle_and_env(args)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
     v = verify_on_lava(graph, env_id, args.decisions, seed, args.profile, progress=True)
     print(f"{env_id}  IF T={graph.timesteps}  membrane {graph.membrane}  profile {v.profile}: "
