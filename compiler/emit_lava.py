@@ -33,10 +33,6 @@ class LavaNetwork:
     denses: list
     run_cfg: object
 
-    @property
-    def processes(self) -> list:
-        return [self.injector, *self.denses, *self.layers, self.readout, self.extractor]
-
 
 def emit_lava(graph: SpikingGraph, profile: str | None = None,
               alpha: float | None = None) -> LavaNetwork:

@@ -197,6 +197,14 @@ def read_policy_metadata(path: pathlib.Path) -> dict[str, Any] | None:
         raise PolicyLoadError(f"{meta_path}: corrupt metadata JSON ({exc})") from None
 
 
+def _is_sb3_zip(path: pathlib.Path) -> bool:
+    """SB3 saves a zip with policy.pth (torch.save files are zips too, without it)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return "policy.pth" in zf.namelist()
+
+
 def load_policy(path: str | pathlib.Path, env_id: str | None = None) -> AnnGraph:
     """Load any supported policy file, then validate it against env_id's spaces if given."""
     path = pathlib.Path(path)
@@ -205,7 +213,7 @@ def load_policy(path: str | pathlib.Path, env_id: str | None = None) -> AnnGraph
     if path.stat().st_size == 0:
         raise PolicyLoadError(f"{path}: empty file")
     source = {"path": str(path), "sha256": sha256_file(path)}
-    if zipfile.is_zipfile(path) and "policy.pth" in zipfile.ZipFile(path).namelist():
+    if _is_sb3_zip(path):
         graph = from_sb3_zip(path, env_id, source)
     else:
         state = _torch_load_weights(path.read_bytes(), str(path))

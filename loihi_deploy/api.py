@@ -59,13 +59,6 @@ def evaluate_ann(ann: AnnGraph, env_id: str, episodes: int, seed: int = DEFAULT_
                         progress="ANN" if progress else False).returns
 
 
-def evaluate_snn(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
-                 progress: bool = False) -> np.ndarray:
-    controller = Emulator(graph, episodes)
-    return run_episodes(controller, env_id, episode_seeds(seed, episodes),
-                        progress=f"SNN {graph.membrane}" if progress else False).returns
-
-
 @dataclasses.dataclass
 class BackendRun:
     """Per-episode returns of one backend, with per-decision latency and fixed-point events."""

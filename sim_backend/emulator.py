@@ -138,7 +138,7 @@ class Emulator:
             raise ValueError(f"emulator: expected observations of shape "
                              f"({self.batch_size}, {self.graph.obs_dim}), got {obs.shape}")
         x, clipped = codec.encode(self.graph, obs, self.profile)
-        x = x.astype(np.float64)
+        x = x.astype(np.float64, copy=False)
         self.input_clips += clipped
         arith = self.arith
         v = [v0.copy() for v0 in self.v0]
