@@ -4,9 +4,11 @@ Header: the file starts with a 512-byte HDF5 user block (ignored by HDF5 readers
     "LOIHI-DEPLOY-BUNDLE\nschema=<n>\nsha256=<hex of every byte after the user block>\n".
 The loader checks it before any HDF5 parsing: libhdf5 can crash the process (segfault) on
 corrupted files, so it only ever sees bytes whose hash matches.
-Layout (schema 1):
-    attrs   format = "loihi-deploy-bundle", schema_version, env_id, neuron, timesteps,
-            membrane ("vanilla" | "free" | "crpi:<alpha>"), encoder, profile,
+Layout (schema 2):
+    attrs   format = "loihi-deploy-bundle", schema_version, env_id,
+            neuron ("if" | "snm" | "mt:<levels>" | "dc:<levels>" | "dc-if"), timesteps,
+            membrane ("vanilla" | "free" | "crpi:<alpha>[:<clip>]"),
+            encoder ("constant_current" | "change", implied by the neuron's coding), profile,
             source (JSON: kind, path, sha256 of the source policy), calibration (JSON),
             versions (JSON)
     hidden/<i>/weight (out, in), hidden/<i>/bias (out,), hidden/<i>/threshold (out,)
@@ -18,6 +20,8 @@ Layout (schema 1):
             readout_scale, headroom_bits; fixed/input_scale (obs_dim,)
 Writes are atomic (temp file + rename); loading checks the header, the hash and every field
 and raises BundleError naming the file and the problem.
+Schema history (older schemas load through a migration): 1 = IF neurons only, membrane
+without a clip; it reads unchanged as schema 2 (neuron "if", the model's default clip).
 """
 from __future__ import annotations
 
@@ -30,10 +34,10 @@ import platform
 import numpy as np
 
 from compiler.ir import (ActionHead, Dense, FixedLayer, FixedProfile, MembranePolicy,
-                         SpikingGraph, SpikingLayer)
+                         NeuronModel, SpikingGraph, SpikingLayer)
 
 FORMAT = "loihi-deploy-bundle"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAGIC = b"LOIHI-DEPLOY-BUNDLE\n"
 HEADER_SIZE = 512  # the HDF5 user block
 _SCALAR_ATTRS = ("env_id", "neuron", "timesteps", "membrane", "encoder", "profile")
@@ -90,7 +94,7 @@ def _fixed_attrs(fixed: FixedProfile | None) -> dict[str, object]:
 
 
 def _attrs(graph: SpikingGraph) -> dict[str, object]:
-    return {"env_id": graph.env_id, "neuron": graph.neuron, "timesteps": int(graph.timesteps),
+    return {"env_id": graph.env_id, "neuron": str(graph.neuron), "timesteps": int(graph.timesteps),
             "membrane": str(graph.membrane), "encoder": graph.encoder, "profile": graph.profile,
             "source": json.dumps(graph.source, sort_keys=True, default=str),
             "calibration": json.dumps(graph.calibration, sort_keys=True, default=str),
@@ -214,17 +218,21 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
         fixed = _load_fixed(arrays, attrs, n_hidden) if attrs["profile"] == "fixed" else None
         hidden = tuple(SpikingLayer(Dense(arrays[f"hidden/{i}/weight"], arrays[f"hidden/{i}/bias"]),
                                     arrays[f"hidden/{i}/threshold"]) for i in range(n_hidden))
-        return SpikingGraph(
+        graph = SpikingGraph(
             hidden=hidden,
             readout=Dense(arrays["readout/weight"], arrays["readout/bias"]),
             head=ActionHead(arrays["head/scale"], arrays["head/offset"]),
             timesteps=int(attrs["timesteps"]),
             membrane=MembranePolicy.parse(str(attrs["membrane"])),
-            neuron=str(attrs["neuron"]), encoder=str(attrs["encoder"]),
+            neuron=NeuronModel.parse(str(attrs["neuron"])),
             env_id=str(attrs["env_id"]), source=json.loads(attrs["source"]),
             calibration=json.loads(attrs["calibration"]), fixed=fixed)
     except (ValueError, KeyError, json.JSONDecodeError) as exc:
         raise BundleError(f"{path}: invalid bundle contents: {exc}") from None
+    if str(attrs["encoder"]) != graph.encoder:
+        raise BundleError(f"{path}: encoder {attrs['encoder']!r} does not match neuron "
+                          f"{graph.neuron} (expected {graph.encoder!r})")
+    return graph
 
 
 def _load_fixed(arrays: dict, attrs: dict, n_hidden: int) -> FixedProfile:

@@ -1,22 +1,23 @@
-"""Conversion pass: AnnGraph + Calibration -> SpikingGraph (IF neurons, REFERENCE 1.1).
+"""Conversion pass: AnnGraph + Calibration -> SpikingGraph (REFERENCE 1.1, 2).
 
-Weights and biases are the ANN's, unchanged; each hidden ReLU becomes an IF layer whose
-threshold is its calibrated theta; the ANN's last Linear becomes the readout of the mean
+Weights and biases are the ANN's, unchanged; each hidden ReLU becomes a layer of spiking
+neurons (IF, SNM, MT or DC) whose threshold is its calibrated theta; the ANN's last Linear becomes the readout of the mean
 spike output; the tanh head is kept.
 """
 from __future__ import annotations
 
 from compiler.calibrate import Calibration
-from compiler.ir import AnnGraph, MembranePolicy, SpikingGraph, SpikingLayer
+from compiler.ir import AnnGraph, MembranePolicy, NeuronModel, SpikingGraph, SpikingLayer
 
 
 def convert(ann: AnnGraph, calibration: Calibration, timesteps: int,
-            membrane: MembranePolicy = MembranePolicy(), env_id: str = "") -> SpikingGraph:
+            membrane: MembranePolicy = MembranePolicy(), env_id: str = "",
+            neuron: NeuronModel = NeuronModel()) -> SpikingGraph:
     if len(calibration.thresholds) != len(ann.hidden):
         raise ValueError(f"calibration has {len(calibration.thresholds)} threshold vectors, the "
                          f"ANN {len(ann.hidden)} hidden layers")
     hidden = tuple(SpikingLayer(layer, theta)
                    for layer, theta in zip(ann.hidden, calibration.thresholds))
     return SpikingGraph(hidden=hidden, readout=ann.readout, head=ann.head, timesteps=timesteps,
-                        membrane=membrane, env_id=env_id or calibration.info.get("env_id", ""),
+                        membrane=membrane, neuron=neuron, env_id=env_id or calibration.info.get("env_id", ""),
                         source=dict(ann.source), calibration=dict(calibration.info))

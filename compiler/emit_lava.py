@@ -1,11 +1,12 @@
-"""Emitter: SpikingGraph -> Lava processes (stock Dense synapses, loihi-deploy IF layers and
-readout, Injector/Extractor for host streaming), for one numeric profile.
+"""Emitter: SpikingGraph -> Lava processes (stock Dense synapses, loihi-deploy neuron layers
+and readout, Injector/Extractor for host streaming), for one numeric profile.
 
-    Injector(obs_dim) -> Dense0 -> IFLayer0 -> Dense1 -> IFLayer1 ... -> DenseR -> Readout
-    -> Extractor(act_dim)
+    Injector(obs_dim) -> Dense0 -> NeuronLayer0 -> Dense1 -> NeuronLayer1 ... -> DenseR
+    -> Readout -> Extractor(act_dim)
 Fixed profile: the 8-bit weights and exponents of compiler.quantize; float: the emulator's
 weights (sim_backend.emulator.synapses), so both backends compute the same numbers. Layer 0's
-Dense takes graded payloads (num_message_bits > 0).
+Dense takes graded payloads (num_message_bits > 0), and so does every later Dense when the
+neuron model's events are signed or multi-level (NeuronModel.payload_bits > 1).
 One decision = period = T + L Lava steps (L Dense layers); see sim_backend/lava_procs/process.py.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ class LavaNetwork:
     period: int                 # Lava steps per decision
     injector: object
     extractor: object
-    layers: list                # IFLayer processes
+    layers: list                # NeuronLayer processes
     readout: object
     denses: list
     run_cfg: object
@@ -45,7 +46,7 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
     from lava.proc.io.injector import Injector
 
     from sim_backend.lava_procs.models import HOST_IO_MODELS
-    from sim_backend.lava_procs.process import IFLayer, Readout
+    from sim_backend.lava_procs.process import NeuronLayer, Readout
 
     profile = profile or graph.profile
     if profile == "fixed" and graph.fixed is None:
@@ -75,21 +76,24 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
     injector = Injector(shape=(graph.obs_dim,), buffer_size=buffer)
     extractor = Extractor(shape=(graph.act_dim,), buffer_size=buffer)
     input_bits = graph.fixed.input_bits if profile == "fixed" else FLOAT_PAYLOAD_BITS
+    model = graph.neuron
+    event_bits = model.payload_bits if model.payload_bits > 1 else 0
     denses, layers, source = [], [], injector.out_port
     for k, (w, theta, bias) in enumerate(zip(weights, thetas, biases)):
-        d = dense(w, input_bits if k == 0 else 0, f"dense{k}")
-        layer = IFLayer(shape=(theta.size,), threshold=theta, bias=bias,
-                        v0=neurons.initial_potential(theta, arith), alpha=alpha_value,
-                        membrane_kind=graph.membrane.kind, timesteps=T, window_start=k + 1,
-                        period=period, name=f"if{k}")
+        d = dense(w, input_bits if k == 0 else event_bits, f"dense{k}")
+        layer = NeuronLayer(shape=(theta.size,), threshold=theta, bias=bias,
+                            v0=neurons.initial_potential(theta, model, arith), alpha=alpha_value,
+                            membrane_kind=graph.membrane.kind, crpi_clip=graph.membrane.clip,
+                            neuron=str(model), timesteps=T, window_start=k + 1, period=period,
+                            name=f"{model.kind}{k}")
         source.connect(d.s_in)
         d.a_out.connect(layer.a_in)
         source = layer.s_out
         denses.append(d)
         layers.append(layer)
-    d_out = dense(readout_weights, 0, "dense_readout")
-    readout = Readout(shape=(graph.act_dim,), timesteps=T, window_start=n_hidden + 1,
-                      period=period, name="readout")
+    d_out = dense(readout_weights, event_bits, "dense_readout")
+    readout = Readout(shape=(graph.act_dim,), coding=model.coding, timesteps=T,
+                      window_start=n_hidden + 1, period=period, name="readout")
     source.connect(d_out.s_in)
     d_out.a_out.connect(readout.a_in)
     readout.acc_out.connect(extractor.in_port)

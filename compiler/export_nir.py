@@ -30,6 +30,10 @@ NOT_EXPRESSIBLE = ["reset by subtraction (NIR IF resets to v_reset)",
 
 def to_nir(graph: SpikingGraph):
     import nir
+    if graph.neuron.kind != "if":
+        raise ValueError(f"NIR export supports IF neurons only: NIR 1.0 has no primitive for "
+                         f"{graph.neuron}'s signed, multi-level or differential events; compile "
+                         f"with --neuron if")
     nodes = {"input": nir.Input(input_type={"input": np.array([graph.obs_dim])})}
     edges, prev, prev_theta = [], "input", None
     for k, layer in enumerate(graph.hidden):
@@ -44,7 +48,7 @@ def to_nir(graph: SpikingGraph):
                                   bias=graph.readout.bias.copy())
     nodes["output"] = nir.Output(output_type={"output": np.array([graph.act_dim])})
     edges += [(prev, "readout"), ("readout", "output")]
-    semantics = {"producer": "loihi-deploy", "neuron": graph.neuron,
+    semantics = {"producer": "loihi-deploy", "neuron": str(graph.neuron),
                  "timesteps": int(graph.timesteps), "membrane": str(graph.membrane),
                  "reset": "subtract", "initial_potential": "theta/2 at episode start",
                  "head_scale": graph.head.scale.tolist(), "head_offset": graph.head.offset.tolist(),

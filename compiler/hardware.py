@@ -11,6 +11,18 @@ Loihi 2: 128 cores, 8192 neurons per core (1M per chip), ~120M synapses per chip
   1 MiB-equivalent per core at 16 bits per synapse), graded spikes up to 32-bit payloads.
 Per-decision latency: (T + L) algorithmic time steps at an assumed 10 us each (Davies et
 al. 2018 report ~6-13 us per unthrottled step on large workloads).
+
+Neuron models on the chip (state in 24-bit words per neuron, events between layers):
+  IF     v, v0 (CRPI's start value), emitted;           1-bit spikes (stock binary events)
+  SNM    the same state;                                 2-bit signed graded spikes (+-1)
+  MT     the same state;                                 (levels+1)-bit signed graded spikes
+                                                         (codes +-2**(levels-1-i))
+  DC     + e_in, e_out running means (5 words);          (levels+1)-bit signed graded spikes;
+         the bias is e_in's start value (13-bit mantissa << exponent, as a bias);
+         x / t is x * round(2**16 / t) >> 16: a 24 x 17-bit multiply (41-bit product) per
+         step in microcode, and a 17-bit reciprocal per internal step (T entries)
+Loihi 1 has binary spikes only: SNM, MT and DC do not map (nor does soft-reset IF with a
+membrane policy, which needs custom neuron code); Loihi 2 carries them as graded spikes.
 """
 from __future__ import annotations
 
@@ -62,8 +74,9 @@ def map_graph(graph: SpikingGraph, chip: str) -> Mapping:
     shapes = [(f"hidden{k}", h.synapse.shape) for k, h in enumerate(graph.hidden)]
     shapes.append(("readout", graph.readout.shape))
     layers = []
+    event_bits = graph.neuron.payload_bits if graph.neuron.payload_bits > 1 else 0
     for k, (name, (neurons, fan_in)) in enumerate(shapes):
-        bits = input_bits if k == 0 else 0
+        bits = input_bits if k == 0 else event_bits
         per_core = min(spec["neurons_per_core"],
                        spec["synapse_bytes_per_core"] // (fan_in * BYTES_PER_SYNAPSE))
         problems = []
@@ -75,17 +88,18 @@ def map_graph(graph: SpikingGraph, chip: str) -> Mapping:
             problems.append(f"{name}: fan-in {fan_in} exceeds {spec['max_axons']} input axons "
                             f"per core")
         if bits > spec["max_payload_bits"]:
+            what = "observations" if k == 0 else f"{graph.neuron} events"
             problems.append(f"{name}: takes {bits}-bit graded payloads; {chip} has "
-                            + ("no graded spikes (observations would need a rate or "
-                               "population code)" if spec["max_payload_bits"] == 0
+                            + (f"no graded spikes ({what} would need a rate or population "
+                               f"code)" if spec["max_payload_bits"] == 0
                                else f"at most {spec['max_payload_bits']}-bit payloads"))
         layers.append(LayerMapping(name, neurons, fan_in, neurons * fan_in, bits, per_core,
                                    math.ceil(neurons / per_core), problems))
     cores = sum(layer.cores for layer in layers)
     problems = [p for layer in layers for p in layer.problems]
-    if graph.neuron == "if" and chip == "Loihi 1":
-        problems.append("soft-reset IF with a CRPI membrane policy is not a stock Loihi 1 "
-                        "compartment (it resets to 0); needs Loihi 2 microcode")
+    if chip == "Loihi 1":
+        problems.append(f"{graph.neuron} neurons with a membrane policy are not a stock Loihi 1 "
+                        f"compartment (it resets to 0); they need Loihi 2 microcode")
     if cores > spec["cores"]:
         problems.append(f"needs {cores} cores, the chip has {spec['cores']}")
     steps = graph.timesteps + len(graph.hidden) + 1

@@ -5,12 +5,15 @@ Semantics (units are the policy's own: observation units in, action units out):
 AnnGraph     the trained policy. hidden[i]: x <- relu(W x + b); readout: z = W x + b;
              head: action = offset + scale * tanh(z).
 SpikingGraph the converted policy, one decision per env step (REFERENCE 1.1):
-             the observation is a constant input current at each of T internal steps;
-             hidden layer l integrates I = W x_prev + b into IF neurons with threshold theta
-             (per neuron); a spike carries amplitude theta into the next layer; the readout
-             is the ANN's last Linear on the mean over T of the last hidden layer's outputs,
-             then the head. The membrane policy says what the membrane holds at the start of
-             each decision (sim_backend.neurons has the equations).
+             hidden layer l integrates I = W x_prev + b into spiking neurons (NeuronModel:
+             IF, SNM, MT or DC) with per-neuron threshold theta; an event of code q carries
+             amplitude q * unit (unit = theta / 2**(levels-1)) into the next layer; the
+             readout is the ANN's last Linear on the decoded output of the last hidden layer
+             (rate coding: mean over T; differential coding: running mean), then the head.
+             The observation is an input current at each of T internal steps (rate coding)
+             or once, as a change (differential coding). The membrane policy says what the
+             membrane holds at the start of each decision (sim_backend.neurons has the
+             equations).
 """
 from __future__ import annotations
 
@@ -125,11 +128,13 @@ MEMBRANE_KINDS = ("vanilla", "crpi", "free")
 class MembranePolicy:
     """What the membrane holds at the start of each decision (sim_backend.neurons).
 
-    vanilla: theta/2 (= crpi with alpha 0); crpi: the paper's rule with alpha in [0, 1];
-    free: the membrane runs on across decisions (v[0] of step k+1 = v[T] of step k).
+    vanilla: v_init (= crpi with alpha 0); crpi: the paper's rule with alpha in [0, 1] and
+    clip radius `clip` in event units (None: the neuron model's default); free: the membrane
+    runs on across decisions (v[0] of step k+1 = v[T] of step k).
     """
     kind: str = "vanilla"
     alpha: float = 0.0
+    clip: float | None = None
 
     def __post_init__(self):
         if self.kind not in MEMBRANE_KINDS:
@@ -137,24 +142,99 @@ class MembranePolicy:
                              f"{self.kind!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"membrane policy: alpha must be in [0, 1], got {self.alpha}")
-        if self.kind != "crpi" and self.alpha != 0.0:
-            raise ValueError(f"membrane policy {self.kind!r} takes no alpha (got {self.alpha})")
+        if self.kind != "crpi" and (self.alpha != 0.0 or self.clip is not None):
+            raise ValueError(f"membrane policy {self.kind!r} takes no alpha or clip (got "
+                             f"alpha {self.alpha}, clip {self.clip})")
+        if self.clip is not None and not 0.0 < self.clip <= 64.0:
+            raise ValueError(f"membrane policy: CRPI clip must be in (0, 64] event units, got "
+                             f"{self.clip}")
 
     @classmethod
     def parse(cls, text: str) -> "MembranePolicy":
-        """'vanilla' | 'free' | 'crpi:0.5' (or 'crpi' for alpha 0.5)."""
-        kind, _, alpha = text.strip().lower().partition(":")
+        """'vanilla' | 'free' | 'crpi:ALPHA[:CLIP]' (or 'crpi' for alpha 0.5)."""
+        kind, _, rest = text.strip().lower().partition(":")
         if kind == "crpi":
-            return cls("crpi", float(alpha) if alpha else 0.5)
-        if alpha:
+            alpha, _, clip = rest.partition(":")
+            return cls("crpi", float(alpha) if alpha else 0.5, float(clip) if clip else None)
+        if rest:
             raise ValueError(f"membrane policy {kind!r} takes no alpha (got {text!r})")
         return cls(kind)
 
     def __str__(self) -> str:
-        return f"crpi:{self.alpha:g}" if self.kind == "crpi" else self.kind
+        if self.kind != "crpi":
+            return self.kind
+        return f"crpi:{self.alpha:g}" + ("" if self.clip is None else f":{self.clip:g}")
 
 
-NEURON_MODELS = ("if",)
+NEURON_KINDS = ("if", "snm", "mt", "dc", "dc-if")
+MAX_LEVELS = 7   # fixed point: level theta >> i is exact for i <= 6 (theta = vth_mant << 6)
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuronModel:
+    """Neuron model of every hidden layer (REFERENCE 1.1 and 2; sim_backend.neurons).
+
+    kind:   if     IF, soft reset, binary spikes of amplitude theta (the paper)
+            snm    signed neuron with memory (+-theta events, running-total gate)
+            mt     multi-threshold: levels theta / 2**i, i < levels, signed
+            dc     differential coding on MT neurons
+            dc-if  differential coding on signed IF neurons (the SNM firing rule)
+    levels: MT / DC levels n (1..7); other kinds have one level.
+    """
+    kind: str = "if"
+    levels: int = 4
+
+    def __post_init__(self):
+        if self.kind not in NEURON_KINDS:
+            raise ValueError(f"neuron model: expected one of {NEURON_KINDS}, got {self.kind!r}")
+        if not isinstance(self.levels, (int, np.integer)) or not 1 <= self.levels <= MAX_LEVELS:
+            raise ValueError(f"neuron model {self.kind}: levels must be an integer in "
+                             f"[1, {MAX_LEVELS}] (in Loihi fixed point the smallest level "
+                             f"theta >> (levels-1) is exact only up to 7 levels, theta being "
+                             f"vth_mant << 6), got {self.levels!r}")
+        object.__setattr__(self, "levels", int(self.levels) if self.rule == "mt" else 1)
+
+    @property
+    def rule(self) -> str:
+        return {"if": "if", "snm": "signed", "dc-if": "signed"}.get(self.kind, "mt")
+
+    @property
+    def coding(self) -> str:
+        return "differential" if self.kind.startswith("dc") else "rate"
+
+    @property
+    def n_levels(self) -> int:
+        return self.levels
+
+    @property
+    def default_clip(self) -> float:
+        """CRPI clip radius in units: theta/2 around theta/2 (IF, signed; the paper's), or
+        0.75 of the smallest level around 0 (MT): a larger start would fire at once."""
+        return 0.75 if self.rule == "mt" else 0.5
+
+    @property
+    def max_code(self) -> int:
+        return 2 ** (self.levels - 1)
+
+    @property
+    def payload_bits(self) -> int:
+        """Bits of one event: 1 (IF spike), 2 (signed), levels + 1 (signed MT code)."""
+        return {"if": 1, "signed": 2}.get(self.rule, self.levels + 1)
+
+    @classmethod
+    def parse(cls, text: str, levels: int | None = None) -> "NeuronModel":
+        """'if' | 'snm' | 'mt' | 'mt:4' | 'dc' | 'dc:4' | 'dc-if'."""
+        kind, _, n = text.strip().lower().partition(":")
+        if n and levels is not None and int(n) != levels:
+            raise ValueError(f"neuron model {text!r} conflicts with levels {levels}")
+        try:
+            n_levels = int(n) if n else (4 if levels is None else levels)
+        except ValueError:
+            raise ValueError(f"neuron model {text!r}: levels must be an integer") from None
+        return cls(kind, n_levels)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.levels}" if self.rule == "mt" else self.kind
 
 
 def _as_int(name: str, a, shape: tuple, low: int, high: int) -> np.ndarray:
@@ -259,7 +339,8 @@ class FixedProfile:
 
 @dataclasses.dataclass(frozen=True)
 class SpikingLayer:
-    """IF layer: input current I = weight @ x_prev + bias, per-neuron threshold (out,) > = 0."""
+    """Spiking layer: input current I = weight @ x_prev + bias, per-neuron threshold (out,)
+    >= 0 (0: the neuron never emits any amplitude)."""
     synapse: Dense
     threshold: np.ndarray
 
@@ -278,8 +359,7 @@ class SpikingGraph:
     head: ActionHead
     timesteps: int
     membrane: MembranePolicy = MembranePolicy()
-    neuron: str = "if"
-    encoder: str = "constant_current"
+    neuron: NeuronModel = NeuronModel()
     env_id: str = ""
     source: dict[str, Any] = dataclasses.field(default_factory=dict)
     calibration: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -299,11 +379,8 @@ class SpikingGraph:
         if not isinstance(self.timesteps, (int, np.integer)) or self.timesteps < 1:
             raise ValueError(f"SpikingGraph: timesteps T must be an integer >= 1, got "
                              f"{self.timesteps!r}")
-        if self.neuron not in NEURON_MODELS:
-            raise ValueError(f"SpikingGraph: neuron model must be one of {NEURON_MODELS}, got "
-                             f"{self.neuron!r}")
-        if self.encoder != "constant_current":
-            raise ValueError(f"SpikingGraph: unknown encoder {self.encoder!r}")
+        if not isinstance(self.neuron, NeuronModel):
+            raise ValueError(f"SpikingGraph: neuron must be a NeuronModel, got {self.neuron!r}")
 
     @property
     def obs_dim(self) -> int:
@@ -312,6 +389,16 @@ class SpikingGraph:
     @property
     def act_dim(self) -> int:
         return self.readout.shape[0]
+
+    @property
+    def encoder(self) -> str:
+        """constant_current (rate coding: the observation at every step) or change
+        (differential coding: the observation once, at step 1)."""
+        return "change" if self.neuron.coding == "differential" else "constant_current"
+
+    def unit(self, layer: int) -> np.ndarray:
+        """(n,) float amplitude of event code 1 in hidden layer `layer`."""
+        return self.hidden[layer].threshold / 2 ** (self.neuron.n_levels - 1)
 
     @property
     def profile(self) -> str:

@@ -5,7 +5,8 @@ weight-LSB / 64, as in Loihi: a_in enters as a_in << 6, the threshold is vth_man
 bias is bias_mant << bias_exp. A float current c of neuron i maps to c * scale[i] * 64.
 
 Scales. For hidden layer l, W_eff are the weights one input unit sees (layer 0: W0 /
-input_scale per payload unit; l > 0: W_l * theta_{l-1} per 1-bit spike):
+input_scale per payload unit; l > 0: W_l * unit_{l-1} per event code, unit = theta for IF and
+SNM, theta / 2**(levels-1) for MT and DC):
   scale[i]   = min(vth_max / max(theta), 4095 * 2**7 / (64 |b_i|), 254 * 2**7 / max_j |W_eff_ij|)
                vth_max = 2**(23 - 6 - headroom_bits): thresholds keep `headroom_bits` bits
                below the 24-bit ceiling so the membrane can run above theta unsaturated.
@@ -78,13 +79,13 @@ def quantize(graph: SpikingGraph, obs_absmax: np.ndarray | float, input_bits: in
         raise ValueError(f"quantize: input_bits must lie in [2, 24], got {input_bits}")
     # a dimension that never moved in calibration gets the scale of a unit range
     input_scale = (2 ** (input_bits - 1) - 1) / (input_margin * np.where(absmax > 0, absmax, 1.0))
-    layers, prev_theta = [], None
-    for layer in graph.hidden:
+    layers, prev_unit = [], None
+    for k, layer in enumerate(graph.hidden):
         w = layer.synapse.weight
-        w_eff = w / input_scale[None, :] if prev_theta is None else w * prev_theta[None, :]
+        w_eff = w / input_scale[None, :] if prev_unit is None else w * prev_unit[None, :]
         layers.append(_layer(w_eff, layer.synapse.bias, layer.threshold, headroom_bits))
-        prev_theta = layer.threshold
-    readout_eff = graph.readout.weight * prev_theta[None, :]
+        prev_unit = graph.unit(k)
+    readout_eff = graph.readout.weight * prev_unit[None, :]
     peak_r = np.abs(readout_eff).max(axis=1)
     readout_scale = np.where(peak_r > 0, WEIGHT_MAX / np.where(peak_r > 0, peak_r, 1), 1.0)
     readout_weight = np.clip(_even(readout_eff * readout_scale[:, None]), -256, WEIGHT_MAX)
@@ -108,11 +109,11 @@ def quantization_report(graph: SpikingGraph) -> list[LayerError]:
     fixed = graph.fixed
     if fixed is None:
         raise ValueError("graph has no fixed profile; run compiler.quantize.quantize first")
-    rows, prev_theta = [], None
+    rows, prev_unit = [], None
     for i, (layer, q) in enumerate(zip(graph.hidden, fixed.hidden)):
         w = layer.synapse.weight
-        w_eff = w / fixed.input_scale[None, :] if prev_theta is None else \
-            w * prev_theta[None, :]
+        w_eff = w / fixed.input_scale[None, :] if prev_unit is None else \
+            w * prev_unit[None, :]
         w_q = q.weight * 2.0 ** q.weight_exp / q.scale[:, None]
         b_q = q.bias_state / 64 / q.scale
         th_q = q.vth_mant / q.scale
@@ -123,8 +124,8 @@ def quantization_report(graph: SpikingGraph) -> list[LayerError]:
             float(np.abs(b_q - layer.synapse.bias).max()),
             float((np.abs(th_q - layer.threshold)[on] / layer.threshold[on]).max())
             if on.any() else 0.0))
-        prev_theta = layer.threshold
-    r_eff = graph.readout.weight * prev_theta[None, :]
+        prev_unit = graph.unit(i)
+    r_eff = graph.readout.weight * prev_unit[None, :]
     r_q = fixed.readout_weight * 2.0 ** fixed.readout_exp / fixed.readout_scale[:, None]
     rows.append(LayerError("readout", fixed.readout_exp, 0,
                            float(np.linalg.norm(r_q - r_eff) / max(np.linalg.norm(r_eff), 1e-30)),

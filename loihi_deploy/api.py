@@ -13,7 +13,7 @@ import numpy as np
 from compiler.calibrate import calibrate
 from compiler.convert import convert
 from compiler.frontend import load_policy
-from compiler.ir import AnnGraph, MembranePolicy, SpikingGraph
+from compiler.ir import AnnGraph, MembranePolicy, NeuronModel, SpikingGraph
 from compiler.quantize import quantize
 from loihi_deploy.zoo import resolve_policy
 from runtime.closed_loop import (AnnController, episode_seeds, run_episodes,
@@ -31,13 +31,14 @@ def load_ann(policy: str, env_id: str | None) -> AnnGraph:
 def compile_policy(ann: AnnGraph, env_id: str, timesteps: int,
                    membrane: MembranePolicy = MembranePolicy(), calib_episodes: int = 10,
                    calib_seed: int = 0, calib_method: str = "max", percentile: float = 99.99,
-                   profile: str = "float", progress: bool = False) -> SpikingGraph:
+                   profile: str = "float", progress: bool = False,
+                   neuron: NeuronModel = NeuronModel()) -> SpikingGraph:
     """Frontend output -> calibrated, converted SpikingGraph; profile "fixed" adds the Loihi
     fixed-point numbers (compiler.quantize)."""
     if profile not in ("float", "fixed"):
         raise ValueError(f"profile must be 'float' or 'fixed', got {profile!r}")
     cal = calibrate(ann, env_id, calib_episodes, calib_seed, calib_method, percentile, progress)
-    graph = convert(ann, cal, timesteps, membrane, env_id)
+    graph = convert(ann, cal, timesteps, membrane, env_id, neuron)
     if profile == "fixed":
         graph = quantize(graph, np.asarray(cal.info["obs_absmax"]))
     return graph
@@ -172,6 +173,7 @@ class SweepResult:
     alphas: list[float]
     ann_returns: np.ndarray        # (episodes,)
     snn_returns: np.ndarray        # (len(alphas), episodes); alpha 0 = vanilla
+    neuron: str = "if"
 
     def delta_vs_vanilla(self, i: int) -> tuple[float, float] | None:
         """Paired (same reset seeds) mean difference to alpha 0 and its 95% CI half-width."""
@@ -193,7 +195,7 @@ class SweepResult:
                          "ratio_to_ann": mean / ann_mean if ann_mean else None,
                          "delta_vs_vanilla": delta and {"mean": delta[0], "ci95": delta[1]},
                          "returns": returns.round(3).tolist()})
-        return {"env_id": self.env_id, "timesteps": self.timesteps, "neuron": "if",
+        return {"env_id": self.env_id, "timesteps": self.timesteps, "neuron": self.neuron,
                 "episodes": self.episodes,
                 "reset_seeds": [self.seed, self.seed + self.episodes - 1],
                 "ann": {"mean": ann_mean, "ci95": ann_ci,
@@ -203,24 +205,26 @@ class SweepResult:
 
 def sweep(graph: SpikingGraph, ann: AnnGraph, env_id: str, alphas, episodes: int,
           seed: int = DEFAULT_EVAL_SEED, progress: bool = False,
-          workers: int | None = None) -> SweepResult:
+          workers: int | None = None, ann_returns: np.ndarray | None = None) -> SweepResult:
     """ANN and SNN(alpha) for every alpha, all on the same episode seeds: the alpha x episode
-    rows run as emulator batches split across `workers` processes (default: one per core)."""
+    rows run as emulator batches split across `workers` processes (default: one per core).
+    ann_returns: the ANN's returns on the same seeds, if already known (not re-run)."""
     alphas = [float(a) for a in alphas]
-    ann_returns = evaluate_ann(ann, env_id, episodes, seed, progress)
-    crpi = graph.replace(membrane=MembranePolicy("crpi", 0.0))
+    if ann_returns is None:
+        ann_returns = evaluate_ann(ann, env_id, episodes, seed, progress)
+    crpi = graph.replace(membrane=MembranePolicy("crpi", 0.0, graph.membrane.clip))
     row_alpha = np.repeat(alphas, episodes)
     seeds = np.tile(episode_seeds(seed, episodes), len(alphas))
-    label = f"SNN T={graph.timesteps} x {len(alphas)} alphas" if progress else False
+    label = f"{graph.neuron} T={graph.timesteps} x {len(alphas)} alphas" if progress else False
     snn = run_episodes_parallel(lambda rows: Emulator(crpi, len(rows), alpha=row_alpha[rows]),
                                 env_id, seeds, workers=workers, progress=label).returns
     return SweepResult(env_id, graph.timesteps, episodes, seed, alphas, ann_returns,
-                       snn.reshape(len(alphas), episodes))
+                       snn.reshape(len(alphas), episodes), str(graph.neuron))
 
 
 def format_sweep_table(result: SweepResult) -> str:
     ann_mean, ann_ci = mean_ci95(result.ann_returns)
-    lines = [f"{result.env_id}  IF  T={result.timesteps}  {result.episodes} episodes per row "
+    lines = [f"{result.env_id}  {result.neuron.upper()}  T={result.timesteps}  {result.episodes} episodes per row "
              f"(reset seeds {result.seed}..{result.seed + result.episodes - 1})",
              f"{'policy':<16}{'return':>12}{'95% CI':>11}{'vs ANN':>9}"
              f"{'paired diff vs vanilla':>26}",

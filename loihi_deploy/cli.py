@@ -33,6 +33,25 @@ def _membrane(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _neuron(args):
+    """NeuronModel from --neuron / --levels (both validated by the parser)."""
+    from compiler.ir import NeuronModel
+    return NeuronModel(args.neuron, args.levels)
+
+
+def _levels(text: str) -> int:
+    from compiler.ir import MAX_LEVELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [1, {MAX_LEVELS}], got {text!r} (in Loihi fixed point "
+            f"the smallest level theta >> (levels-1) is exact only up to {MAX_LEVELS} levels)")
+    return value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -57,9 +76,9 @@ def _cmd_compile(args, argv) -> None:
     ann = load_ann(args.policy, args.env)
     graph = compile_policy(ann, args.env, args.timesteps, args.membrane, args.calib_episodes,
                            args.calib_seed, args.calib_method, args.percentile, args.profile,
-                           progress=True)
+                           progress=True, neuron=_neuron(args))
     path = save_bundle(graph, args.output)
-    print(f"wrote {path}: {args.env}, IF, T={graph.timesteps}, membrane {graph.membrane}, "
+    print(f"wrote {path}: {args.env}, {str(graph.neuron).upper()}, T={graph.timesteps}, membrane {graph.membrane}, "
           f"profile {graph.profile}, layers {[h.synapse.shape[0] for h in graph.hidden]}, "
           f"calibrated on {graph.calibration['states']} states")
     if graph.fixed is not None:
@@ -82,7 +101,7 @@ def _cmd_run(args, argv) -> None:
               f"those", file=sys.stderr)
     mean, ci = mean_ci95(result.returns[complete]) if complete.any() else (float("nan"),) * 2
     lat_ms = 1e3 * np.asarray(result.latencies_s if result.latencies_s else [np.nan])
-    print(f"{env_id}  IF T={graph.timesteps}  membrane {graph.membrane}  profile "
+    print(f"{env_id}  {str(graph.neuron).upper()} T={graph.timesteps}  membrane {graph.membrane}  profile "
           f"{result.profile}  backend {args.backend}")
     print(f"return over {int(complete.sum())} complete episodes: {mean:.1f} +- {ci:.1f} (95% CI)")
     for s, error in failed:
@@ -122,7 +141,7 @@ def _cmd_verify(args, argv) -> None:
     graph, env_id = _bundle_and_env(args)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
     v = verify_on_lava(graph, env_id, args.decisions, seed, args.profile, progress=True)
-    print(f"{env_id}  IF T={graph.timesteps}  membrane {graph.membrane}  profile {v.profile}: "
+    print(f"{env_id}  {str(graph.neuron).upper()} T={graph.timesteps}  membrane {graph.membrane}  profile {v.profile}: "
           f"{v.decisions} decisions, Lava (Loihi2SimCfg) vs emulator")
     print(f"actions identical: {v.identical} (max |diff| {v.max_abs_diff:.3g}"
           + (f", first at decision {v.first_difference})" if v.first_difference is not None
@@ -140,7 +159,7 @@ def _cmd_inspect(args, argv) -> None:
     graph = load_bundle(args.bundle)
     mappings = [map_graph(graph, chip) for chip in CHIPS]
     if args.json:
-        info = {"bundle": str(args.bundle), "env_id": graph.env_id, "neuron": graph.neuron,
+        info = {"bundle": str(args.bundle), "env_id": graph.env_id, "neuron": str(graph.neuron),
                 "timesteps": graph.timesteps, "membrane": str(graph.membrane),
                 "profile": graph.profile, "source": graph.source,
                 "layers": [h.synapse.shape[0] for h in graph.hidden],
@@ -149,7 +168,7 @@ def _cmd_inspect(args, argv) -> None:
                 "mapping": [m.to_json() for m in mappings]}
         print(json.dumps(info, indent=1, default=str))
         return
-    print(f"{args.bundle}: {graph.env_id}, {graph.neuron.upper()} neurons, T={graph.timesteps}, "
+    print(f"{args.bundle}: {graph.env_id}, {str(graph.neuron).upper()} neurons, T={graph.timesteps}, "
           f"membrane {graph.membrane}, profile {graph.profile}")
     print(f"network: {graph.obs_dim} -> "
           f"{' -> '.join(str(h.synapse.shape[0]) for h in graph.hidden)} -> {graph.act_dim}; "
@@ -185,9 +204,10 @@ def _cmd_sweep(args, argv) -> None:
                                   sweep)
     from runtime.closed_loop import default_workers
     ann = load_ann(args.policy, args.env)
-    graph = compile_policy(ann, args.env, args.timesteps, MembranePolicy("crpi", 0.0),
-                           args.calib_episodes, args.calib_seed, args.calib_method,
-                           args.percentile, progress=True)
+    graph = compile_policy(ann, args.env, args.timesteps,
+                           MembranePolicy("crpi", 0.0, args.crpi_clip), args.calib_episodes,
+                           args.calib_seed, args.calib_method, args.percentile, progress=True,
+                           neuron=_neuron(args))
     result = sweep(graph, ann, args.env, args.alphas, args.episodes, args.seed, progress=True,
                    workers=args.workers)
     print(format_sweep_table(result))
@@ -222,6 +242,12 @@ def _cmd_policies(args, argv) -> None:
               f"{ev['mean']:>13.1f} +- {ev['std']:<6.1f}")
 
 
+def _cmd_bench(args, argv) -> None:
+    from loihi_deploy.bench import run_bench
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    run_bench(args.out, args.quick, parts, args.episodes, args.workers, args.resume)
+
+
 def _cmd_demo(args, argv) -> None:
     from loihi_deploy.demo import run_demo
     run_demo(args.out, args.timesteps, args.episodes)
@@ -247,13 +273,20 @@ def _add_compile_options(p) -> None:
     p.add_argument("--calib-seed", type=int, default=0)
     p.add_argument("--calib-method", choices=["max", "percentile"], default="max")
     p.add_argument("--percentile", type=float, default=99.99)
+    p.add_argument("--neuron", default="if", choices=["if", "snm", "mt", "dc", "dc-if"],
+                   help="neuron model: if (the paper's IF), snm (signed, with memory), mt "
+                        "(multi-threshold), dc (differential coding on MT), dc-if (differential "
+                        "coding on signed IF) (default if)")
+    p.add_argument("--levels", type=_levels, default=4,
+                   help="MT / DC threshold levels theta/2**i, 1..7 (default 4)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loihi-deploy",
         description="Compile continuous-control policies into spiking networks for Loihi "
-                    "(IF neurons, CRPI membrane policy) and run them in closed loop in MuJoCo.")
+                    "(IF, SNM, MT or DC neurons, CRPI membrane policy) and run them in "
+                    "closed loop in MuJoCo.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("compile", help="calibrate and convert a policy into a bundle (HDF5)")
@@ -326,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="START:STOP:STEP or a comma list (default 0:1:0.1)")
     p.add_argument("--episodes", type=_positive, default=10, help="episodes per alpha")
     p.add_argument("--seed", type=int, default=100, help="first episode reset seed")
+    p.add_argument("--crpi-clip", type=float, default=None,
+                   help="CRPI clip radius in event units (default: the neuron's, 0.5 for IF "
+                        "and SNM = theta/2, 0.75 for MT and DC = 0.75 of the smallest level)")
     p.add_argument("--workers", type=_positive,
                    help="processes the episodes are split across (default: one per core). "
                         "Fixed point gives identical results for any value; float results "
@@ -333,6 +369,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write per-episode returns as JSON")
     p.add_argument("--plot", help="write a PNG of return vs alpha")
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("bench", help="the conversion study (neuron models x T x CRPI) and "
+                                     "the CRPI clip study, as tables, JSON and figures")
+    p.add_argument("--quick", action="store_true",
+                   help="a few minutes: one bundled policy, 4 configs, 3 alphas, 5 episodes "
+                        "(files prefixed quick_)")
+    p.add_argument("--parts", default="conversion,crpi_clip",
+                   help="comma list of conversion, crpi_clip (default both)")
+    p.add_argument("--out", default="docs/results", help="output folder (default docs/results)")
+    p.add_argument("--episodes", type=_positive, help="episodes per cell (default 30; quick 5)")
+    p.add_argument("--workers", type=_positive, help="processes (default: one per core)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep rows already in OUT/<part>.json (same settings) and run the rest")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("train", help="train a ReLU TD3/SAC policy (Stable-Baselines3), "
                                      "checkpointed and resumable, and export its actor")

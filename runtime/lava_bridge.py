@@ -1,7 +1,8 @@
 """Runtime bridge: env observations -> Lava graph -> actions, one decision per env step.
 
 Per decision: encode the observation (sim_backend.codec), start RunSteps(period) without
-blocking, send the payload for every Lava step through the Injector (its buffer holds a whole
+blocking, send the payload for every Lava step (differential coding: the first step only, then
+zeros) through the Injector (its buffer holds a whole
 decision), receive the readout of every step through the Extractor (keeping the last, the
 full T-step sum), wait, decode. Every
 wait is bounded: a dead or stuck Lava child raises LavaTimeout instead of hanging, and close()
@@ -58,11 +59,12 @@ class LavaController:
         self._closed = False
         thetas = [layer.threshold.init for layer in self.net.layers]
         arith = neurons.FIXED if self.profile == "fixed" else neurons.FLOAT
-        self._initial_v0 = [neurons.initial_potential(np.asarray(th), arith) for th in thetas]
+        self._initial_v0 = [neurons.initial_potential(np.asarray(th), graph.neuron, arith)
+                            for th in thetas]
 
     # -- controller protocol ---------------------------------------------------------------
     def reset(self) -> None:
-        """Start of an episode: every layer's membrane back to theta / 2."""
+        """Start of an episode: every layer's membrane back to v_init."""
         if self._started:
             for layer, v0 in zip(self.net.layers, self._initial_v0):
                 layer.v0.set(v0)
@@ -84,8 +86,9 @@ class LavaController:
                   run_cfg=self.net.run_cfg)
         self._started = True
         deadline = time.monotonic() + self.timeout_s
-        for _ in range(self.net.period):  # the injector's buffer holds a whole decision
-            self.net.injector.send(payload)
+        once = self.graph.encoder == "change"   # differential coding: step 1 only
+        for step in range(self.net.period):  # the injector's buffer holds a whole decision
+            self.net.injector.send(payload * 0 if once and step > 0 else payload)
         for _ in range(self.net.period):  # so does the extractor's: Lava never waits on us
             acc = self._receive(deadline)
         self._wait(deadline)

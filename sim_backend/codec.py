@@ -1,9 +1,13 @@
 """Encoder and decoder shared by every backend: observation -> layer-0 input, readout -> action.
 
-float profile:  input = the observation itself (a constant current through W0 every step);
-                z = acc / T + readout.bias, acc = sum over T of W_r_eff @ spikes.
+float profile:  input = the observation itself (through W0 at every step for rate coding, at
+                step 1 only for differential coding);
+                z = acc / T + readout.bias, acc = sum over T of W_r_eff @ codes (rate), or
+                z = acc + readout.bias, acc = sum over t of W_r_eff @ codes[t] / t
+                (differential: the running mean).
 fixed profile:  input = graded payload clip(round(obs * input_scale), +-(2**(bits-1) - 1));
-                z = acc / (readout_scale * T) + readout.bias.
+                z = acc / (readout_scale * T) + readout.bias (rate), or
+                z = acc / readout_scale + readout.bias (differential).
 action = offset + scale * tanh(z) (ActionHead), computed on the host.
 """
 from __future__ import annotations
@@ -26,7 +30,7 @@ def encode(graph: SpikingGraph, obs: np.ndarray, profile: str):
 
 def decode(graph: SpikingGraph, acc: np.ndarray, profile: str) -> np.ndarray:
     """(B, act_dim) readout accumulator after T steps -> actions in env units."""
-    T = graph.timesteps
+    T = 1 if graph.neuron.coding == "differential" else graph.timesteps
     if profile == "float":
         z = acc / T + graph.readout.bias
     else:

@@ -1,13 +1,15 @@
-"""Batched emulator of a SpikingGraph: B independent rows (e.g. episodes x alpha values), in
-the float or the fixed-point profile, bit-exact with the Lava process models.
+"""Batched emulator of a SpikingGraph: B independent rows (e.g. episodes x alphas), in the
+float or the fixed-point profile, bit-exact with the Lava process models.
 
 Per decision (one env step), for the (B, obs_dim) observation batch:
-    each hidden layer starts from its membrane policy's initial potential;
-    layer 0's synaptic input a_0 = dense(encoded obs) is the same at every internal step;
-    for t = 1..T: layer l gets current(a_l, bias_l) with a_l = dense_l(spikes_{l-1}[t]) for
-    l > 0, runs sim_backend.neurons.if_step, and the readout accumulates
-    dense_r(spikes_last[t]);  action = codec.decode(accumulator).
-dense(x) is W_eff @ x in float; in fixed point it is Lava's Dense: dense_shift(W_int @ x, exp).
+    every hidden layer starts from neurons.decision_start (v[0] from the membrane policy);
+    layer 0's synaptic input is dense(encoded obs) at every internal step (rate coding) or
+    at step 1 only (differential coding);
+    for t = 1..T: layer l runs neurons.layer_step on its synaptic input (l > 0:
+    dense_l(codes_{l-1}[t])), and the readout runs neurons.readout_step on
+    dense_r(codes_last[t]);  action = codec.decode(accumulator).
+dense(x) is W_eff @ x in float (W_eff = W * unit of the previous layer); in fixed point it is
+Lava's Dense: dense_shift(W_int @ x, exp).
 Row b's membrane policy uses alpha[b]; vanilla rows simply have alpha 0.
 Fixed point is exact integer arithmetic, held in integer-valued float64 arrays for BLAS speed
 (bit-exact with Lava's int64 fixed_pt models at any batch size); float sums depend on
@@ -48,34 +50,37 @@ class _Synapses:
         return np.stack([w[:, row.astype(bool)].sum(axis=1) for row in x])
 
 
-def _fixed_synapses(weight: np.ndarray, exp: int, graded: bool) -> _Synapses:
+def _fixed_synapses(weight: np.ndarray, exp: int, graded: bool, max_code: int) -> _Synapses:
     """A left shift (exp >= 0) is exact to fold into the float64 weights; a right shift
     rounds the whole sum and stays separate."""
     weight_t = weight.T.astype(np.float64)
     if exp >= 0:
         weight_t, exp = weight_t * 2.0 ** exp, 0
-    # 1-bit inputs: the largest possible |sum| is sum_j |w_ij|; below 2**24 float32 is exact
-    if not graded and np.abs(weight_t).sum(axis=0).max() < 2 ** 24:
+    # event codes |q| <= max_code: the largest possible |sum| is max_code * sum_j |w_ij|;
+    # below 2**24 float32 is exact (not for layer 0's 16-bit observation payloads)
+    if not graded and max_code * np.abs(weight_t).sum(axis=0).max() < 2 ** 24:
         weight_t = weight_t.astype(np.float32)
     return _Synapses(weight_t, exp, graded)
 
 
 def synapses(graph: SpikingGraph, profile: str,
              sum_order: str = "blas") -> tuple[list[_Synapses], _Synapses]:
-    """Per hidden layer and readout: the weights one input unit sees (spikes are 1 bits, so
-    theta_{l-1} is folded into layer l's float weights)."""
+    """Per hidden layer and readout: the weights one input unit sees (events carry integer
+    codes, so the previous layer's unit is folded into layer l's float weights)."""
     if sum_order not in ("blas", "lava"):
         raise ValueError(f"sum_order must be 'blas' or 'lava', got {sum_order!r}")
+    max_code = graph.neuron.max_code
     if profile == "fixed":
         fixed = graph.fixed
-        hidden = [_fixed_synapses(q.weight, q.weight_exp, k == 0)
+        hidden = [_fixed_synapses(q.weight, q.weight_exp, k == 0, max_code)
                   for k, q in enumerate(fixed.hidden)]
-        return hidden, _fixed_synapses(fixed.readout_weight, fixed.readout_exp, False)
+        return hidden, _fixed_synapses(fixed.readout_weight, fixed.readout_exp, False, max_code)
+    graded = graph.neuron.payload_bits > 1   # Lava's Dense sums graded payloads with a dot
     hidden = [_Synapses(graph.hidden[0].synapse.weight.T.copy(), None, True, sum_order)] + [
-        _Synapses((h.synapse.weight * prev.threshold[None, :]).T.copy(), None, False, sum_order)
-        for prev, h in zip(graph.hidden[:-1], graph.hidden[1:])]
-    readout = _Synapses((graph.readout.weight * graph.hidden[-1].threshold[None, :]).T.copy(),
-                        None, False, sum_order)
+        _Synapses((h.synapse.weight * graph.unit(k)[None, :]).T.copy(), None, graded, sum_order)
+        for k, h in enumerate(graph.hidden[1:])]
+    readout = _Synapses((graph.readout.weight * graph.unit(len(graph.hidden) - 1)[None, :]).T
+                        .copy(), None, graded, sum_order)
     return hidden, readout
 
 
@@ -118,12 +123,13 @@ class Emulator:
         self.saturations = np.zeros(self.batch_size, dtype=np.int64)
         self.input_clips = np.zeros(self.batch_size, dtype=np.int64)
         self.v0: list[np.ndarray] = []
-        self.last_spike_counts: list[np.ndarray] = []
+        self.clip = graph.membrane.clip
+        self.last_event_counts: list[np.ndarray] = []   # (B, n) events per neuron, last decision
         self.reset()
 
     def reset(self) -> None:
-        """Start of an episode: every layer's membrane at theta / 2; counters cleared."""
-        self.v0 = [np.broadcast_to(neurons.initial_potential(th, self.arith),
+        """Start of an episode: every layer's membrane at v_init; counters cleared."""
+        self.v0 = [np.broadcast_to(neurons.initial_potential(th, self.graph.neuron, self.arith),
                                    (self.batch_size, th.size)).copy() for th in self.thetas]
         self.saturations[:] = 0
         self.input_clips[:] = 0
@@ -138,26 +144,25 @@ class Emulator:
             raise ValueError(f"emulator: expected observations of shape "
                              f"({self.batch_size}, {self.graph.obs_dim}), got {obs.shape}")
         x, clipped = codec.encode(self.graph, obs, self.profile)
-        x = x.astype(np.float64, copy=False)
         self.input_clips += clipped
-        arith = self.arith
-        v = [v0.copy() for v0 in self.v0]
+        model, arith, coding = self.graph.neuron, self.arith, self.graph.neuron.coding
+        states = [neurons.decision_start(v0, bias, model) for v0, bias in zip(self.v0, self.biases)]
         counts = [np.zeros(v0.shape) for v0 in self.v0]
         acc = np.zeros((self.batch_size, self.graph.act_dim))
-        first_current = arith.current(self.synapses[0](x), self.biases[0])
-        for _ in range(self.graph.timesteps):
-            current = first_current
-            for layer, theta in enumerate(self.thetas):
-                v[layer], spikes, saturated = neurons.if_step(v[layer], current, theta, arith)
+        first_input = self.synapses[0](x.astype(np.float64, copy=False))
+        for t in range(1, self.graph.timesteps + 1):
+            syn_in = first_input if t == 1 or coding == "rate" else first_input * 0
+            for layer, (theta, bias) in enumerate(zip(self.thetas, self.biases)):
+                states[layer], code, saturated = neurons.layer_step(
+                    states[layer], syn_in, t, theta, bias, model, arith)
                 self.saturations += saturated
-                counts[layer] += spikes
+                counts[layer] += code != 0
                 if layer + 1 < len(self.thetas):
-                    current = arith.current(self.synapses[layer + 1](spikes),
-                                            self.biases[layer + 1])
-            acc, saturated = arith.saturate(acc + self.readout(spikes))
+                    syn_in = self.synapses[layer + 1](code)
+            acc, saturated = neurons.readout_step(acc, self.readout(code), t, coding, arith)
             self.saturations += saturated
-        self.v0 = [neurons.next_initial_potential(self.kind, v0, v_end, n, theta, self.alpha,
-                                                  arith)
-                   for v0, v_end, n, theta in zip(self.v0, v, counts, self.thetas)]
-        self.last_spike_counts = counts
+        self.v0 = [neurons.next_initial_potential(self.kind, v0, state.v, state.emitted, theta,
+                                                  self.alpha, model, self.clip, arith)
+                   for v0, state, theta in zip(self.v0, states, self.thetas)]
+        self.last_event_counts = counts
         return codec.decode(self.graph, acc, self.profile)

@@ -3,23 +3,49 @@
 All functions are elementwise over numpy arrays of any shape (e.g. (B, n) for a batch), so a
 batch of rows can carry different alpha values (episodes x alphas in one batch). Each takes
 an arithmetic profile: FLOAT (the paper's real-valued model) or FIXED (Loihi fixed point).
+A neuron model (compiler.ir.NeuronModel) is a firing rule plus a coding (REFERENCE 1.1, 2).
 
-IF neuron with soft reset (REFERENCE 1.1), one internal step t of a decision:
-    I[t] = a_in[t] + bias         float;   fixed: sat24((a_in << 6) + bias)
-    m[t] = v[t-1] + I[t]          charge   (fixed: saturated to 24 bits, never wrapped)
-    s[t] = m[t] > theta           fire (strictly greater)
-    v[t] = m[t] - theta * s[t]    reset by subtraction; a spike carries amplitude theta
+Every neuron emits at most one event per internal step t = 1..T of a decision: an integer
+code q (IF {0, 1}; signed {-1, 0, 1}; MT {0, +-1, +-2, ..., +-2**(n-1)}) carrying the
+amplitude q * unit, unit = theta / 2**(n-1) (theta for IF and signed). The next layer's
+weights are multiplied by the unit, so only the code travels. `emitted` is the running total
+of amplitude emitted in the current decision; negative events are gated on it so it never
+goes negative.
 
-Membrane policy at the boundary between decision k and k+1 (REFERENCE 1.2), per neuron:
-    vanilla:  v_{k+1}[0] = theta / 2
-    CRPI:     dv = max(v_k[T] - v_k[0], -theta * n_k)        n_k = spikes in decision k
-              v_{k+1}[0] = theta/2 + clip(alpha * dv, -theta/2, +theta/2)
+One internal step of a layer (layer_step), with x the synaptic input (Dense output):
+    rate coding:          m = v + (x + bias)
+    differential coding:  m = v + x + e_in - e_out
+    fire:  IF      q = [m > theta]                              (strictly greater)
+           signed  q = +1 if m >= theta; -1 if m <= 0 and emitted >= theta
+                   (the IF_with_neg rule of Huang et al.'s code, v starting at theta/2)
+           MT      q = +2**(n-1-i) for the largest level lambda_i = theta/2**i with
+                   m >= 0.75 lambda_i; else -2**(n-1-i) for the largest lambda_i with
+                   m <= -0.75 lambda_i and emitted >= lambda_i
+    v = m - q * unit;  emitted += q * unit
+    differential only (running means over the decision; e_in starts at the bias, e_out at 0):
+           e_in += x / t;  e_out += q * unit / t
+Rate coding feeds the observation as the same input at every step and decodes the mean over
+T of the readout; differential coding sends the observation once (step 1, then zeros) and
+decodes the running mean sum_t readout[t] / t (codec).
+
+Membrane policy at the boundary between decision k and k+1, per neuron (v_init: theta/2 for
+IF, signed and DC-on-IF; 0 for MT and DC-on-MT):
+    vanilla:  v_{k+1}[0] = v_init
+    CRPI:     dv = max(v_k[T] - v_k[0], -emitted_k)       (IF: emitted = theta * spikes)
+              v_{k+1}[0] = v_init + clip(alpha * dv, -r, +r)
+              r = clip * unit, clip from the membrane policy or the model's default (IF and
+              signed: 0.5, the paper's theta/2; MT: 0.75, the smallest level's firing point)
     free:     v_{k+1}[0] = v_k[T]
-CRPI with alpha = 0 is exactly vanilla. Every episode starts from theta / 2.
-Fixed point: theta/2 is theta >> 1 and alpha * dv is (alpha_mant * dv) >> 8 with
-alpha_mant = round(alpha * 256) (arithmetic shifts round toward -inf, as hardware shifts do).
+CRPI with alpha = 0 is exactly vanilla. Every episode starts from v_init.
+
+Fixed point: integers in state units (weight LSB / 64, 24-bit saturating); theta/2 is
+theta >> 1, lambda_i = theta >> i, 0.75 x = (3 x) >> 2, a real factor f is (round(f * 256)
+* x) >> 8, and x / t is (x * round(2**16 / t)) >> 16 (arithmetic shifts round toward -inf,
+as hardware shifts do).
 """
 from __future__ import annotations
+
+import typing
 
 import numpy as np
 
@@ -35,6 +61,22 @@ class FloatArithmetic:
     @staticmethod
     def scale(alpha, x):
         return alpha * x
+
+    @staticmethod
+    def fraction(factor: float, x):
+        return factor * x
+
+    @staticmethod
+    def level(theta, i: int):
+        return theta / 2 ** i
+
+    @staticmethod
+    def three_quarters(x):
+        return 0.75 * x
+
+    @staticmethod
+    def divide_by_step(x, t: int):
+        return x / t
 
     @staticmethod
     def current(a_in, bias):
@@ -58,13 +100,14 @@ class FixedArithmetic:
     Works on int64 arrays (Lava models) and on integer-valued float64 arrays (the batched
     emulator, for BLAS speed) with identical results: every shift is a multiplication by a
     power of two or shift_right, exact in float64 below 2**53, and every value stays far
-    below that (24-bit state, 32-bit accumulators).
+    below that (24-bit state times a 17-bit reciprocal < 2**41).
     """
     name = "fixed"
     STATE_BITS = 24
     STATE_MAX = 2 ** (STATE_BITS - 1) - 1
     ACTIVATION_SHIFT = 6          # a_in (weight-LSB units) enters the state as a_in << 6
-    ALPHA_FRAC_BITS = 8           # alpha as an unsigned mantissa / 256
+    ALPHA_FRAC_BITS = 8           # alpha (and clip factors) as an unsigned mantissa / 256
+    RECIPROCAL_BITS = 16          # x / t as (x * round(2**16 / t)) >> 16
 
     @staticmethod
     def half(x):
@@ -73,6 +116,24 @@ class FixedArithmetic:
     @classmethod
     def scale(cls, alpha_mant, x):
         return shift_right(alpha_mant * x, cls.ALPHA_FRAC_BITS)
+
+    @classmethod
+    def fraction(cls, factor: float, x):
+        return cls.scale(int(cls.alpha_mantissa(factor)), x)
+
+    @staticmethod
+    def level(theta, i: int):
+        return shift_right(theta, i)
+
+    @staticmethod
+    def three_quarters(x):
+        return shift_right(3 * x, 2)
+
+    @classmethod
+    def divide_by_step(cls, x, t: int):
+        if np.issubdtype(x.dtype, np.integer):
+            x = x.astype(np.int64)  # Lava delivers int32: widen before the multiply
+        return shift_right(x * round(2 ** cls.RECIPROCAL_BITS / t), cls.RECIPROCAL_BITS)
 
     @classmethod
     def current(cls, a_in, bias):
@@ -98,33 +159,111 @@ FLOAT = FloatArithmetic()
 FIXED = FixedArithmetic()
 
 
-def if_step(v: np.ndarray, current: np.ndarray, theta: np.ndarray, arith=FLOAT):
-    """One internal step. Returns (v_next, spikes as bool, saturated count per row)."""
-    m, saturated = arith.saturate(v + current)
-    spikes = m > theta
-    return m - theta * spikes, spikes, saturated
+class Model(typing.Protocol):
+    """What the dynamics need from compiler.ir.NeuronModel."""
+    rule: str            # "if" | "signed" | "mt"
+    coding: str          # "rate" | "differential"
+    n_levels: int        # MT levels n (1 for IF and signed)
+    default_clip: float  # CRPI clip radius in units
 
 
-def initial_potential(theta: np.ndarray, arith=FLOAT) -> np.ndarray:
-    """Membrane at the start of an episode (and of every decision, for vanilla): theta / 2."""
-    return arith.half(theta)
+class LayerState(typing.NamedTuple):
+    """One layer's state within a decision; each field has the layer's shape, state units."""
+    v: np.ndarray         # membrane
+    emitted: np.ndarray   # amplitude emitted so far in this decision
+    e_in: np.ndarray      # differential coding: running mean of the input (else unused, 0)
+    e_out: np.ndarray     # differential coding: running mean of the output (else unused, 0)
 
 
-def crpi_initial_potential(v_start, v_end, spike_count, theta, alpha, arith=FLOAT):
-    """CRPI: next decision's v[0] from this decision's v[0], v[T] and spike count n.
+def unit(theta, model: Model, arith=FLOAT):
+    """Amplitude of code 1: theta / 2**(n-1) (theta for IF and signed)."""
+    return arith.level(theta, model.n_levels - 1)
+
+
+def initial_potential(theta, model: Model, arith=FLOAT):
+    """v_init: theta/2 for IF and signed rules, 0 for MT."""
+    return theta * 0 if model.rule == "mt" else arith.half(theta)
+
+
+def decision_start(v0, bias, model: Model) -> LayerState:
+    """State at internal step 0 of a decision: v = v0; e_in = bias (differential coding)."""
+    zeros = v0 * 0
+    e_in = zeros + bias if model.coding == "differential" else zeros
+    return LayerState(v0.copy(), zeros, e_in, zeros.copy())
+
+
+def fire(m, emitted, theta, model: Model, arith=FLOAT):
+    """Event code (same dtype as m) for charged membrane m."""
+    if model.rule == "if":
+        return (m > theta).astype(m.dtype)
+    if model.rule == "signed":
+        return (m >= theta).astype(m.dtype) - ((m <= 0) & (emitted >= theta) & (m < theta))
+    code = m * 0
+    # smallest level first, so the largest level whose condition holds is written last
+    for i in range(model.n_levels - 1, -1, -1):
+        lam = arith.level(theta, i)
+        point = arith.three_quarters(lam)
+        amplitude = 2 ** (model.n_levels - 1 - i)
+        code = np.where(m >= point, amplitude, code)
+    for i in range(model.n_levels - 1, -1, -1):
+        lam = arith.level(theta, i)
+        point = arith.three_quarters(lam)
+        amplitude = 2 ** (model.n_levels - 1 - i)
+        negative = (m <= -point) & (emitted >= lam) & (code <= 0)
+        code = np.where(negative, -amplitude, code)
+    return code
+
+
+def layer_step(state: LayerState, x, t: int, theta, bias, model: Model, arith=FLOAT):
+    """Internal step t (1-based) with synaptic input x. Returns (state, code, saturated)."""
+    if model.coding == "differential":
+        drive = arith.current(x, 0 * bias)
+        m, saturated = arith.saturate(state.v + drive + state.e_in - state.e_out)
+    else:
+        drive = None
+        m, saturated = arith.saturate(state.v + arith.current(x, bias))
+    theta = np.broadcast_to(theta, m.shape)
+    code = fire(m, state.emitted, theta, model, arith)
+    out = code * unit(theta, model, arith)
+    e_in, e_out = state.e_in, state.e_out
+    if drive is not None:
+        e_in = e_in + arith.divide_by_step(drive, t)
+        e_out = e_out + arith.divide_by_step(out, t)
+    return LayerState(m - out, state.emitted + out, e_in, e_out), code, saturated
+
+
+def readout_step(acc, a_in, t: int, coding: str, arith=FLOAT):
+    """Readout accumulator (readout-weight units, not shifted into state units) after step t:
+    rate coding sums a_in (the decoder divides by T); differential coding keeps the running
+    mean-weighted sum acc += a_in / t. Returns (acc, saturated)."""
+    if coding == "differential":
+        a_in = arith.divide_by_step(a_in, t)
+    return arith.saturate(acc + a_in)
+
+
+def clip_radius(theta, model: Model, clip: float | None, arith=FLOAT):
+    """CRPI's clip radius r = clip * unit (clip None: the model's default)."""
+    factor = model.default_clip if clip is None else clip
+    return arith.fraction(factor, unit(theta, model, arith))
+
+
+def crpi_initial_potential(v_start, v_end, emitted, theta, alpha, model: Model,
+                           clip: float | None = None, arith=FLOAT):
+    """CRPI: next decision's v[0] from this decision's v[0], v[T] and emitted amplitude.
     alpha is the real alpha (FLOAT) or its mantissa alpha_mant (FIXED)."""
-    dv = np.maximum(v_end - v_start, -theta * spike_count)
-    half = arith.half(theta)
-    return half + np.clip(arith.scale(alpha, dv), -half, half)
+    dv = np.maximum(v_end - v_start, -emitted)
+    r = clip_radius(theta, model, clip, arith)
+    return initial_potential(theta, model, arith) + np.clip(arith.scale(alpha, dv), -r, r)
 
 
-def next_initial_potential(kind: str, v_start, v_end, spike_count, theta, alpha, arith=FLOAT):
+def next_initial_potential(kind: str, v_start, v_end, emitted, theta, alpha, model: Model,
+                           clip: float | None = None, arith=FLOAT):
     """Dispatch on the membrane policy kind ('vanilla' | 'crpi' | 'free')."""
     if kind == "free":
         return v_end.copy()
     if kind == "vanilla":
-        return np.broadcast_to(initial_potential(theta, arith), v_end.shape).copy()
-    return crpi_initial_potential(v_start, v_end, spike_count, theta, alpha, arith)
+        return np.broadcast_to(initial_potential(theta, model, arith), v_end.shape).copy()
+    return crpi_initial_potential(v_start, v_end, emitted, theta, alpha, model, clip, arith)
 
 
 def dense_shift(accumulated: np.ndarray, weight_exp: int) -> np.ndarray:

@@ -20,6 +20,19 @@ def test_compile_then_run(tmp_path, capsys):
     assert "11 observations" in capsys.readouterr().err
 
 
+def test_compile_and_run_a_multi_threshold_bundle_in_fixed_point(tmp_path, capsys):
+    bundle = tmp_path / "mt.h5"
+    assert main(["compile", POLICY, "--env", ENV, "-T", "2", "--neuron", "mt", "--levels", "3",
+                 "--membrane", "crpi:0.5:1.5", "--profile", "fixed", "--calib-episodes", "2",
+                 "-o", str(bundle)]) == 0
+    assert main(["run", str(bundle), "--episodes", "2", "--json", str(tmp_path / "r.json")]) == 0
+    out = json.loads((tmp_path / "r.json").read_text())
+    assert out["membrane"] == "crpi:0.5:1.5" and min(out["returns"]) > 1000
+    assert main(["inspect", str(bundle)]) == 0
+    text = capsys.readouterr().out
+    assert "MT:3 neurons" in text and "4-bit" in text   # codes +-1, +-2, +-4: 4-bit signed
+
+
 def test_sweep_writes_json_and_plot(tmp_path, capsys):
     assert main(["sweep", POLICY, "--env", ENV, "-T", "4", "--alphas", "0,1",
                  "--episodes", "2", "--calib-episodes", "2", "--json", str(tmp_path / "s.json"),
@@ -40,6 +53,8 @@ def test_policies_lists_the_zoo(capsys):
     (["sweep", POLICY, "--env", ENV, "--alphas", "0,2"], "values must lie in [0, 1]"),
     (["compile", POLICY, "--env", ENV, "--membrane", "crpi:x", "-o", "x.h5"], "could not convert"),
     (["compile", POLICY, "--env", ENV, "-T", "0", "-o", "x.h5"], "integer >= 1"),
+    (["compile", POLICY, "--env", ENV, "--neuron", "lif", "-o", "x.h5"], "invalid choice"),
+    (["sweep", POLICY, "--env", ENV, "--neuron", "mt", "--levels", "9"], "integer in [1, 7]"),
 ])
 def test_bad_arguments_are_rejected_by_the_parser(argv, msg, capsys):
     with pytest.raises(SystemExit) as info:

@@ -1,4 +1,4 @@
-"""ProcessModels for IFLayer and Readout (float and fixed point), and int32 host I/O models.
+"""ProcessModels for NeuronLayer and Readout (float and fixed point), and int32 host I/O models.
 
 Every model calls the dynamics in sim_backend.neurons, the same functions the emulator calls,
 with the FLOAT or FIXED arithmetic profile; nothing about the neuron is defined here.
@@ -16,74 +16,81 @@ from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.injector import Injector, PyLoihiInjectorModel
 
 from sim_backend import neurons
-from sim_backend.lava_procs.process import IFLayer, Readout
+from compiler.ir import NeuronModel
+from sim_backend.lava_procs.process import NeuronLayer, Readout
 
 
 class _Window:
     """Phase bookkeeping shared by the models (see process.py)."""
 
-    def _phase(self) -> tuple[bool, bool, bool]:
+    def _phase(self) -> tuple[bool, bool, bool, int]:
+        """(active, first step, last step, internal step t = 1..T)."""
         p = self.proc_params
         phase = (self.time_step - 1) % p["period"] - p["window_start"]
-        return 0 <= phase < p["timesteps"], phase == 0, phase == p["timesteps"] - 1
+        return 0 <= phase < p["timesteps"], phase == 0, phase == p["timesteps"] - 1, phase + 1
 
 
-class _IFLayerModel(PyLoihiProcessModel, _Window):
+class _NeuronLayerModel(PyLoihiProcessModel, _Window):
     arith = neurons.FLOAT
-    spike_dtype = float
 
     def run_spk(self) -> None:
         a_in = self.a_in.recv()
-        active, first, last = self._phase()
+        active, first, last, t = self._phase()
         if not active:
-            self.s_out.send(np.zeros(self.v.shape, dtype=self.spike_dtype))
+            self.s_out.send(np.zeros(self.v.shape, dtype=self.v.dtype))
             return
+        model = NeuronModel.parse(self.proc_params["neuron"])  # cheap: a few string ops
         if first:
-            self.v[:] = self.v0
-            self.spike_count[:] = 0
-        current = self.arith.current(a_in, self.bias)
-        v, spikes, saturated = neurons.if_step(self.v, current, self.threshold, self.arith)
-        self.v[:] = v
-        self.spike_count[:] += spikes
+            start = neurons.decision_start(self.v0, self.bias, model)
+        else:
+            start = neurons.LayerState(self.v, self.emitted, self.e_in, self.e_out)
+        state, code, saturated = neurons.layer_step(start, a_in, t, self.threshold, self.bias,
+                                                    model, self.arith)
+        self.v[:], self.emitted[:], self.e_in[:], self.e_out[:] = state
         self.saturations[:] += saturated
         if last:
             self.v0[:] = neurons.next_initial_potential(
-                self.proc_params["membrane_kind"], self.v0, self.v, self.spike_count,
-                self.threshold, self.alpha[0], self.arith)
-        self.s_out.send(spikes)
+                self.proc_params["membrane_kind"], self.v0, self.v, self.emitted,
+                self.threshold, self.alpha[0], model, self.proc_params["crpi_clip"], self.arith)
+        self.s_out.send(code)
 
 
-@implements(proc=IFLayer, protocol=LoihiProtocol)
+@implements(proc=NeuronLayer, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("floating_pt")
-class PyIFLayerFloat(_IFLayerModel):
+class PyNeuronLayerFloat(_NeuronLayerModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     threshold: np.ndarray = LavaPyType(np.ndarray, float)
     bias: np.ndarray = LavaPyType(np.ndarray, float)
     v: np.ndarray = LavaPyType(np.ndarray, float)
     v0: np.ndarray = LavaPyType(np.ndarray, float)
-    spike_count: np.ndarray = LavaPyType(np.ndarray, np.int64)
+    emitted: np.ndarray = LavaPyType(np.ndarray, float)
+    e_in: np.ndarray = LavaPyType(np.ndarray, float)
+    e_out: np.ndarray = LavaPyType(np.ndarray, float)
     alpha: np.ndarray = LavaPyType(np.ndarray, float)
     saturations: np.ndarray = LavaPyType(np.ndarray, np.int64)
     arith = neurons.FLOAT
 
 
-@implements(proc=IFLayer, protocol=LoihiProtocol)
+@implements(proc=NeuronLayer, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt", "bit_accurate_loihi")
-class PyIFLayerFixed(_IFLayerModel):
+class PyNeuronLayerFixed(_NeuronLayerModel):
+    """Event codes leave as int32: a 1-bit spike for IF (Dense casts to bool), a signed
+    graded payload of NeuronModel.payload_bits for SNM / MT / DC (Dense num_message_bits)."""
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, bool, precision=1)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=8)
     threshold: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     v0: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    spike_count: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=16)
+    emitted: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    e_in: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    e_out: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     alpha: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=9)
     saturations: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
     arith = neurons.FIXED
-    spike_dtype = bool
 
 
 class _ReadoutModel(PyLoihiProcessModel, _Window):
@@ -91,11 +98,12 @@ class _ReadoutModel(PyLoihiProcessModel, _Window):
 
     def run_spk(self) -> None:
         a_in = self.a_in.recv()
-        active, first, _ = self._phase()
+        active, first, _, t = self._phase()
         if first:
             self.acc[:] = 0
         if active:
-            acc, saturated = self.arith.saturate(self.acc + a_in)
+            acc, saturated = neurons.readout_step(self.acc, a_in, t, self.proc_params["coding"],
+                                                  self.arith)
             self.acc[:] = acc
             self.saturations[:] += saturated
         self.acc_out.send(self.acc)

@@ -14,37 +14,45 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
 
-class IFLayer(AbstractProcess):
-    """Soft-reset IF neurons with a membrane policy (vanilla | crpi | free).
+class NeuronLayer(AbstractProcess):
+    """Spiking neurons (IF | SNM | MT | DC, compiler.ir.NeuronModel) with a membrane policy
+    (vanilla | crpi | free); sends one event code per neuron per step.
 
-    threshold, bias, v, v0 are in the profile's units (float; or fixed-point state units).
-    alpha: the real alpha (float profile) or its mantissa /256 (fixed profile).
+    threshold, bias, v, v0, emitted, e_in, e_out are in the profile's units (float; or
+    fixed-point state units). alpha: the real alpha (float profile) or its mantissa /256
+    (fixed profile). neuron: NeuronModel's string form (e.g. "mt:4"); crpi_clip: the
+    membrane policy's clip (None: the model's default).
     """
 
     def __init__(self, *, shape: tuple[int], threshold: np.ndarray, bias: np.ndarray,
-                 v0: np.ndarray, alpha, membrane_kind: str, timesteps: int,
-                 window_start: int, period: int, name: str | None = None):
-        super().__init__(shape=shape, membrane_kind=membrane_kind, timesteps=timesteps,
-                         window_start=window_start, period=period, name=name)
+                 v0: np.ndarray, alpha, membrane_kind: str, crpi_clip: float | None,
+                 neuron: str, timesteps: int, window_start: int, period: int,
+                 name: str | None = None):
+        super().__init__(shape=shape, membrane_kind=membrane_kind, crpi_clip=crpi_clip,
+                         neuron=neuron, timesteps=timesteps, window_start=window_start,
+                         period=period, name=name)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
         self.threshold = Var(shape=shape, init=threshold)
         self.bias = Var(shape=shape, init=bias)
         self.v = Var(shape=shape, init=v0)
         self.v0 = Var(shape=shape, init=v0)
-        self.spike_count = Var(shape=shape, init=0)
+        self.emitted = Var(shape=shape, init=0)
+        self.e_in = Var(shape=shape, init=0)
+        self.e_out = Var(shape=shape, init=0)
         self.alpha = Var(shape=(1,), init=alpha)
         self.saturations = Var(shape=(1,), init=0)
 
 
 class Readout(AbstractProcess):
-    """Non-spiking integrator: sums its input over its T-step window, sends the running sum
-    every step (the host keeps the value at the window's last step)."""
+    """Non-spiking integrator (neurons.readout_step; coding "rate" | "differential"): sums its
+    input over its T-step window, sends the running value every step (the host keeps the
+    value at the window's last step)."""
 
-    def __init__(self, *, shape: tuple[int], timesteps: int, window_start: int, period: int,
-                 name: str | None = None):
-        super().__init__(shape=shape, timesteps=timesteps, window_start=window_start,
-                         period=period, name=name)
+    def __init__(self, *, shape: tuple[int], coding: str, timesteps: int, window_start: int,
+                 period: int, name: str | None = None):
+        super().__init__(shape=shape, coding=coding, timesteps=timesteps,
+                         window_start=window_start, period=period, name=name)
         self.a_in = InPort(shape=shape)
         self.acc_out = OutPort(shape=shape)
         self.acc = Var(shape=shape, init=0)

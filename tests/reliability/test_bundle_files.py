@@ -6,7 +6,7 @@ import pytest
 from compiler.bundle import BundleError, check_bundle_env, load_bundle, save_bundle, write_header
 from compiler.calibrate import Calibration
 from compiler.convert import convert
-from compiler.ir import MembranePolicy
+from compiler.ir import MembranePolicy, NeuronModel
 from tests.conftest import random_ann
 
 
@@ -21,7 +21,7 @@ def graph():
 def test_roundtrip_keeps_everything(tmp_path, graph):
     path = save_bundle(graph, tmp_path / "b.h5")
     loaded = load_bundle(path)
-    assert (loaded.timesteps, str(loaded.membrane), loaded.env_id, loaded.neuron) == \
+    assert (loaded.timesteps, str(loaded.membrane), loaded.env_id, str(loaded.neuron)) == \
         (8, "crpi:0.3", "InvertedDoublePendulum-v5", "if")
     assert loaded.calibration == {"method": "max", "episodes": 3}
     for a, b in zip(graph.hidden, loaded.hidden):
@@ -31,6 +31,23 @@ def test_roundtrip_keeps_everything(tmp_path, graph):
     with h5py.File(path) as f:
         assert "numpy" in f.attrs["versions"]
     assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
+
+
+def test_roundtrip_keeps_neuron_model_and_crpi_clip(tmp_path, graph):
+    mt = graph.replace(neuron=NeuronModel("dc", 3), membrane=MembranePolicy("crpi", 0.4, 1.5))
+    loaded = load_bundle(save_bundle(mt, tmp_path / "dc.h5"))
+    assert (loaded.neuron, loaded.membrane, loaded.encoder) == \
+        (NeuronModel("dc", 3), MembranePolicy("crpi", 0.4, 1.5), "change")
+
+
+def test_schema_1_bundle_migrates(tmp_path, graph):
+    """A schema-1 file (IF only, written before neuron models and CRPI clips) still loads."""
+    path = save_bundle(graph, tmp_path / "old.h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["schema_version"] = 1
+    write_header(path, schema=1)
+    loaded = load_bundle(path)
+    assert (str(loaded.neuron), str(loaded.membrane)) == ("if", "crpi:0.3")
 
 
 def test_truncated_zero_and_foreign_files(tmp_path, graph):

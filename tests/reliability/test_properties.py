@@ -43,7 +43,7 @@ def test_emulator_matches_the_written_out_equations(currents, theta, T, alpha):
     counts = []
     for c in currents:
         emu.act(np.array([[c]]))
-        counts.append(int(emu.last_spike_counts[0][0, 0]))
+        counts.append(int(emu.last_event_counts[0][0, 0]))
     assert counts == transcription(currents, theta, T, alpha)
 
 
