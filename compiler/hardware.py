@@ -21,6 +21,7 @@ Neuron models on the chip (state in 24-bit words per neuron, events between laye
          the bias is e_in's start value (13-bit mantissa << exponent, as a bias);
          x / t is x * round(2**16 / t) >> 16: a 24 x 17-bit multiply (41-bit product) per
          step in microcode, and a 17-bit reciprocal per internal step (T entries)
+  CUBA   Loihi's stock compartment (hard reset, vanilla): u, v           1-bit spikes
 Loihi 1 has binary spikes only: SNM, MT and DC do not map (nor does soft-reset IF with a
 membrane policy, which needs custom neuron code); Loihi 2 carries them as graded spikes.
 """
@@ -97,7 +98,8 @@ def map_graph(graph: SpikingGraph, chip: str) -> Mapping:
                                    math.ceil(neurons / per_core), problems))
     cores = sum(layer.cores for layer in layers)
     problems = [p for layer in layers for p in layer.problems]
-    if chip == "Loihi 1":
+    if chip == "Loihi 1" and not (graph.neuron.kind == "cuba"
+                                  and graph.membrane.kind == "vanilla"):
         problems.append(f"{graph.neuron} neurons with a membrane policy are not a stock Loihi 1 "
                         f"compartment (it resets to 0); they need Loihi 2 microcode")
     if cores > spec["cores"]:

@@ -166,7 +166,7 @@ class MembranePolicy:
         return f"crpi:{self.alpha:g}" + ("" if self.clip is None else f":{self.clip:g}")
 
 
-NEURON_KINDS = ("if", "snm", "mt", "dc", "dc-if")
+NEURON_KINDS = ("if", "snm", "mt", "dc", "dc-if", "cuba")
 MAX_LEVELS = 7   # fixed point: level theta >> i is exact for i <= 6 (theta = vth_mant << 6)
 
 
@@ -179,6 +179,8 @@ class NeuronModel:
             mt     multi-threshold: levels theta / 2**i, i < levels, signed
             dc     differential coding on MT neurons
             dc-if  differential coding on signed IF neurons (the SNM firing rule)
+            cuba   Loihi's stock CUBA neuron as a hard-reset IF (du 4095, dv 0): what
+                   lava-dl netx files carry (compiler.export_netx)
     levels: MT / DC levels n (1..7); other kinds have one level.
     """
     kind: str = "if"
@@ -196,7 +198,8 @@ class NeuronModel:
 
     @property
     def rule(self) -> str:
-        return {"if": "if", "snm": "signed", "dc-if": "signed"}.get(self.kind, "mt")
+        return {"if": "if", "snm": "signed", "dc-if": "signed", "cuba": "cuba"}.get(self.kind,
+                                                                                 "mt")
 
     @property
     def coding(self) -> str:
@@ -219,7 +222,7 @@ class NeuronModel:
     @property
     def payload_bits(self) -> int:
         """Bits of one event: 1 (IF spike), 2 (signed), levels + 1 (signed MT code)."""
-        return {"if": 1, "signed": 2}.get(self.rule, self.levels + 1)
+        return {"if": 1, "cuba": 1, "signed": 2}.get(self.rule, self.levels + 1)
 
     @classmethod
     def parse(cls, text: str, levels: int | None = None) -> "NeuronModel":

@@ -26,6 +26,17 @@ layers); one scale for all dimensions left the paper's HalfCheetah actor with a 
 outlier (a small-range observation) that made the 8-bit step 0.135 for weights of ~0.2.
 The readout keeps exponent 0 (exact integer sums) with a per-action scale; its bias, the 1/T
 and the tanh head are applied on the host by the decoder.
+
+Stock profile (neuron `cuba`, what lava-dl netx files can carry, _stock_layers): integer
+weights with exponent 0 and biases in weight-LSB units (bias exponent 6), ONE threshold V per
+layer (a stock LIF process has a scalar vth, so neuron i gets scale V / theta_i), V = the
+largest threshold every neuron's bias and weights fit, at most 2**16 (a hard reset discards
+what is above threshold, so no headroom is kept). Thresholds below the layer's 10th percentile
+are first raised to it (floor_thresholds; the returned graph carries them, so float and fixed
+agree): a tiny theta would otherwise take a huge scale and wrap its current. Layer 0's per-dimension input scales are then set so
+the largest weight of each input column is 254 (within the payload's range), and the
+readout's scale so that T steps of readout input cannot wrap a 24-bit LIF current (netx's
+readout integrator).
 """
 from __future__ import annotations
 
@@ -68,6 +79,58 @@ def _layer(w_eff: np.ndarray, b: np.ndarray, theta: np.ndarray, headroom_bits: i
     return FixedLayer(weight, weight_exp, bias_mant, bias_exp, vth, scale)
 
 
+STOCK_VTH_MAX = 2 ** 16
+STOCK_THETA_FLOOR_PERCENTILE = 10
+
+
+def floor_thresholds(graph: SpikingGraph,
+                     percentile: float = STOCK_THETA_FLOOR_PERCENTILE) -> SpikingGraph:
+    """Stock profile: thresholds below the layer's `percentile`-th (of those > 0) are raised to
+    it. One vth per layer means neuron i's scale is V / theta_i; a tiny theta_i would take a
+    huge scale, crowd out every other neuron's weight resolution and wrap its current."""
+    from compiler.ir import SpikingLayer
+    hidden = []
+    for layer in graph.hidden:
+        theta = layer.threshold
+        on = theta > 0
+        floor = np.percentile(theta[on], percentile) if on.any() else 0.0
+        hidden.append(SpikingLayer(layer.synapse, np.where(on, np.maximum(theta, floor), 0.0)))
+    return graph.replace(hidden=tuple(hidden))
+
+
+def _stock_layers(graph: SpikingGraph, absmax: np.ndarray, input_bits: int,
+                  input_margin: float) -> tuple[list[FixedLayer], np.ndarray]:
+    """(layers, input_scale) of the stock profile (see the module docstring)."""
+    payload_max = 2 ** (input_bits - 1) - 1
+    layers, input_scale, prev_unit = [], None, None
+    for k, layer in enumerate(graph.hidden):
+        w, b, theta = layer.synapse.weight, layer.synapse.bias, layer.threshold
+        on = theta > 0
+        with np.errstate(divide="ignore"):
+            limit = np.where(b != 0, BIAS_MANT_MAX / np.abs(b), np.inf)
+            if k > 0:
+                row_peak = np.abs(w * prev_unit[None, :]).max(axis=1)
+                limit = np.minimum(limit, np.where(row_peak > 0, WEIGHT_MAX / row_peak, np.inf))
+        fits = (limit * theta)[on]
+        v_common = np.floor(min(STOCK_VTH_MAX, fits.min() if fits.size else STOCK_VTH_MAX))
+        v_common = max(v_common, 1.0)
+        scale = v_common / np.where(on, theta, theta.max() if on.any() else 1.0)
+        if k == 0:   # per-dimension payload scales: each input column's largest weight -> 254
+            column_peak = np.abs(w * scale[:, None]).max(axis=0)
+            ceiling = payload_max / (input_margin * np.where(absmax > 0, absmax, 1.0))
+            input_scale = np.minimum(np.where(column_peak > 0, column_peak / WEIGHT_MAX,
+                                              ceiling), ceiling)
+            w_eff = w / input_scale[None, :]
+        else:
+            w_eff = w * prev_unit[None, :]
+        weight = np.clip(_even(w_eff * scale[:, None]), -256, WEIGHT_MAX)
+        bias_mant = np.clip(np.round(b * scale), -BIAS_MANT_MAX, BIAS_MANT_MAX).astype(np.int64)
+        layers.append(FixedLayer(weight, 0, bias_mant, 6,
+                                 np.full(theta.shape, int(v_common)), scale))
+        prev_unit = graph.unit(k)
+    return layers, input_scale
+
+
 def quantize(graph: SpikingGraph, obs_absmax: np.ndarray | float, input_bits: int = 16,
              input_margin: float = 2.0, headroom_bits: int = 4) -> SpikingGraph:
     """The graph with its fixed profile. obs_absmax: largest |observation| seen in calibration
@@ -78,16 +141,26 @@ def quantize(graph: SpikingGraph, obs_absmax: np.ndarray | float, input_bits: in
     if not 2 <= input_bits <= 24:
         raise ValueError(f"quantize: input_bits must lie in [2, 24], got {input_bits}")
     # a dimension that never moved in calibration gets the scale of a unit range
-    input_scale = (2 ** (input_bits - 1) - 1) / (input_margin * np.where(absmax > 0, absmax, 1.0))
-    layers, prev_unit = [], None
-    for k, layer in enumerate(graph.hidden):
-        w = layer.synapse.weight
-        w_eff = w / input_scale[None, :] if prev_unit is None else w * prev_unit[None, :]
-        layers.append(_layer(w_eff, layer.synapse.bias, layer.threshold, headroom_bits))
-        prev_unit = graph.unit(k)
-    readout_eff = graph.readout.weight * prev_unit[None, :]
+    stock = graph.neuron.kind == "cuba"
+    if stock:
+        graph = floor_thresholds(graph)
+        layers, input_scale = _stock_layers(graph, absmax, input_bits, input_margin)
+    else:
+        input_scale = (2 ** (input_bits - 1) - 1) / (input_margin *
+                                                     np.where(absmax > 0, absmax, 1.0))
+        layers, prev_unit = [], None
+        for k, layer in enumerate(graph.hidden):
+            w = layer.synapse.weight
+            w_eff = w / input_scale[None, :] if prev_unit is None else w * prev_unit[None, :]
+            layers.append(_layer(w_eff, layer.synapse.bias, layer.threshold, headroom_bits))
+            prev_unit = graph.unit(k)
+    readout_eff = graph.readout.weight * graph.unit(len(graph.hidden) - 1)[None, :]
     peak_r = np.abs(readout_eff).max(axis=1)
     readout_scale = np.where(peak_r > 0, WEIGHT_MAX / np.where(peak_r > 0, peak_r, 1), 1.0)
+    if stock:  # a netx readout is a LIF current u = sum (a << 6), wrapping at 24 bits
+        row_sum = np.abs(readout_eff).sum(axis=1) * graph.timesteps * 64
+        readout_scale = np.minimum(readout_scale, np.where(
+            row_sum > 0, 0.9 * 2 ** 23 / np.where(row_sum > 0, row_sum, 1), np.inf))
     readout_weight = np.clip(_even(readout_eff * readout_scale[:, None]), -256, WEIGHT_MAX)
     fixed = FixedProfile(input_scale, input_bits, tuple(layers), readout_weight, 0,
                          readout_scale, headroom_bits)

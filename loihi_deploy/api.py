@@ -144,12 +144,16 @@ class Verification:
 
 def verify_on_lava(graph: SpikingGraph, env_id: str, decisions: int = 200,
                    seed: int = DEFAULT_EVAL_SEED, profile: str | None = None,
-                   progress: bool = False) -> Verification:
+                   progress: bool = False, netx: str | None = None) -> Verification:
     """Run the same episode on Lava (Loihi2SimCfg) and on the emulator and compare actions.
-    Fixed point must match bit for bit; float too, with Lava's summation order."""
+    Fixed point must match bit for bit; float too, with Lava's summation order.
+    netx: a lava-dl netx file exported from `graph` (compiler.export_netx), run through
+    lava-dl's reader instead of loihi-deploy's own processes (fixed point)."""
     from runtime.lava_bridge import LavaController
-    profile = profile or graph.profile
-    with LavaController(graph, profile) as lava:
+    from runtime.netx_runner import NetxController
+    profile = "fixed" if netx else profile or graph.profile
+    controller = NetxController(netx, graph) if netx else LavaController(graph, profile)
+    with controller as lava:
         on_lava = run_episodes(lava, env_id, [seed], max_steps=decisions, record=True,
                                progress=f"Lava {profile}" if progress else False)
         latency_ms = 1e3 * float(np.median(lava.latencies_s))

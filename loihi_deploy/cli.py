@@ -140,9 +140,11 @@ def _cmd_verify(args, argv) -> None:
     from loihi_deploy.api import DEFAULT_EVAL_SEED, verify_on_lava
     graph, env_id = _bundle_and_env(args)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
-    v = verify_on_lava(graph, env_id, args.decisions, seed, args.profile, progress=True)
-    print(f"{env_id}  {str(graph.neuron).upper()} T={graph.timesteps}  membrane {graph.membrane}  profile {v.profile}: "
-          f"{v.decisions} decisions, Lava (Loihi2SimCfg) vs emulator")
+    v = verify_on_lava(graph, env_id, args.decisions, seed, args.profile, progress=True,
+                       netx=args.netx)
+    what = f"netx file {args.netx} read by lava-dl" if args.netx else "Lava (Loihi2SimCfg)"
+    print(f"{env_id}  {str(graph.neuron).upper()} T={graph.timesteps}  membrane "
+          f"{graph.membrane}  profile {v.profile}: {v.decisions} decisions, {what} vs emulator")
     print(f"actions identical: {v.identical} (max |diff| {v.max_abs_diff:.3g}"
           + (f", first at decision {v.first_difference})" if v.first_difference is not None
              else ")"))
@@ -183,6 +185,14 @@ def _cmd_export(args, argv) -> None:
     from compiler.bundle import load_bundle
     from compiler.export_nir import NOT_EXPRESSIBLE, export_nir
     graph = load_bundle(args.bundle)
+    if args.format == "netx":
+        from compiler.export_netx import export_netx
+        path = export_netx(graph, args.output)
+        print(f"wrote {path} (lava-dl netx: {len(graph.hidden)} CUBA layers + readout "
+              f"integrator, fixed point); run it with hdf5.Network(..., input_message_bits="
+              f"{graph.fixed.input_bits}, reset_interval={graph.timesteps + len(graph.hidden) + 1}"
+              f", reset_offset=1), or `loihi-deploy verify {args.bundle} --netx {path}`")
+        return
     path = export_nir(graph, args.output)
     print(f"wrote {path} (NIR graph of the float profile)")
     print("not expressible in NIR, recorded in the graph's metadata:\n  - "
@@ -273,10 +283,12 @@ def _add_compile_options(p) -> None:
     p.add_argument("--calib-seed", type=int, default=0)
     p.add_argument("--calib-method", choices=["max", "percentile"], default="max")
     p.add_argument("--percentile", type=float, default=99.99)
-    p.add_argument("--neuron", default="if", choices=["if", "snm", "mt", "dc", "dc-if"],
+    p.add_argument("--neuron", default="if",
+                   choices=["if", "snm", "mt", "dc", "dc-if", "cuba"],
                    help="neuron model: if (the paper's IF), snm (signed, with memory), mt "
                         "(multi-threshold), dc (differential coding on MT), dc-if (differential "
-                        "coding on signed IF) (default if)")
+                        "coding on signed IF), cuba (Loihi's stock neuron, hard reset: what "
+                        "`export --format netx` can carry) (default if)")
     p.add_argument("--levels", type=_levels, default=4,
                    help="MT / DC threshold levels theta/2**i, 1..7 (default 4)")
 
@@ -328,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="episode reset seed (default 100)")
     p.add_argument("--profile", choices=["float", "fixed"],
                    help="numeric profile (default: the bundle's)")
+    p.add_argument("--netx", help="a netx file exported from this bundle: run it through "
+                                  "lava-dl's own reader instead (fixed point)")
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("inspect", help="describe a bundle: network, quantisation, Loihi 1/2 "
@@ -336,9 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_inspect)
 
-    p = sub.add_parser("export", help="export a bundle to another format (NIR)")
+    p = sub.add_parser("export", help="export a bundle to NIR, or to lava-dl netx HDF5 (stock "
+                                      "Loihi neurons: compile with --neuron cuba --profile fixed)")
     p.add_argument("bundle")
-    p.add_argument("--format", choices=["nir"], default="nir")
+    p.add_argument("--format", choices=["nir", "netx"], default="nir")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=_cmd_export)
 

@@ -5,6 +5,10 @@ batch of rows can carry different alpha values (episodes x alphas in one batch).
 an arithmetic profile: FLOAT (the paper's real-valued model) or FIXED (Loihi fixed point).
 A neuron model (compiler.ir.NeuronModel) is a firing rule plus a coding (REFERENCE 1.1, 2).
 
+`cuba` is Loihi's stock CUBA compartment with du = 4095 (no current memory) and dv = 0 (no
+leak): IF with a HARD reset (v = 0 after a spike) and v starting at 0, the neuron lava-dl's
+netx format carries (compiler.export_netx); its current wraps at 24 bits like Lava's LIF.
+
 Every neuron emits at most one event per internal step t = 1..T of a decision: an integer
 code q (IF {0, 1}; signed {-1, 0, 1}; MT {0, +-1, +-2, ..., +-2**(n-1)}) carrying the
 amplitude q * unit, unit = theta / 2**(n-1) (theta for IF and signed). The next layer's
@@ -15,13 +19,14 @@ goes negative.
 One internal step of a layer (layer_step), with x the synaptic input (Dense output):
     rate coding:          m = v + (x + bias)
     differential coding:  m = v + x + e_in - e_out
-    fire:  IF      q = [m > theta]                              (strictly greater)
+    cuba:                 m = v + wrap24(x << 6) + bias   (Lava LIF's order, fixed point)
+    fire:  IF, cuba q = [m > theta]                             (strictly greater)
            signed  q = +1 if m >= theta; -1 if m <= 0 and emitted >= theta
                    (the IF_with_neg rule of Huang et al.'s code, v starting at theta/2)
            MT      q = +2**(n-1-i) for the largest level lambda_i = theta/2**i with
                    m >= 0.75 lambda_i; else -2**(n-1-i) for the largest lambda_i with
                    m <= -0.75 lambda_i and emitted >= lambda_i
-    v = m - q * unit;  emitted += q * unit
+    v = m - q * unit (cuba: v = 0 where q = 1);  emitted += q * unit
     differential only (running means over the decision; e_in starts at the bias, e_out at 0):
            e_in += x / t;  e_out += q * unit / t
 Rate coding feeds the observation as the same input at every step and decodes the mean over
@@ -29,7 +34,7 @@ T of the readout; differential coding sends the observation once (step 1, then z
 decodes the running mean sum_t readout[t] / t (codec).
 
 Membrane policy at the boundary between decision k and k+1, per neuron (v_init: theta/2 for
-IF, signed and DC-on-IF; 0 for MT and DC-on-MT):
+IF, signed and DC-on-IF; 0 for MT, DC-on-MT and cuba):
     vanilla:  v_{k+1}[0] = v_init
     CRPI:     dv = max(v_k[T] - v_k[0], -emitted_k)       (IF: emitted = theta * spikes)
               v_{k+1}[0] = v_init + clip(alpha * dv, -r, +r)
@@ -81,6 +86,14 @@ class FloatArithmetic:
     @staticmethod
     def current(a_in, bias):
         return a_in + bias
+
+    @staticmethod
+    def activation(a_in):
+        return a_in
+
+    @staticmethod
+    def wrap(x):
+        return x, 0
 
     @staticmethod
     def saturate(x):
@@ -136,10 +149,24 @@ class FixedArithmetic:
         return shift_right(x * round(2 ** cls.RECIPROCAL_BITS / t), cls.RECIPROCAL_BITS)
 
     @classmethod
-    def current(cls, a_in, bias):
+    def activation(cls, a_in):
+        """a_in << 6 (state units), unbounded."""
         if np.issubdtype(a_in.dtype, np.integer):
             a_in = a_in.astype(np.int64)  # Lava delivers int32: widen before the shift
-        return cls.saturate(a_in * 2 ** cls.ACTIVATION_SHIFT + bias)[0]   # (a << 6) + bias
+        return a_in * 2 ** cls.ACTIVATION_SHIFT
+
+    @classmethod
+    def current(cls, a_in, bias):
+        return cls.saturate(cls.activation(a_in) + bias)[0]   # sat((a << 6) + bias)
+
+    @classmethod
+    def wrap(cls, x):
+        """Lava LIF's 24-bit current wrap (lava/proc/lif/models.py, applied once: exact while
+        |x| < 2**31), and the number of wrapped entries per row of the last axis."""
+        limit = 2 ** (cls.STATE_BITS - 1)
+        wrapped = np.where(x > limit, x - 2 * limit, x)
+        wrapped = np.where(wrapped <= -limit, x + 2 * limit, wrapped)
+        return wrapped, np.count_nonzero(wrapped != x, axis=-1)
 
     @classmethod
     def saturate(cls, x):
@@ -161,7 +188,7 @@ FIXED = FixedArithmetic()
 
 class Model(typing.Protocol):
     """What the dynamics need from compiler.ir.NeuronModel."""
-    rule: str            # "if" | "signed" | "mt"
+    rule: str            # "if" | "signed" | "mt" | "cuba"
     coding: str          # "rate" | "differential"
     n_levels: int        # MT levels n (1 for IF and signed)
     default_clip: float  # CRPI clip radius in units
@@ -181,8 +208,8 @@ def unit(theta, model: Model, arith=FLOAT):
 
 
 def initial_potential(theta, model: Model, arith=FLOAT):
-    """v_init: theta/2 for IF and signed rules, 0 for MT."""
-    return theta * 0 if model.rule == "mt" else arith.half(theta)
+    """v_init: theta/2 for IF and signed rules, 0 for MT and cuba."""
+    return theta * 0 if model.rule in ("mt", "cuba") else arith.half(theta)
 
 
 def decision_start(v0, bias, model: Model) -> LayerState:
@@ -194,7 +221,7 @@ def decision_start(v0, bias, model: Model) -> LayerState:
 
 def fire(m, emitted, theta, model: Model, arith=FLOAT):
     """Event code (same dtype as m) for charged membrane m."""
-    if model.rule == "if":
+    if model.rule in ("if", "cuba"):
         return (m > theta).astype(m.dtype)
     if model.rule == "signed":
         return (m >= theta).astype(m.dtype) - ((m <= 0) & (emitted >= theta) & (m < theta))
@@ -216,20 +243,25 @@ def fire(m, emitted, theta, model: Model, arith=FLOAT):
 
 def layer_step(state: LayerState, x, t: int, theta, bias, model: Model, arith=FLOAT):
     """Internal step t (1-based) with synaptic input x. Returns (state, code, saturated)."""
+    drive = None
     if model.coding == "differential":
         drive = arith.current(x, 0 * bias)
         m, saturated = arith.saturate(state.v + drive + state.e_in - state.e_out)
+    elif model.rule == "cuba":
+        u, wrapped = arith.wrap(arith.activation(x))
+        m, saturated = arith.saturate(state.v + u + bias)
+        saturated = saturated + wrapped
     else:
-        drive = None
         m, saturated = arith.saturate(state.v + arith.current(x, bias))
     theta = np.broadcast_to(theta, m.shape)
     code = fire(m, state.emitted, theta, model, arith)
     out = code * unit(theta, model, arith)
+    v = m * (code == 0) if model.rule == "cuba" else m - out
     e_in, e_out = state.e_in, state.e_out
     if drive is not None:
         e_in = e_in + arith.divide_by_step(drive, t)
         e_out = e_out + arith.divide_by_step(out, t)
-    return LayerState(m - out, state.emitted + out, e_in, e_out), code, saturated
+    return LayerState(v, state.emitted + out, e_in, e_out), code, saturated
 
 
 def readout_step(acc, a_in, t: int, coding: str, arith=FLOAT):

@@ -1,0 +1,88 @@
+"""Export to lava-dl's netx HDF5 (REFERENCE 3.4): what Loihi's stock neurons can express.
+
+netx describes layers of stock CUBA LIF neurons (hard reset to 0) behind integer Dense
+weights. Of a SpikingGraph it can carry exactly the `cuba` neuron model (IF with a hard reset,
+du = 4095, dv = 0, v = 0 at every decision's start) in the stock fixed-point profile
+(compiler.quantize: weight exponent 0, bias exponent 6). Everything else is refused, with
+the reason (see `not_expressible`): soft reset (IF, SNM), signed or multi-level events (SNM,
+MT, DC), running means (DC), and any membrane policy other than vanilla (CRPI, free).
+
+File layout (what netx.hdf5.Network reads):
+    layer/0   type input, shape (obs_dim,)  -> Network.inp feeds the first Dense directly,
+              graded observation payloads (input_message_bits = the profile's input bits)
+    layer/k   type dense, weight (n_k, n_k-1) int, bias (n_k,) = bias_mant (x 2**6 in
+              state units), neuron CUBA: iDecay 4096 (du 4095), vDecay 0, vThMant, refDelay 1
+    layer/L   type dense without neuron: netx's non-spiking integrator, the readout (its
+              current u sums readout << 6 over the decision; bias, 1/T and tanh on the host)
+Run it with Network(file, input_message_bits=bits, reset_interval=T + L, reset_offset=1):
+block k then resets at the phase its T-step window starts (runtime.netx_runner).
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+
+import h5py
+import numpy as np
+
+from compiler.ir import SpikingGraph
+
+
+def not_expressible(graph: SpikingGraph) -> list[str]:
+    """Why the graph cannot be a netx file (empty: it can)."""
+    problems = []
+    if graph.neuron.kind != "cuba":
+        problems.append(f"{graph.neuron} neurons: netx carries Loihi's stock CUBA neuron (hard "
+                        f"reset to 0); soft reset (IF, SNM), signed or multi-level events (SNM, "
+                        f"MT, DC) and running means (DC) need custom neuron code. Compile with "
+                        f"--neuron cuba for a stock-neuron network")
+    if graph.membrane.kind != "vanilla":
+        problems.append(f"membrane policy {graph.membrane}: netx networks reset every neuron "
+                        f"to 0 at each decision (vanilla); CRPI and free-running membranes "
+                        f"need custom neuron code")
+    if graph.fixed is None:
+        problems.append("no fixed-point profile: compile with --profile fixed")
+    elif any(q.vth_mant.min() != q.vth_mant.max() for q in graph.fixed.hidden):
+        problems.append("per-neuron thresholds: a stock LIF process has one vth per layer "
+                        "(recompile with --neuron cuba, whose stock profile has one)")
+    return problems
+
+
+def export_netx(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:
+    """Write the netx HDF5 file atomically; ValueError listing not_expressible() otherwise."""
+    problems = not_expressible(graph)
+    if problems:
+        raise ValueError("cannot export to netx:\n  - " + "\n  - ".join(problems))
+    fixed = graph.fixed
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            layer = f.create_group("layer")
+            inp = layer.create_group("0")
+            inp.create_dataset("type", data=np.bytes_("input"))
+            inp.create_dataset("shape", data=np.array([graph.obs_dim]))
+            for k, q in enumerate(fixed.hidden, start=1):
+                g = layer.create_group(str(k))
+                g.create_dataset("type", data=np.bytes_("dense"))
+                g.create_dataset("shape", data=np.array([q.weight.shape[0]]))
+                g.create_dataset("inFeatures", data=q.weight.shape[1])
+                g.create_dataset("outFeatures", data=q.weight.shape[0])
+                g.create_dataset("weight", data=q.weight.astype(np.int32))
+                g.create_dataset("bias", data=q.bias_mant.astype(np.int32))
+                neuron = g.create_group("neuron")
+                for key, value in (("type", np.bytes_("CUBA")), ("iDecay", 4096),
+                                   ("vDecay", 0), ("vThMant", int(q.vth_mant.max())),
+                                   ("refDelay", 1), ("gradedSpike", False)):
+                    neuron.create_dataset(key, data=value)
+            g = layer.create_group(str(len(fixed.hidden) + 1))
+            g.create_dataset("type", data=np.bytes_("dense"))
+            g.create_dataset("shape", data=np.array([graph.act_dim]))
+            g.create_dataset("inFeatures", data=fixed.readout_weight.shape[1])
+            g.create_dataset("outFeatures", data=graph.act_dim)
+            g.create_dataset("weight", data=fixed.readout_weight.astype(np.int32))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
