@@ -5,7 +5,7 @@ PY          := $(VENV)/bin/python
 PIP         := $(PY) -m pip
 STAMP       := $(VENV)/.installed
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow bench bench-quick clean
 
 install: $(STAMP)
 
@@ -32,9 +32,10 @@ test-slow: install
 	$(PY) -m pytest -q -m slow
 
 bench: install
-	$(PY) benchmarks/emulator_vs_loop.py
-	$(PY) benchmarks/emulator_vs_lava.py
-	$(PY) benchmarks/fixed_vs_float.py --episodes 30
+	$(VENV)/bin/loihi-deploy bench
+
+bench-quick: install
+	$(VENV)/bin/loihi-deploy bench --quick
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,10 +1,16 @@
-"""`loihi-deploy bench`: the conversion study, written to a results folder (docs/results/).
+"""`loihi-deploy bench`: the benchmark and analysis suite, written to docs/results/.
 
-Parts (each writes <part>.json, <part>.md and PNG figures into OUT):
-  conversion  policy x neuron model x T x {vanilla, CRPI at its best alpha on a grid}: the ANN
-              return, the SNN return with its 95% CI, the ratio to the ANN, the paired
-              difference to vanilla, and the mean ratio over envs; return-vs-alpha figures.
-  crpi_clip   CRPI's clip radius per neuron model: the default against a wider alternative.
+Parts (each writes <part>.json, <part>.md and PNG figures into OUT; README.md indexes them):
+  conversion     policy x neuron model x T x {vanilla, CRPI at its best alpha on a grid}: the
+                 ANN return, the SNN return with its 95% CI, the ratio to the ANN, the paired
+                 difference to vanilla, the mean ratio over envs; return-vs-alpha figures.
+  crpi_clip      CRPI's clip radius per neuron model: the default against a wider alternative.
+  amplification  error amplification (loihi_deploy.analysis): swap experiment, action-error
+                 cosines, residual cosines, state / return divergence figures.
+  cost           events and synaptic operations per decision from rollouts, energy estimates
+                 (Loihi 1 Table 2 figures), the ANN's FLOPs, Lava latency per decision.
+  fidelity       float vs Loihi fixed-point returns per neuron model.
+  simulator      emulator vs Lava vs a per-sample torch loop (loihi_deploy.perf), and scaling.
 Every row of a part runs all its alphas x episodes as one emulator batch on the same reset
 seeds (paired comparisons); calibration is shared by all rows of a policy. The JSON is
 rewritten after every row and `--resume` skips rows already in it, so a long run can be
@@ -208,33 +214,338 @@ def plot_alpha_curves(rows: list[dict], path: pathlib.Path) -> None:
     plt.close(fig)
 
 
+ENERGY_PJ = {"sop": 23.6, "active_update": 81.0, "inactive_update": 52.0, "spike": 1.7}
+ENERGY_SOURCE = ("Loihi 1, Davies et al. 2018 Table 2 (0.75 V): 23.6 pJ per synaptic op, 81 / "
+                 "52 pJ per active / inactive neuron update, 1.7 pJ per within-tile spike")
+ALT_SOP_PJ, ANN_FLOP_PJ = 0.077, 12.5   # the pixel-task report's figures (REFERENCE 1.6)
+ANALYSIS_CONFIGS = [("if", 16), ("snm", 8), ("mt:4", 2), ("dc:4", 2)]
+
+
+def _graph(spec: PolicySpec, cache: dict, neuron: str, T: int):
+    """(ann, graph (crpi, alpha per row), calibration) with calibration cached per policy."""
+    if spec.label not in cache:
+        ann = load_ann(spec.policy, spec.env_id)
+        cache[spec.label] = (ann, calibrate(ann, spec.env_id, 10, 0, "max"))
+    ann, cal = cache[spec.label]
+    graph = convert(ann, cal, T, MembranePolicy("crpi", 0.0), spec.env_id,
+                    NeuronModel.parse(neuron))
+    return ann, graph, cal
+
+
+def amplification_part(specs, alphas_of, episodes: int, T: int = 16) -> list[dict]:
+    """Per policy, IF at T: swap experiment, cosines, residual cosines, divergence curves, for
+    vanilla and CRPI (alpha_of(spec): the conversion study's best alpha, else 0.5)."""
+    from loihi_deploy import analysis
+    rows, cache = [], {}
+    seeds = list(range(100, 100 + episodes))
+    for spec in specs:
+        ann, graph, _ = _graph(spec, cache, "if", T)
+        for alpha in (0.0, alphas_of(spec)):
+            swap = analysis.swap_experiment(ann, graph, spec.env_id, seeds, alpha)
+            errors = analysis.action_errors(ann, graph, spec.env_id, seeds, alpha)
+            distance, gap = analysis.divergence(
+                analysis.paired_rollouts(ann, graph, spec.env_id, seeds, alpha))
+            rows.append({"policy": spec.label, "env_id": spec.env_id, "timesteps": T,
+                         "alpha": alpha, "episodes": episodes, "swap": swap, **errors,
+                         "state_distance": np.round(distance, 4).tolist(),
+                         "return_gap": np.round(gap, 3).tolist()})
+    return rows
+
+
+def format_amplification(rows: list[dict]) -> str:
+    lines = ["Swap experiment (returns as % of the ANN's; a probe's return is the sum of its "
+             "one-step rewards at the driver's states, scored by saving and restoring the "
+             "MuJoCo state):", "",
+             "| policy | alpha | ANN | SNN | SNN actions on ANN states | ANN actions on SNN "
+             "states |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        w, ann = r["swap"], r["swap"]["ann"]
+        lines.append(f"| {r['policy']} | {r['alpha']:g} | {ann:.0f} | {w['snn'] / ann:.1%} | "
+                     f"{w['snn_on_ann_states'] / ann:.1%} | {w['ann_on_snn_states'] / ann:.1%} |")
+    lines += ["", "Action-error cosines along the SNN's trajectory (REFERENCE 1.5) and the "
+              "residual cosine cos(e_k+1, e_k) per hidden layer:", "",
+              "| policy | alpha | ANN Correction | SNN Consistency | SNN Drift | residual cos "
+              "(layers) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['policy']} | {r['alpha']:g} | {r['ann_correction']:+.3f} | "
+                     f"{r['snn_consistency']:+.3f} | {r['snn_drift']:+.3f} | "
+                     + " / ".join(f"{c:+.3f}" for c in r["residual_cos"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_divergence(rows: list[dict], path: pathlib.Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    policies = list(dict.fromkeys(r["policy"] for r in rows))
+    fig, axes = plt.subplots(2, len(policies), squeeze=False,
+                             figsize=(3.4 * len(policies), 5.2), dpi=110)
+    for j, label in enumerate(policies):
+        for r in (r for r in rows if r["policy"] == label):
+            name = "vanilla" if r["alpha"] == 0 else f"CRPI a={r['alpha']:g}"
+            axes[0][j].plot(r["state_distance"], lw=0.8, label=name)
+            axes[1][j].plot(r["return_gap"], lw=0.8, label=name)
+        axes[0][j].set_title(label, fontsize=8)
+        axes[0][j].set_ylabel("||s_SNN - s_ANN||")
+        axes[1][j].set_ylabel("cumulative return gap ANN - SNN")
+        axes[1][j].set_xlabel("decision")
+        for ax in axes[:, j]:
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def decision_cost(ann, graph, env_id: str, seeds, alpha: float) -> dict:
+    """Events, synaptic ops and energy estimates per decision, averaged over the decisions of
+    real closed-loop episodes (rows counted only while their episode runs)."""
+    from runtime.closed_loop import run_episodes
+    from sim_backend.emulator import Emulator
+
+    class Counting(Emulator):
+        def act(self, obs):
+            actions = super().act(obs)
+            self.events_log.append([c.sum(axis=1) for c in self.last_event_counts])
+            return actions
+    emulator = Counting(graph, len(seeds), alpha=alpha)
+    emulator.events_log = []
+    lengths = run_episodes(emulator, env_id, seeds).lengths
+    events = np.array(emulator.events_log)           # (K, layers, B)
+    alive = np.arange(len(events))[:, None] < lengths[None, :]
+    per_layer = (events * alive[:, None, :]).sum(axis=(0, 2)) / alive.sum()
+    widths = [h.synapse.shape[0] for h in graph.hidden]
+    fanout = widths[1:] + [graph.act_dim]
+    input_steps = 1 if graph.neuron.coding == "differential" else graph.timesteps
+    input_ops = input_steps * graph.obs_dim * widths[0]
+    sops = float(per_layer @ np.array(fanout)) + input_ops
+    updates = graph.timesteps * sum(widths)
+    spikes = float(per_layer.sum())
+    energy = (ENERGY_PJ["sop"] * sops + ENERGY_PJ["active_update"] * spikes
+              + ENERGY_PJ["inactive_update"] * (updates - spikes) + ENERGY_PJ["spike"] * spikes)
+    flops = 2 * sum(h.shape[0] * h.shape[1] for h in (*ann.hidden, ann.readout))
+    return {"events_per_decision": spikes, "events_per_layer": per_layer.round(2).tolist(),
+            "sops_per_decision": sops, "input_ops_per_decision": input_ops,
+            "neuron_updates_per_decision": updates, "energy_uj": energy * 1e-6,
+            "energy_alt_uj": ALT_SOP_PJ * sops * 1e-6, "ann_flops": flops,
+            "ann_energy_uj": ANN_FLOP_PJ * flops * 1e-6}
+
+
+def cost_part(specs, episodes: int, configs, lava_decisions: int) -> list[dict]:
+    from loihi_deploy.api import verify_on_lava
+    from compiler.quantize import quantize
+    rows, cache = [], {}
+    seeds = list(range(100, 100 + episodes))
+    for spec in specs:
+        for neuron, T in configs:
+            ann, graph, cal = _graph(spec, cache, neuron, T)
+            row = {"policy": spec.label, "env_id": spec.env_id, "neuron": str(graph.neuron),
+                   "timesteps": T, "alpha": 0.5, **decision_cost(ann, graph, spec.env_id,
+                                                                 seeds, 0.5)}
+            if lava_decisions and spec is specs[0]:
+                fixed = quantize(graph.replace(membrane=MembranePolicy("crpi", 0.5)),
+                                 np.asarray(cal.info["obs_absmax"]))
+                v = verify_on_lava(fixed, spec.env_id, lava_decisions)
+                row["lava_latency_ms"] = v.lava_latency_ms_median
+                row["lava_identical"] = v.identical
+            rows.append(row)
+    return rows
+
+
+def format_cost(rows: list[dict]) -> str:
+    lines = [f"Per decision, CRPI alpha 0.5, mean over the decisions of the episodes. Energy "
+             f"is an ESTIMATE: {ENERGY_SOURCE}; 'alt' = {ALT_SOP_PJ * 1000:g} fJ per synaptic "
+             f"op and the ANN at {ANN_FLOP_PJ:g} pJ per FLOP (figures of the pixel-task "
+             f"report, REFERENCE 1.6). Graded (multi-bit) events are counted as one synaptic "
+             f"op each. Lava latency: Loihi2SimCfg on this CPU, fixed point, first policy.", "",
+             "| policy | neuron | T | events | synaptic ops | energy (uJ) | alt (uJ) | ANN FLOPs "
+             "| ANN (uJ) | Lava ms |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lava = f"{r['lava_latency_ms']:.1f}" if "lava_latency_ms" in r else ""
+        lines.append(f"| {r['policy']} | {r['neuron']} | {r['timesteps']} | "
+                     f"{r['events_per_decision']:.0f} | {r['sops_per_decision']:.3g} | "
+                     f"{r['energy_uj']:.2f} | {r['energy_alt_uj']:.3f} | {r['ann_flops']:.3g} | "
+                     f"{r['ann_energy_uj']:.2f} | {lava} |")
+    return "\n".join(lines) + "\n"
+
+
+def fidelity_part(specs, episodes: int, configs) -> list[dict]:
+    """Float vs fixed-point returns, vanilla and CRPI 0.5, same seeds."""
+    from compiler.quantize import quantize
+    from runtime.closed_loop import run_episodes
+    from sim_backend.emulator import Emulator
+    rows, cache = [], {}
+    seeds = np.array(list(range(100, 100 + episodes)))
+    for spec in specs:
+        for neuron, T in configs:
+            ann, graph, cal = _graph(spec, cache, neuron, T)
+            graph = quantize(graph, np.asarray(cal.info["obs_absmax"]))
+            row = {"policy": spec.label, "env_id": spec.env_id, "neuron": str(graph.neuron),
+                   "timesteps": T, "episodes": episodes,
+                   "ann": mean_ci95(evaluate_ann(ann, spec.env_id, episodes))[0]}
+            for profile in ("float", "fixed"):
+                emulator = Emulator(graph, 2 * episodes, profile=profile,
+                                    alpha=np.repeat([0.0, 0.5], episodes))
+                returns = run_episodes(emulator, spec.env_id, np.tile(seeds, 2)).returns
+                row[f"{profile}_vanilla"] = mean_ci95(returns[:episodes])
+                row[f"{profile}_crpi"] = mean_ci95(returns[episodes:])
+                row[f"{profile}_saturations"] = emulator.fixed_point_events()[0]
+            rows.append(row)
+    return rows
+
+
+def format_fidelity(rows: list[dict]) -> str:
+    lines = ["Returns (mean ± 95% CI, % of the ANN); CRPI alpha 0.5; same reset seeds.", "",
+             "| policy | neuron | T | float vanilla | fixed vanilla | float CRPI | fixed CRPI |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = [f"{r[k][0]:.0f} ± {r[k][1]:.0f} ({r[k][0] / r['ann']:.0%})" for k in
+                 ("float_vanilla", "fixed_vanilla", "float_crpi", "fixed_crpi")]
+        lines.append(f"| {r['policy']} | {r['neuron']} | {r['timesteps']} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def simulator_part(spec: PolicySpec, quick: bool) -> dict:
+    from compiler.quantize import quantize
+    from loihi_deploy import perf
+    ann, graph, cal = _graph(spec, {}, "if", 8 if quick else 32)
+    fixed = quantize(graph, np.asarray(cal.info["obs_absmax"]))
+    alphas = [0.0, 0.5, 1.0] if quick else list(np.linspace(0, 1, 11).round(3))
+    sweep_rows = perf.sweep_speed(fixed, spec.env_id, alphas, 2 if quick else 10)
+    lava_graph = fixed.replace(timesteps=16, membrane=MembranePolicy("crpi", 0.5))
+    lava_rows = perf.lava_speed(lava_graph, ann, spec.env_id, 20 if quick else 100,
+                                16 if quick else 256)
+    scaling = perf.scaling(batches=(1, 16) if quick else (1, 16, 64, 256),
+                           timesteps=(4, 16) if quick else (4, 16, 64),
+                           widths=(64, 256) if quick else (64, 256, 1024),
+                           min_seconds=0.1 if quick else 0.5)
+    return {"policy": spec.label, "env_id": spec.env_id, "sweep_T": graph.timesteps,
+            "sweep_alphas": len(alphas), "sweep": sweep_rows, "lava": lava_rows,
+            "scaling": scaling}
+
+
+def format_simulator(result: dict) -> str:
+    lines = [f"Full alpha sweep on {result['policy']} (IF T={result['sweep_T']}, "
+             f"{result['sweep_alphas']} alphas, env stepping included), timed in one run:", "",
+             "| method | seconds | speed-up vs loop |", "|---|---|---|"]
+    lines += [f"| {r['method']} | {r['seconds']:.1f} | {r['speedup_vs_loop']:.1f}x |"
+              for r in result["sweep"]]
+    lines += ["", "Emulator (batched) vs Lava Loihi2SimCfg (one decision at a time), IF T=16, "
+              "open-loop replay of ANN-visited observations:", "",
+              "| profile | batch | emulator decisions/s | Lava decisions/s | ratio | Lava "
+              "latency median / p95 (ms) | Lava == emulator |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['profile']} | {r['batch']} | {r['emulator_decisions_per_s']:.0f} | "
+              f"{r['lava_decisions_per_s']:.1f} | {r['ratio']:.0f}x | "
+              f"{r['lava_latency_ms_median']:.1f} / {r['lava_latency_ms_p95']:.1f} | "
+              f"{r['lava_equals_emulator']} |" for r in result["lava"]]
+    lines += ["", "Scaling (synthetic 17-W-W-6 networks, microseconds per decision per sample; "
+              "the torch loop runs batch 1):", "",
+              "| varied | batch | T | width | emulator us | torch loop us | speed-up |",
+              "|---|---|---|---|---|---|---|"]
+    for r in result["scaling"]:
+        torch_us = f"{r['torch_loop_us']:.0f}" if "torch_loop_us" in r else ""
+        speedup = f"{r['speedup']:.1f}x" if "speedup" in r else ""
+        lines.append(f"| {r['vary']} | {r['batch']} | {r['timesteps']} | {r['width']} | "
+                     f"{r['emulator_us']:.1f} | {torch_us} | {speedup} |")
+    return "\n".join(lines) + "\n"
+
+
+PARTS = ("conversion", "crpi_clip", "amplification", "cost", "fidelity", "simulator")
+
+
+def _best_alphas(out: pathlib.Path, prefix: str):
+    """policy label -> best IF T=16 alpha of the conversion study (0.5 if not there)."""
+    path = out / f"{prefix}conversion.json"
+    best = {}
+    if path.exists():
+        for r in json.loads(path.read_text())["rows"]:
+            if r["neuron"] == "if" and r["timesteps"] == 16 and r["best"]["alpha"] > 0:
+                best[r["policy"]] = r["best"]["alpha"]
+    return lambda spec: best.get(spec.label, 0.5)
+
+
+def _write(out: pathlib.Path, name: str, payload, markdown: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{name}.json.tmp"
+    tmp.write_text(json.dumps(payload, indent=1, default=float))
+    tmp.replace(out / f"{name}.json")
+    (out / f"{name}.md").write_text(markdown)
+
+
+def write_index(out: pathlib.Path, prefix: str, command: str) -> pathlib.Path:
+    """OUT/<prefix>README.md: every part's markdown that exists, with its figures."""
+    titles = {"conversion": "Conversion study", "crpi_clip": "CRPI clip radius",
+              "amplification": "Error amplification", "cost": "Cost per decision",
+              "fidelity": "Float vs Loihi fixed point", "simulator": "Simulator performance"}
+    figures = {"conversion": ["conversion_alpha.png"], "amplification": ["amplification.png"]}
+    lines = ["# Results", "", f"Generated by `{command}` (loihi_deploy/bench.py); each section's "
+             "numbers are in the JSON file of the same name.", ""]
+    for part in PARTS:
+        md = out / f"{prefix}{part}.md"
+        if not md.exists():
+            continue
+        lines += [f"## {titles[part]}", "", md.read_text().strip(), ""]
+        lines += [f"![{part}]({prefix}{fig})" for fig in figures.get(part, [])
+                  if (out / f"{prefix}{fig}").exists()]
+        lines.append("")
+    path = out / f"{prefix}README.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
 def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
-              parts=("conversion", "crpi_clip"), episodes: int | None = None,
-              workers: int | None = None, resume: bool = False) -> pathlib.Path:
-    """Run the parts and write OUT/<part>.{json,md,png}; returns OUT."""
+              parts=PARTS, episodes: int | None = None, workers: int | None = None,
+              resume: bool = False, command: str = "loihi-deploy bench") -> pathlib.Path:
+    """Run the parts and write OUT/<part>.{json,md,png} and the README.md index."""
+    import time as _time
     out = pathlib.Path(out)
     prefix = "quick_" if quick else ""
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise ValueError(f"unknown bench part(s) {unknown}; parts are {', '.join(PARTS)}")
     if quick:
         specs = bundled_policy_specs(["inverted_double_pendulum_v5_td3"])
         configs, clip_configs, alphas = QUICK_CONFIGS, CLIP_CONFIGS[1:2], [0.0, 0.5, 1.0]
-        episodes = episodes or 5
+        analysis_configs, episodes = QUICK_CONFIGS, episodes or 5
     else:
         specs = paper_policies() or bundled_policy_specs()
         configs, clip_configs = FULL_CONFIGS, CLIP_CONFIGS
-        alphas = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+        alphas, analysis_configs = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], ANALYSIS_CONFIGS
         episodes = episodes or 30
+    if not specs:
+        raise ValueError("no policies to benchmark: ../shared/reference_actors is absent and "
+                         "no bundled policy was found")
+    few = max(2, episodes // 3)   # analysis parts: fewer episodes, more work per episode
     for part in parts:
+        start = _time.perf_counter()
+        name = prefix + part
         if part == "conversion":
-            rows = run_part(prefix + part, specs, configs, alphas, episodes, 100, out, workers,
-                            resume)
-            (out / f"{prefix}{part}.md").write_text(format_conversion(rows))
-            plot_alpha_curves(rows, out / f"{prefix}{part}_alpha.png")
+            rows = run_part(name, specs, configs, alphas, episodes, 100, out, workers, resume)
+            (out / f"{name}.md").write_text(format_conversion(rows))
+            plot_alpha_curves(rows, out / f"{name}_alpha.png")
         elif part == "crpi_clip":
             clip_specs = [s for s in specs if "HalfCheetah" in s.env_id or "Hopper" in s.env_id]
-            rows = run_part(prefix + part, clip_specs or specs[:1], clip_configs, alphas,
-                            episodes, 100, out, workers, resume)
-            (out / f"{prefix}{part}.md").write_text(format_clip(rows))
-        else:
-            raise ValueError(f"unknown bench part {part!r} (conversion, crpi_clip)")
-        print(f"wrote {out / (prefix + part)}.{{json,md}}")
+            rows = run_part(name, clip_specs or specs[:1], clip_configs, alphas, episodes, 100,
+                            out, workers, resume)
+            (out / f"{name}.md").write_text(format_clip(rows))
+        elif part == "amplification":
+            rows = amplification_part(specs, _best_alphas(out, prefix), few)
+            _write(out, name, rows, format_amplification(rows))
+            plot_divergence(rows, out / f"{name}.png")
+        elif part == "cost":
+            rows = cost_part(specs, few, analysis_configs, 20 if quick else 100)
+            _write(out, name, rows, format_cost(rows))
+        elif part == "fidelity":
+            rows = fidelity_part(specs, few if quick else 20, analysis_configs)
+            _write(out, name, rows, format_fidelity(rows))
+        elif part == "simulator":
+            cheetah = [s for s in specs if "HalfCheetah" in s.env_id]
+            result = simulator_part((cheetah or specs)[0], quick)
+            _write(out, name, result, format_simulator(result))
+        print(f"wrote {out / name}.{{json,md}} ({_time.perf_counter() - start:.0f} s)",
+              flush=True)
+    index = write_index(out, prefix, command + (" --quick" if quick else ""))
+    print(f"wrote {index}")
     return out

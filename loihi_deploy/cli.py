@@ -255,7 +255,8 @@ def _cmd_policies(args, argv) -> None:
 def _cmd_bench(args, argv) -> None:
     from loihi_deploy.bench import run_bench
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-    run_bench(args.out, args.quick, parts, args.episodes, args.workers, args.resume)
+    run_bench(args.out, args.quick, parts, args.episodes, args.workers, args.resume,
+              command="loihi-deploy " + " ".join(a for a in argv if a != "--quick"))
 
 
 def _cmd_demo(args, argv) -> None:
@@ -385,13 +386,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="write a PNG of return vs alpha")
     p.set_defaults(func=_cmd_sweep)
 
-    p = sub.add_parser("bench", help="the conversion study (neuron models x T x CRPI) and "
-                                     "the CRPI clip study, as tables, JSON and figures")
+    p = sub.add_parser("bench", help="benchmarks and analysis (conversion study, CRPI clip, "
+                                     "error amplification, cost, fidelity, simulator speed) "
+                                     "into docs/results/ as tables, JSON and figures")
     p.add_argument("--quick", action="store_true",
                    help="a few minutes: one bundled policy, 4 configs, 3 alphas, 5 episodes "
                         "(files prefixed quick_)")
-    p.add_argument("--parts", default="conversion,crpi_clip",
-                   help="comma list of conversion, crpi_clip (default both)")
+    p.add_argument("--parts", default="conversion,crpi_clip,amplification,cost,fidelity,"
+                                      "simulator",
+                   help="comma list of conversion, crpi_clip, amplification, cost, fidelity, "
+                        "simulator (default all)")
     p.add_argument("--out", default="docs/results", help="output folder (default docs/results)")
     p.add_argument("--episodes", type=_positive, help="episodes per cell (default 30; quick 5)")
     p.add_argument("--workers", type=_positive, help="processes (default: one per core)")

@@ -125,6 +125,8 @@ class Emulator:
         self.v0: list[np.ndarray] = []
         self.clip = graph.membrane.clip
         self.last_event_counts: list[np.ndarray] = []   # (B, n) events per neuron, last decision
+        self.last_residuals: list[np.ndarray] = []      # (B, n) CRPI's dv, last decision:
+        #                                                 max(v[T] - v[0], -emitted)
         self.reset()
 
     def reset(self) -> None:
@@ -161,6 +163,8 @@ class Emulator:
                     syn_in = self.synapses[layer + 1](code)
             acc, saturated = neurons.readout_step(acc, self.readout(code), t, coding, arith)
             self.saturations += saturated
+        self.last_residuals = [np.maximum(state.v - v0, -state.emitted)
+                               for v0, state in zip(self.v0, states)]
         self.v0 = [neurons.next_initial_potential(self.kind, v0, state.v, state.emitted, theta,
                                                   self.alpha, model, self.clip, arith)
                    for v0, state, theta in zip(self.v0, states, self.thetas)]

@@ -1,0 +1,54 @@
+"""The benchmark suite's quick mode end to end, and the analysis measures' invariants."""
+import json
+
+import numpy as np
+import pytest
+
+from compiler.ir import MembranePolicy
+from loihi_deploy import analysis
+from loihi_deploy.api import compile_policy, load_ann
+from runtime.closed_loop import AnnController
+
+POLICY, ENV = "inverted_double_pendulum_v5_td3", "InvertedDoublePendulum-v5"
+
+
+@pytest.fixture(scope="module")
+def idp():
+    ann = load_ann(POLICY, ENV)
+    return ann, compile_policy(ann, ENV, 4, MembranePolicy("crpi", 0.0), calib_episodes=2)
+
+
+def test_swap_with_the_same_policy_reproduces_its_return_exactly(idp):
+    """Scoring probe actions by save / step / restore leaves the driver's trajectory as is."""
+    ann, _ = idp
+    plain = analysis.swap_returns(AnnController(ann), AnnController(ann), ENV, [5, 6])
+    driver, probe = plain
+    np.testing.assert_array_equal(driver, probe)
+    from runtime.closed_loop import run_episodes
+    np.testing.assert_array_equal(driver, run_episodes(AnnController(ann), ENV, [5, 6]).returns)
+
+
+def test_action_error_cosines_are_cosines_and_crpi_decorrelates_the_residual(idp):
+    ann, graph = idp
+    vanilla = analysis.action_errors(ann, graph, ENV, [1, 2], 0.0, max_steps=200)
+    crpi = analysis.action_errors(ann, graph, ENV, [1, 2], 1.0, max_steps=200)
+    for result in (vanilla, crpi):
+        for key in ("ann_correction", "snn_consistency", "snn_drift"):
+            assert -1.0 <= result[key] <= 1.0
+    # CRPI feeds the residual back: consecutive residuals correlate less (REFERENCE 1.5)
+    assert np.mean(crpi["residual_cos"]) < np.mean(vanilla["residual_cos"])
+
+
+@pytest.mark.lava
+def test_bench_quick_writes_every_part(tmp_path):
+    from loihi_deploy.cli import main
+    assert main(["bench", "--quick", "--out", str(tmp_path), "--episodes", "2"]) == 0
+    index = (tmp_path / "quick_README.md").read_text()
+    for title in ("Conversion study", "CRPI clip radius", "Error amplification",
+                  "Cost per decision", "Float vs Loihi fixed point", "Simulator performance"):
+        assert f"## {title}" in index
+    cost = json.loads((tmp_path / "quick_cost.json").read_text())
+    assert all(r["sops_per_decision"] > 0 and r["lava_identical"] for r in cost)
+    sim = json.loads((tmp_path / "quick_simulator.json").read_text())
+    assert all(r["lava_equals_emulator"] for r in sim["lava"])
+    assert (tmp_path / "quick_conversion_alpha.png").read_bytes()[:4] == b"\x89PNG"
