@@ -209,9 +209,11 @@ class SweepResult:
 
 def sweep(graph: SpikingGraph, ann: AnnGraph, env_id: str, alphas, episodes: int,
           seed: int = DEFAULT_EVAL_SEED, progress: bool = False,
-          workers: int | None = None, ann_returns: np.ndarray | None = None) -> SweepResult:
+          workers: int | None = None, ann_returns: np.ndarray | None = None,
+          ray_address: str | None = None) -> SweepResult:
     """ANN and SNN(alpha) for every alpha, all on the same episode seeds: the alpha x episode
-    rows run as emulator batches split across `workers` processes (default: one per core).
+    rows run as emulator batches split across `workers` processes (default: one per core),
+    or across a Ray cluster (ray_address; runtime.closed_loop.run_episodes_parallel).
     ann_returns: the ANN's returns on the same seeds, if already known (not re-run)."""
     alphas = [float(a) for a in alphas]
     if ann_returns is None:
@@ -221,7 +223,8 @@ def sweep(graph: SpikingGraph, ann: AnnGraph, env_id: str, alphas, episodes: int
     seeds = np.tile(episode_seeds(seed, episodes), len(alphas))
     label = f"{graph.neuron} T={graph.timesteps} x {len(alphas)} alphas" if progress else False
     snn = run_episodes_parallel(lambda rows: Emulator(crpi, len(rows), alpha=row_alpha[rows]),
-                                env_id, seeds, workers=workers, progress=label).returns
+                                env_id, seeds, workers=workers, progress=label,
+                                ray_address=ray_address).returns
     return SweepResult(env_id, graph.timesteps, episodes, seed, alphas, ann_returns,
                        snn.reshape(len(alphas), episodes), str(graph.neuron))
 

@@ -86,12 +86,13 @@ class _Results:
         tmp.replace(self.path)
 
 
-def _sweep_row(spec, ann, cal, ann_returns, neuron, T, clip, alphas, episodes, seed, workers):
+def _sweep_row(spec, ann, cal, ann_returns, neuron, T, clip, alphas, episodes, seed, workers,
+               ray_address):
     start = time.perf_counter()
     graph = convert(ann, cal, T, MembranePolicy("crpi", 0.0, clip), spec.env_id,
                     NeuronModel.parse(neuron))
     result = sweep(graph, ann, spec.env_id, alphas, episodes, seed, workers=workers,
-                   ann_returns=ann_returns)
+                   ann_returns=ann_returns, ray_address=ray_address)
     ann_mean, ann_ci = mean_ci95(ann_returns)
     stats = [mean_ci95(r) for r in result.snn_returns]
     best = result.best_alpha_index
@@ -109,7 +110,8 @@ def _sweep_row(spec, ann, cal, ann_returns, neuron, T, clip, alphas, episodes, s
 
 
 def run_part(part: str, specs: list[PolicySpec], configs, alphas, episodes: int, seed: int,
-             out: pathlib.Path, workers: int | None, resume: bool, progress: bool = True):
+             out: pathlib.Path, workers: int | None, resume: bool, progress: bool = True,
+             ray_address: str | None = None):
     """Run one part: configs of (neuron, T) (conversion) or of (neuron, T, alternative clip)
     (clip study: each config runs with the default clip and the alternative)."""
     from tqdm.auto import tqdm
@@ -136,7 +138,7 @@ def run_part(part: str, specs: list[PolicySpec], configs, alphas, episodes: int,
                                  evaluate_ann(ann, spec.env_id, episodes, seed))
         bar.set_postfix_str(f"{spec.env_id} {neuron} T={T}" + (f" clip {clip}" if clip else ""))
         results.add(_sweep_row(spec, *cache[spec.label], neuron, T, clip, alphas, episodes,
-                               seed, workers))
+                               seed, workers, ray_address))
         bar.update(1)
     bar.close()
     return results.rows
@@ -497,8 +499,10 @@ def write_index(out: pathlib.Path, prefix: str, command: str) -> pathlib.Path:
 
 def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
               parts=PARTS, episodes: int | None = None, workers: int | None = None,
-              resume: bool = False, command: str = "loihi-deploy bench") -> pathlib.Path:
-    """Run the parts and write OUT/<part>.{json,md,png} and the README.md index."""
+              resume: bool = False, command: str = "loihi-deploy bench",
+              ray_address: str | None = None) -> pathlib.Path:
+    """Run the parts and write OUT/<part>.{json,md,png} and the README.md index. The sweeps
+    of conversion and crpi_clip run on a Ray cluster when ray_address is given."""
     import time as _time
     out = pathlib.Path(out)
     prefix = "quick_" if quick else ""
@@ -522,13 +526,14 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
         start = _time.perf_counter()
         name = prefix + part
         if part == "conversion":
-            rows = run_part(name, specs, configs, alphas, episodes, 100, out, workers, resume)
+            rows = run_part(name, specs, configs, alphas, episodes, 100, out, workers, resume,
+                            ray_address=ray_address)
             (out / f"{name}.md").write_text(format_conversion(rows))
             plot_alpha_curves(rows, out / f"{name}_alpha.png")
         elif part == "crpi_clip":
             clip_specs = [s for s in specs if "HalfCheetah" in s.env_id or "Hopper" in s.env_id]
             rows = run_part(name, clip_specs or specs[:1], clip_configs, alphas, episodes, 100,
-                            out, workers, resume)
+                            out, workers, resume, ray_address=ray_address)
             (out / f"{name}.md").write_text(format_clip(rows))
         elif part == "amplification":
             rows = amplification_part(specs, _best_alphas(out, prefix), few)

@@ -219,7 +219,7 @@ def _cmd_sweep(args, argv) -> None:
                            args.calib_seed, args.calib_method, args.percentile, progress=True,
                            neuron=_neuron(args))
     result = sweep(graph, ann, args.env, args.alphas, args.episodes, args.seed, progress=True,
-                   workers=args.workers)
+                   workers=args.workers, ray_address=args.ray)
     print(format_sweep_table(result))
     if args.json:
         _write_json(args.json, {**result.to_json(), "policy": args.policy,
@@ -256,7 +256,8 @@ def _cmd_bench(args, argv) -> None:
     from loihi_deploy.bench import run_bench
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     run_bench(args.out, args.quick, parts, args.episodes, args.workers, args.resume,
-              command="loihi-deploy " + " ".join(a for a in argv if a != "--quick"))
+              command="loihi-deploy " + " ".join(a for a in argv if a != "--quick"),
+              ray_address=args.ray)
 
 
 def _cmd_demo(args, argv) -> None:
@@ -382,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes the episodes are split across (default: one per core). "
                         "Fixed point gives identical results for any value; float results "
                         "depend on it through BLAS summation order (chaotic tasks amplify it)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run the sweep's episodes on a Ray cluster: 'auto', HOST:PORT, or "
+                        "'local' (Ray's local mode); needs the cluster extra (ray)")
     p.add_argument("--json", help="write per-episode returns as JSON")
     p.add_argument("--plot", help="write a PNG of return vs alpha")
     p.set_defaults(func=_cmd_sweep)
@@ -399,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="docs/results", help="output folder (default docs/results)")
     p.add_argument("--episodes", type=_positive, help="episodes per cell (default 30; quick 5)")
     p.add_argument("--workers", type=_positive, help="processes (default: one per core)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run the sweep's episodes on a Ray cluster: 'auto', HOST:PORT, or "
+                        "'local' (Ray's local mode); needs the cluster extra (ray)")
     p.add_argument("--resume", action="store_true",
                    help="keep rows already in OUT/<part>.json (same settings) and run the rest")
     p.set_defaults(func=_cmd_bench)

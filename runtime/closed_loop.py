@@ -117,14 +117,20 @@ def default_workers() -> int:
 
 def run_episodes_parallel(make_controller: Callable[[np.ndarray], Controller], env_id: str,
                           seeds, *, workers: int | None = None, max_steps: int | None = None,
-                          progress: bool | str = False, timeout_s: float = 3600.0) -> Rollout:
-    """run_episodes over the rows split across worker processes (one BLAS thread each).
+                          progress: bool | str = False, timeout_s: float = 3600.0,
+                          ray_address: str | None = None) -> Rollout:
+    """run_episodes over the rows split across worker processes (one BLAS thread each), or
+    across a Ray cluster's workers when ray_address is given ("local": Ray's local mode, one
+    process, for tests; "auto" or "HOST:PORT": an existing cluster).
 
     make_controller(rows) builds the controller of the rows (an index array) in the worker.
     Results are identical to one run_episodes call for the fixed profile, and for float up to
     BLAS rounding (batch size changes the summation blocking).
     """
     seeds = np.asarray([int(s) for s in seeds])
+    if ray_address:
+        return _run_on_ray(make_controller, env_id, seeds, workers, max_steps, progress,
+                           ray_address)
     workers = min(workers or default_workers(), len(seeds))
     if workers <= 1:
         return run_episodes(make_controller(np.arange(len(seeds))), env_id, seeds,
@@ -167,6 +173,42 @@ def run_episodes_parallel(make_controller: Callable[[np.ndarray], Controller], e
             if proc.is_alive():
                 proc.kill()
             proc.join(5)
+    return Rollout(np.concatenate([r.returns for r in parts]),
+                   np.concatenate([r.lengths for r in parts]),
+                   errors=[e for r in parts for e in r.errors])
+
+
+def _run_on_ray(make_controller, env_id, seeds, workers, max_steps, progress,
+                ray_address: str) -> Rollout:
+    """One Ray task per chunk of rows; needs `pip install ray` (the `cluster` extra)."""
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("--ray needs Ray: pip install 'loihi-deploy[cluster]' (ray 2.40, the "
+                           "last release with local mode)") from None
+    if not ray.is_initialized():
+        if ray_address == "local":
+            ray.init(local_mode=True, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
+    workers = min(workers or int(ray.cluster_resources().get("CPU", 1)), len(seeds))
+    chunks = np.array_split(np.arange(len(seeds)), workers)
+
+    @ray.remote(num_cpus=1)
+    def chunk(rows):
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(1):
+            return run_episodes(make_controller(rows), env_id, seeds[rows], max_steps=max_steps)
+    pending = [chunk.remote(rows) for rows in chunks]
+    bar = tqdm(total=len(chunks), desc=f"{progress if isinstance(progress, str) else env_id} "
+               f"(Ray, {workers} tasks)", disable=not progress, leave=False, unit="task")
+    try:
+        parts = []
+        for ref in pending:
+            parts.append(ray.get(ref))
+            bar.update(1)
+    finally:
+        bar.close()
     return Rollout(np.concatenate([r.returns for r in parts]),
                    np.concatenate([r.lengths for r in parts]),
                    errors=[e for r in parts for e in r.errors])

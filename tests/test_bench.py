@@ -52,3 +52,20 @@ def test_bench_quick_writes_every_part(tmp_path):
     sim = json.loads((tmp_path / "quick_simulator.json").read_text())
     assert all(r["lava_equals_emulator"] for r in sim["lava"])
     assert (tmp_path / "quick_conversion_alpha.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_on_ray_local_mode_gives_the_process_results(idp):
+    """Fixed point is exact for any split, so Ray (local mode) and processes must agree."""
+    pytest.importorskip("ray")
+    import ray
+    from compiler.quantize import quantize
+    from loihi_deploy.api import sweep
+    ann, graph = idp
+    fixed = quantize(graph, np.asarray(graph.calibration["obs_absmax"]))
+    try:
+        on_ray = sweep(fixed, ann, ENV, [0.0, 1.0], 2, workers=2, ann_returns=np.zeros(2),
+                       ray_address="local")
+    finally:
+        ray.shutdown()
+    local = sweep(fixed, ann, ENV, [0.0, 1.0], 2, workers=2, ann_returns=np.zeros(2))
+    np.testing.assert_array_equal(on_ray.snn_returns, local.snn_returns)
