@@ -112,11 +112,14 @@ def format_mapping(m: Mapping) -> str:
     lines = [f"{m.chip}: {'fits' if m.fits else 'does NOT fit'} on {m.cores} core(s); "
              f"{m.steps_per_decision} time steps per decision, ~{m.latency_us:.0f} us "
              f"(estimate, {STEP_TIME_US:g} us/step)",
-             f"  {'layer':<9}{'neurons':>8}{'fan-in':>8}{'synapses':>10}{'payload':>9}"
-             f"{'neurons/core':>14}{'cores':>7}"]
+             f"  {'layer':<9}{'neurons':>8}{'in axons':>9}{'out axons':>10}{'synapses':>10}"
+             f"{'payload':>9}{'neurons/core':>14}{'syn KiB/core':>14}{'cores':>7}"]
     for layer in m.layers:
         payload = f"{layer.message_bits}-bit" if layer.message_bits else "1-bit"
-        lines.append(f"  {layer.name:<9}{layer.neurons:>8}{layer.fan_in:>8}{layer.synapses:>10}"
-                     f"{payload:>9}{layer.neurons_per_core:>14}{layer.cores:>7}")
+        per_core_kib = min(layer.neurons, layer.neurons_per_core) * layer.fan_in \
+            * BYTES_PER_SYNAPSE / 1024
+        lines.append(f"  {layer.name:<9}{layer.neurons:>8}{layer.fan_in:>9}{layer.neurons:>10}"
+                     f"{layer.synapses:>10}{payload:>9}{layer.neurons_per_core:>14}"
+                     f"{per_core_kib:>14.1f}{layer.cores:>7}")
     lines += [f"  why not: {p}" for p in m.problems]
     return "\n".join(lines)
