@@ -239,6 +239,17 @@ def _cmd_train(args, argv) -> None:
     train(cfg, argv)
 
 
+def _cmd_train_snn(args, argv) -> None:
+    from loihi_deploy.snn.predictive import SNNTrainConfig, train_snn
+    cfg = SNNTrainConfig(task=args.task, model=args.model, hidden=args.hidden,
+                         rank=args.rank or None, substeps=args.substeps,
+                         iterations=args.iterations, batch=args.batch, horizon=args.horizon,
+                         seed=args.seed, threads=args.threads,
+                         out=args.out or f"runs/{args.task}-{args.model}-s{args.seed}")
+    out = train_snn(cfg, argv)
+    print(f"wrote {out}/policy.pt, model.pt, metrics.json, learning_curves.png")
+
+
 def _cmd_policies(args, argv) -> None:
     from loihi_deploy.zoo import bundled_policies
     zoo = bundled_policies()
@@ -409,6 +420,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="keep rows already in OUT/<part>.json (same settings) and run the rest")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("train-snn", help="train a spiking (or GRU) controller end to end by "
+                                         "predictive control: forward model + policy through it")
+    p.add_argument("--task", choices=["reach2d"], default="reach2d")
+    p.add_argument("--model", choices=["snn", "gru"], default="snn",
+                   help="adaptive-LIF spiking networks, or the GRU baseline (default snn)")
+    p.add_argument("--hidden", type=_positive, default=64, help="hidden units per layer (64)")
+    p.add_argument("--rank", type=int, default=16,
+                   help="latent compression rank between spiking layers, 0 = off (16)")
+    p.add_argument("--substeps", type=_positive, default=7, help="2 ms substeps per env step")
+    p.add_argument("--iterations", type=_positive, default=30)
+    p.add_argument("--batch", type=_positive, default=32)
+    p.add_argument("--horizon", type=_positive, default=20, help="imagined steps (20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_positive, default=1)
+    p.add_argument("--out", help="output folder (default runs/TASK-MODEL-sSEED)")
+    p.set_defaults(func=_cmd_train_snn)
 
     p = sub.add_parser("train", help="train a ReLU TD3/SAC policy (Stable-Baselines3), "
                                      "checkpointed and resumable, and export its actor")

@@ -1,0 +1,1 @@
+"""Directly trained spiking controllers (predictive control, Huebotter et al.; REFERENCE 4)."""

@@ -1,0 +1,240 @@
+"""Predictive control (Huebotter et al.; REFERENCE 4): a learned forward model and a policy
+trained through it, with spiking networks (loihi_deploy.snn.layers) or a GRU baseline.
+
+Per iteration:
+  1. collect `episodes` episodes with the current policy (deterministic, plus Gaussian action
+     noise `noise` for exploration) into the episode replay buffer;
+  2. forward model (s_t, u_t) -> s_t+1 - s_t: `model_batches` batches of windows, `warmup`
+     steps fed real data, then `horizon` teacher-forced steps (real s_t at every step), MSE;
+  3. policy (s_t, s*) -> u_t: `policy_batches` batches; both networks warm up on `warmup` real
+     steps, then the policy acts for `horizon` imagined steps through the frozen model,
+     u = pi(s_hat, s*), s_hat += model(s_hat, u); loss = mean squared distance between the
+     imagined hand position s_hat[:2] and the target, backpropagated through both networks
+     (through time); only the policy is updated;
+  4. evaluate on fixed seeds: cumulative distance, success rate, time on target, and the
+     forward model's one-step prediction MSE on the evaluation episodes.
+Adam (lr 1e-3; time constants, learned as log tau, lr 1e-2), gradient norm clipped at 30.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import sys
+import time
+
+import numpy as np
+import torch
+
+from loihi_deploy.snn.layers import GRUNetwork, SpikingNetwork
+from loihi_deploy.snn.tasks import SUCCESS_RADIUS, make_task
+
+EVAL_SEED = 10_000
+
+
+@dataclasses.dataclass
+class SNNTrainConfig:
+    task: str = "reach2d"
+    model: str = "snn"              # snn | gru
+    hidden: int = 64
+    rank: int | None = 16           # latent compression between spiking layers (None: off)
+    substeps: int = 7
+    iterations: int = 30
+    episodes: int = 8               # collected per iteration
+    model_batches: int = 10
+    policy_batches: int = 10
+    batch: int = 32
+    warmup: int = 5
+    horizon: int = 20
+    noise: float = 0.3
+    eval_episodes: int = 20
+    seed: int = 0
+    threads: int = 1
+    out: str = "runs/snn"
+
+
+def build_networks(cfg: SNNTrainConfig, obs_dim: int, act_dim: int, target_dim: int):
+    """(forward model, policy) of the configured kind."""
+    if cfg.model == "snn":
+        make = lambda n_in, n_out, out: SpikingNetwork(  # noqa: E731
+            n_in, n_out, cfg.hidden, 2, cfg.substeps, cfg.rank, out)
+    elif cfg.model == "gru":
+        make = lambda n_in, n_out, out: GRUNetwork(n_in, n_out, cfg.hidden, out)  # noqa: E731
+    else:
+        raise ValueError(f"model must be snn or gru, got {cfg.model!r}")
+    return make(obs_dim + act_dim, obs_dim, "linear"), make(obs_dim + target_dim, act_dim, "tanh")
+
+
+def parameter_count(net: torch.nn.Module) -> int:
+    return int(sum(p.numel() for p in net.parameters()))
+
+
+def rollout(policy, task: str, seeds, noise: float = 0.0, rng=None) -> dict:
+    """Episodes of `policy` (batched over seeds): obs (E, L+1, d), act (E, L, a), target
+    (E, 2), distance (E, L)."""
+    envs = [make_task(task) for _ in seeds]
+    first = [env.reset(seed=int(s)) for env, s in zip(envs, seeds)]
+    obs = np.stack([o for o, _ in first])
+    target = np.stack([info["target"] for _, info in first])
+    obs_log, act_log, dist_log = [obs.copy()], [], []
+    policy.reset(len(seeds))
+    done = False
+    with torch.no_grad():
+        while not done:
+            x = torch.tensor(np.concatenate([obs, target], axis=1), dtype=torch.float32)
+            action = policy(x).numpy().astype(np.float64)
+            if noise:
+                action = np.clip(action + rng.normal(0, noise, action.shape), -1, 1)
+            steps = [env.step(a) for env, a in zip(envs, action)]
+            obs = np.stack([s[0] for s in steps])
+            obs_log.append(obs.copy())
+            act_log.append(action)
+            dist_log.append([s[4]["distance"] for s in steps])
+            done = steps[0][3]
+    return {"obs": np.stack(obs_log, 1), "act": np.stack(act_log, 1), "target": target,
+            "distance": np.array(dist_log).T}
+
+
+class EpisodeBuffer:
+    def __init__(self):
+        self.episodes: list[dict] = []
+
+    def add(self, batch: dict) -> None:
+        for i in range(len(batch["target"])):
+            self.episodes.append({k: batch[k][i] for k in ("obs", "act", "target")})
+
+    def windows(self, batch: int, length: int, rng) -> tuple[torch.Tensor, ...]:
+        """(obs (B, length+1, d), act (B, length, a), target (B, 2)) random windows."""
+        picks = rng.integers(0, len(self.episodes), batch)
+        obs, act, target = [], [], []
+        for i in picks:
+            ep = self.episodes[i]
+            start = rng.integers(0, len(ep["act"]) - length + 1)
+            obs.append(ep["obs"][start:start + length + 1])
+            act.append(ep["act"][start:start + length])
+            target.append(ep["target"])
+        as_t = lambda a: torch.tensor(np.stack(a), dtype=torch.float32)  # noqa: E731
+        return as_t(obs), as_t(act), as_t(target)
+
+
+def model_loss(model, obs, act, warmup: int) -> torch.Tensor:
+    """Teacher-forced one-step MSE of the predicted state change after `warmup` steps."""
+    model.reset(len(obs))
+    losses = []
+    for t in range(act.shape[1]):
+        delta = model(torch.cat([obs[:, t], act[:, t]], dim=1))
+        if t >= warmup:
+            losses.append(((delta - (obs[:, t + 1] - obs[:, t])) ** 2).mean())
+    return torch.stack(losses).mean()
+
+
+def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int) -> torch.Tensor:
+    """Imagined rollout of `horizon` steps after `warmup` real ones; mean squared distance of
+    the imagined hand (state[:, :2]) to the target."""
+    policy.reset(len(obs))
+    model.reset(len(obs))
+    for t in range(warmup):
+        policy(torch.cat([obs[:, t], target], dim=1))
+        model(torch.cat([obs[:, t], act[:, t]], dim=1))
+    state = obs[:, warmup]
+    losses = []
+    for _ in range(horizon):
+        u = policy(torch.cat([state, target], dim=1))
+        state = state + model(torch.cat([state, u], dim=1))
+        losses.append(((state[:, :2] - target) ** 2).sum(dim=1).mean())
+    return torch.stack(losses).mean()
+
+
+def _optimizer(net) -> torch.optim.Optimizer:
+    taus = {id(p) for p in net.time_constant_parameters()}
+    rest = [p for p in net.parameters() if id(p) not in taus]
+    groups = [{"params": rest, "lr": 1e-3}]
+    if taus:
+        groups.append({"params": net.time_constant_parameters(), "lr": 1e-2})
+    return torch.optim.Adam(groups)
+
+
+def evaluate(policy, model, task: str, episodes: int) -> dict:
+    data = rollout(policy, task, range(EVAL_SEED, EVAL_SEED + episodes))
+    with torch.no_grad():
+        obs = torch.tensor(data["obs"], dtype=torch.float32)
+        act = torch.tensor(data["act"], dtype=torch.float32)
+        mse = float(model_loss(model, obs, act, 0))
+    distance = data["distance"]
+    return {"cumulative_distance": float(distance.sum(axis=1).mean()),
+            "final_distance": float(distance[:, -1].mean()),
+            "success_rate": float((distance[:, -1] < SUCCESS_RADIUS).mean()),
+            "time_on_target": float((distance < SUCCESS_RADIUS).mean()),
+            "prediction_mse": mse}
+
+
+def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Path:
+    """Train; write OUT/{policy.pt, model.pt, metrics.json, learning_curves.png}."""
+    from tqdm.auto import tqdm
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    env = make_task(cfg.task)
+    model, policy = build_networks(cfg, env.obs_dim, env.act_dim, env.target_dim)
+    model_opt, policy_opt = _optimizer(model), _optimizer(policy)
+    buffer = EpisodeBuffer()
+    history = []
+    start = time.time()
+    length = cfg.warmup + cfg.horizon
+    bar = tqdm(range(cfg.iterations), desc=f"{cfg.model} {cfg.task}", unit="iter")
+    for iteration in bar:
+        seeds = rng.integers(0, 2 ** 31, cfg.episodes)
+        buffer.add(rollout(policy, cfg.task, seeds, cfg.noise, rng))
+        for _ in range(cfg.model_batches):
+            obs, act, _ = buffer.windows(cfg.batch, length, rng)
+            loss = model_loss(model, obs, act, cfg.warmup)
+            model_opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 30.0)
+            model_opt.step()
+        for _ in range(cfg.policy_batches):
+            obs, act, target = buffer.windows(cfg.batch, length, rng)
+            loss = policy_loss(policy, model, obs, act, target, cfg.warmup, cfg.horizon)
+            policy_opt.zero_grad()
+            model_opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 30.0)
+            policy_opt.step()
+        metrics = evaluate(policy, model, cfg.task, cfg.eval_episodes)
+        history.append({"iteration": iteration + 1, "episodes": len(buffer.episodes),
+                        "seconds": round(time.time() - start, 1), **metrics})
+        bar.set_postfix(success=f"{metrics['success_rate']:.2f}",
+                        dist=f"{metrics['final_distance']:.3f}")
+    out = pathlib.Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(policy.state_dict(), out / "policy.pt")
+    torch.save(model.state_dict(), out / "model.pt")
+    result = {"config": dataclasses.asdict(cfg),
+              "command": " ".join(["loihi-deploy", *(argv or sys.argv[1:])]),
+              "parameters": {"policy": parameter_count(policy), "model": parameter_count(model)},
+              "final": history[-1], "history": history,
+              "eval_seeds": [EVAL_SEED, EVAL_SEED + cfg.eval_episodes - 1]}
+    (out / "metrics.json").write_text(json.dumps(result, indent=1))
+    plot_learning_curves([result], out / "learning_curves.png")
+    return out
+
+
+def plot_learning_curves(results: list[dict], path: pathlib.Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    keys = ("success_rate", "final_distance", "time_on_target", "prediction_mse")
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 2.8), dpi=110)
+    for result in results:
+        label = f"{result['config']['model']} ({result['parameters']['policy']} params)"
+        iters = [h["iteration"] for h in result["history"]]
+        for ax, key in zip(axes, keys):
+            ax.plot(iters, [h[key] for h in result["history"]], label=label)
+    for ax, key in zip(axes, keys):
+        ax.set_title(key.replace("_", " "), fontsize=9)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,70 @@
+"""Reaching tasks (gymnasium API) for the predictive-control controllers (REFERENCE 4).
+
+Reach2D: planar two-link arm (links 0.5 m and 0.4 m), acceleration control.
+    state     joint angles q (2), joint velocities dq (2)
+    action    joint accelerations, [-1, 1]^2 times MAX_ACCELERATION rad/s^2
+    step      dq += a dt; q += dq dt (semi-implicit Euler), dt = 0.02 s; |dq| <= MAX_VELOCITY
+    obs       hand xy (2), sin q (2), cos q (2)        (velocities are not observed)
+    target    a hand position drawn by forward kinematics of random joint angles (so it is
+              reachable), in info["target"] and env.target; reward = -distance to it
+    episodes  200 steps; start from random angles at rest
+Metrics: `distance` per step; success = final distance < SUCCESS_RADIUS; time on target =
+fraction of steps within SUCCESS_RADIUS.
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+LINKS = (0.5, 0.4)
+DT, MAX_ACCELERATION, MAX_VELOCITY = 0.02, 20.0, 6.0
+EPISODE_STEPS, SUCCESS_RADIUS = 200, 0.05
+
+
+def hand_position(q: np.ndarray) -> np.ndarray:
+    """(..., 2) joint angles -> (..., 2) hand xy."""
+    l1, l2 = LINKS
+    return np.stack([l1 * np.cos(q[..., 0]) + l2 * np.cos(q[..., 0] + q[..., 1]),
+                     l1 * np.sin(q[..., 0]) + l2 * np.sin(q[..., 0] + q[..., 1])], axis=-1)
+
+
+class Reach2D(gym.Env):
+    metadata = {"render_modes": []}
+    obs_dim, act_dim, target_dim = 6, 2, 2
+
+    def __init__(self):
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float64)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (self.act_dim,), np.float64)
+        self.q = np.zeros(2)
+        self.dq = np.zeros(2)
+        self.target = np.zeros(2)
+        self.steps = 0
+
+    def _obs(self) -> np.ndarray:
+        return np.concatenate([hand_position(self.q), np.sin(self.q), np.cos(self.q)])
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.q = self.np_random.uniform(-np.pi, np.pi, 2)
+        self.dq = np.zeros(2)
+        self.target = hand_position(self.np_random.uniform(-np.pi, np.pi, 2))
+        self.steps = 0
+        return self._obs(), {"target": self.target.copy()}
+
+    def step(self, action):
+        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0) * MAX_ACCELERATION
+        self.dq = np.clip(self.dq + a * DT, -MAX_VELOCITY, MAX_VELOCITY)
+        self.q = self.q + self.dq * DT
+        self.steps += 1
+        distance = float(np.linalg.norm(hand_position(self.q) - self.target))
+        return (self._obs(), -distance, False, self.steps >= EPISODE_STEPS,
+                {"target": self.target.copy(), "distance": distance})
+
+
+TASKS = {"reach2d": Reach2D}
+
+
+def make_task(name: str) -> gym.Env:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}")
+    return TASKS[name]()

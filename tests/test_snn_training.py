@@ -1,0 +1,64 @@
+"""Directly trained spiking controllers: layer dynamics, the task, the training loop."""
+import json
+
+import numpy as np
+import torch
+
+from loihi_deploy.snn import layers
+from loihi_deploy.snn.tasks import Reach2D, hand_position
+
+
+def test_spike_forward_is_heaviside_and_surrogate_peaks_at_threshold():
+    x = torch.tensor([-0.5, -1e-3, 0.0, 1e-3, 0.5], requires_grad=True)
+    s = layers.spike(x)
+    assert s.tolist() == [0, 0, 0, 1, 1]
+    s.sum().backward()
+    grad = x.grad
+    # at 0: (1 + h) minus the two wide Gaussians' share, 2 h exp(-1/2) / s
+    h, wide = layers.SURROGATE_H, layers.SURROGATE_S
+    peak = (1 + h) - 2 * h * np.exp(-0.5) / wide
+    assert grad[2] == grad.max() and abs(float(grad[2]) - peak) < 1e-4
+    assert grad[0] < 0 < grad[1]          # the multi-Gaussian's negative side lobes
+
+
+def test_alif_layer_by_hand_one_substep():
+    layer = layers.ALIFLayer(1, 1, input_rate=1.0)
+    with torch.no_grad():
+        layer.linear.weight.fill_(1.0)
+        layer.linear.bias.zero_()
+    state = layer.initial_state(1)
+    with torch.no_grad():
+        s, (syn, mem, b, n, _) = layer(torch.tensor([[100.0]]), state)
+    beta_mem = np.exp(-layers.DT / layers.TAU_MEM)
+    # syn = 100; mem = (1 - beta_mem) * 100 = 18.1 > vth 1 -> spike; b back to 1; n grows
+    assert float(syn) == 100.0 and abs(float(mem) - (1 - beta_mem) * 100) < 1e-4
+    assert float(s) == 1.0 and float(n) > 0
+    assert abs(float(b) - (1 - layers.THRESHOLD_DECAY * layers.DT)) < 1e-6   # reset, then decay
+    # next substep subtracts the threshold vth = b + xi n (reset by subtraction)
+    with torch.no_grad():
+        s2, (_, mem2, _, _, _) = layer(torch.tensor([[0.0]]), (syn, mem, b, n, s))
+    expected = beta_mem * float(mem) + (1 - beta_mem) * np.exp(-layers.DT / layers.TAU_SYN) \
+        * 100 - (float(b) + layers.ADAPTATION_XI * float(n))
+    assert abs(float(mem2) - expected) < 1e-3
+
+
+def test_reach2d_kinematics_and_reachable_targets():
+    env = Reach2D()
+    obs, info = env.reset(seed=3)
+    np.testing.assert_allclose(obs[:2], hand_position(env.q))
+    assert np.linalg.norm(info["target"]) <= sum((0.5, 0.4)) + 1e-9
+    obs2, reward, terminated, truncated, info2 = env.step(np.zeros(2))
+    np.testing.assert_allclose(obs2, obs)          # at rest, no acceleration: no motion
+    assert reward == -info2["distance"] and not terminated and not truncated
+
+
+def test_train_snn_command_writes_metrics_and_learns_the_model(tmp_path):
+    from loihi_deploy.cli import main
+    assert main(["train-snn", "--model", "snn", "--iterations", "2", "--hidden", "32",
+                 "--batch", "8", "--horizon", "5", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    assert result["parameters"]["policy"] > 0 and len(result["history"]) == 2
+    final = result["final"]
+    assert 0 <= final["success_rate"] <= 1 and final["prediction_mse"] < 0.05
+    assert (tmp_path / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "policy.pt").exists()
