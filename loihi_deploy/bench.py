@@ -14,8 +14,9 @@ Parts (each writes <part>.json, <part>.md and PNG figures into OUT; README.md in
 Every row of a part runs all its alphas x episodes as one emulator batch on the same reset
 seeds (paired comparisons); calibration is shared by all rows of a policy. The JSON is
 rewritten after every row and `--resume` skips rows already in it, so a long run can be
-interrupted. Policies: the paper's TD3 actors when ../shared/reference_actors is present,
-else (and in --quick) the bundled policies.
+interrupted. Policies: the paper's TD3 actors when ../shared/reference_actors is present (all
+parts, every config) and the bundled policies (conversion study, IF T=16 and MT T=2); --quick
+runs the bundled InvertedDoublePendulum policy only.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ PAPER_ENVS = ("Ant-v4", "HalfCheetah-v4", "Hopper-v4", "Walker2d-v4")
 FULL_CONFIGS = ([("if", T) for T in (8, 16, 32, 64)] + [("snm", T) for T in (4, 8, 16)]
                 + [("mt:4", T) for T in (1, 2, 4)] + [("dc:4", T) for T in (1, 2, 4)])
 QUICK_CONFIGS = [("if", 4), ("snm", 4), ("mt:4", 2), ("dc:4", 2)]
+BUNDLED_CONFIGS = [("if", 16), ("mt:4", 2)]    # the project's own policies, full mode
 # clip study: (neuron, T, wider alternative clip in units); defaults are NeuronModel's
 CLIP_CONFIGS = [("snm", 4, 1.0), ("mt:4", 2, 6.0), ("dc:4", 2, 6.0)]
 
@@ -113,7 +115,8 @@ def run_part(part: str, specs: list[PolicySpec], configs, alphas, episodes: int,
              out: pathlib.Path, workers: int | None, resume: bool, progress: bool = True,
              ray_address: str | None = None):
     """Run one part: configs of (neuron, T) (conversion) or of (neuron, T, alternative clip)
-    (clip study: each config runs with the default clip and the alternative)."""
+    (clip study: each config runs with the default clip and the alternative); configs may be
+    a function of the policy."""
     from tqdm.auto import tqdm
     alphas = [float(a) for a in alphas]
     if alphas[0] != 0.0:
@@ -123,7 +126,7 @@ def run_part(part: str, specs: list[PolicySpec], configs, alphas, episodes: int,
     results = _Results(out / f"{part}.json", settings, resume)
     jobs = []
     for spec in specs:
-        for config in configs:
+        for config in (configs(spec) if callable(configs) else configs):
             neuron, T = config[0], config[1]
             clips = [None, *config[2:]]
             jobs += [(spec, neuron, T, clip) for clip in clips
@@ -161,14 +164,21 @@ def format_conversion(rows: list[dict]) -> str:
                          f" ({b['alpha']:g}) | {b['ratio']:.1%} | {b['delta_vs_vanilla']:+.1f} ± "
                          f"{b['delta_ci95']:.1f} |")
         lines.append("")
-    configs = list(dict.fromkeys((r["neuron"], r["timesteps"]) for r in rows))
-    n_policies = len({r["policy"] for r in rows})
-    lines += [f"### Mean ratio to the ANN over the {n_policies} policies", "",
-              "| neuron | T | vanilla | best CRPI |", "|---|---|---|---|"]
-    for neuron, T in configs:
-        mine = [r for r in rows if (r["neuron"], r["timesteps"]) == (neuron, T)]
-        lines.append(f"| {neuron} | {T} | {np.mean([r['vanilla']['ratio'] for r in mine]):.1%}"
-                     f" | {np.mean([r['best']['ratio'] for r in mine]):.1%} |")
+    groups = {"the paper's actors": [r for r in rows if r["policy"].startswith("paper ")],
+              "the bundled policies": [r for r in rows if not r["policy"].startswith("paper ")]}
+    for group, members in groups.items():
+        if not members:
+            continue
+        configs = list(dict.fromkeys((r["neuron"], r["timesteps"]) for r in members))
+        n_policies = len({r["policy"] for r in members})
+        lines += [f"### Mean ratio to the ANN over {group} ({n_policies})", "",
+                  "| neuron | T | vanilla | best CRPI |", "|---|---|---|---|"]
+        for neuron, T in configs:
+            mine = [r for r in members if (r["neuron"], r["timesteps"]) == (neuron, T)]
+            lines.append(f"| {neuron} | {T} | "
+                         f"{np.mean([r['vanilla']['ratio'] for r in mine]):.1%} | "
+                         f"{np.mean([r['best']['ratio'] for r in mine]):.1%} |")
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
@@ -510,12 +520,14 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
     if unknown:
         raise ValueError(f"unknown bench part(s) {unknown}; parts are {', '.join(PARTS)}")
     if quick:
-        specs = bundled_policy_specs(["inverted_double_pendulum_v5_td3"])
+        specs = paper = bundled_policy_specs(["inverted_double_pendulum_v5_td3"])
         configs, clip_configs, alphas = QUICK_CONFIGS, CLIP_CONFIGS[1:2], [0.0, 0.5, 1.0]
         analysis_configs, episodes = QUICK_CONFIGS, episodes or 5
     else:
-        specs = paper_policies() or bundled_policy_specs()
-        configs, clip_configs = FULL_CONFIGS, CLIP_CONFIGS
+        paper = paper_policies()
+        specs = paper + bundled_policy_specs()
+        configs = lambda spec: FULL_CONFIGS if spec in paper else BUNDLED_CONFIGS  # noqa: E731
+        clip_configs = CLIP_CONFIGS
         alphas, analysis_configs = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], ANALYSIS_CONFIGS
         episodes = episodes or 30
     if not specs:
@@ -531,23 +543,24 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
             (out / f"{name}.md").write_text(format_conversion(rows))
             plot_alpha_curves(rows, out / f"{name}_alpha.png")
         elif part == "crpi_clip":
-            clip_specs = [s for s in specs if "HalfCheetah" in s.env_id or "Hopper" in s.env_id]
+            clip_specs = [s for s in (paper or specs)
+                          if "HalfCheetah" in s.env_id or "Hopper" in s.env_id]
             rows = run_part(name, clip_specs or specs[:1], clip_configs, alphas, episodes, 100,
                             out, workers, resume, ray_address=ray_address)
             (out / f"{name}.md").write_text(format_clip(rows))
         elif part == "amplification":
-            rows = amplification_part(specs, _best_alphas(out, prefix), few)
+            rows = amplification_part(paper or specs, _best_alphas(out, prefix), few)
             _write(out, name, rows, format_amplification(rows))
             plot_divergence(rows, out / f"{name}.png")
         elif part == "cost":
-            rows = cost_part(specs, few, analysis_configs, 20 if quick else 100)
+            rows = cost_part(paper or specs, few, analysis_configs, 20 if quick else 100)
             _write(out, name, rows, format_cost(rows))
         elif part == "fidelity":
-            rows = fidelity_part(specs, few if quick else 20, analysis_configs)
+            rows = fidelity_part(paper or specs, few if quick else 20, analysis_configs)
             _write(out, name, rows, format_fidelity(rows))
         elif part == "simulator":
-            cheetah = [s for s in specs if "HalfCheetah" in s.env_id]
-            result = simulator_part((cheetah or specs)[0], quick)
+            cheetah = [s for s in (paper or specs) if "HalfCheetah" in s.env_id]
+            result = simulator_part((cheetah or paper or specs)[0], quick)
             _write(out, name, result, format_simulator(result))
         print(f"wrote {out / name}.{{json,md}} ({_time.perf_counter() - start:.0f} s)",
               flush=True)
