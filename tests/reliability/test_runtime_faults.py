@@ -30,7 +30,8 @@ def test_interrupting_a_lava_run_stops_cleanly(tmp_path, sig):
                     "--profile", "fixed", "-o", str(bundle)], check=True, cwd=ROOT,
                    capture_output=True)
     shm_before = set(os.listdir("/dev/shm"))
-    proc = subprocess.Popen([*cli, "run", str(bundle), "--backend", "lava", "--episodes", "5",
+    # many episodes, so the run is still going when the signal comes even if they are short
+    proc = subprocess.Popen([*cli, "run", str(bundle), "--backend", "lava", "--episodes", "200",
                              "--json", str(tmp_path / "partial.json")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -47,7 +48,7 @@ def test_interrupting_a_lava_run_stops_cleanly(tmp_path, sig):
         pytest.fail("the run did not stop within 30 s of the signal")
     assert proc.returncode == 130 and "interrupted" in err
     partial = json.loads((tmp_path / "partial.json").read_text())
-    assert partial["interrupted"] is True and len(partial["returns"]) < 5
+    assert partial["interrupted"] is True and len(partial["returns"]) < 200
     time.sleep(0.5)
     alive = [pid for pid in children if os.path.exists(f"/proc/{pid}")
              and "Z" not in open(f"/proc/{pid}/stat").read().split()[2]]
