@@ -466,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _terminate(signum, frame):
+    from runtime.closed_loop import STOP
+    STOP.set()                                   # every run loop stops at its next decision
     raise KeyboardInterrupt(f"signal {signum}")  # unwind: controllers close, Lava stops
 
 
@@ -473,7 +475,10 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    from runtime.closed_loop import STOP
+    STOP.clear()
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     try:
         args.func(args, argv)
     except KeyboardInterrupt:

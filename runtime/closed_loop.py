@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import threading
 import time
 from typing import Callable, Protocol
 
@@ -48,6 +49,11 @@ class NonFiniteObservation(ValueError):
     pass
 
 
+STOP = threading.Event()
+"""Set by the CLI's SIGINT/SIGTERM handler: every run loop raises KeyboardInterrupt at its next
+decision, even if the first KeyboardInterrupt landed in library code that swallowed it."""
+
+
 def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int | None = None,
                  record: bool = False, progress: bool | str = False,
                  nan_policy: str = "raise") -> Rollout:
@@ -75,6 +81,8 @@ def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int |
         label = progress if isinstance(progress, str) else env_id
         bar = tqdm(total=horizon, desc=label, disable=not progress, leave=False, unit="step")
         for step in range(horizon):
+            if STOP.is_set():
+                raise KeyboardInterrupt("stop requested")
             bad = ~np.isfinite(obs)
             if bad.any():
                 if nan_policy == "raise":

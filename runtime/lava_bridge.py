@@ -82,9 +82,9 @@ class LavaController:
         payload = payload[0].astype(np.int32 if self.profile == "fixed" else np.float64)
         start = time.perf_counter()
         first = self.net.injector
+        self._started = True   # before run(): an interrupt inside it must still stop Lava
         first.run(condition=RunSteps(num_steps=self.net.period, blocking=False),
                   run_cfg=self.net.run_cfg)
-        self._started = True
         deadline = time.monotonic() + self.timeout_s
         once = self.graph.encoder == "change"   # differential coding: step 1 only
         for step in range(self.net.period):  # the injector's buffer holds a whole decision
