@@ -519,7 +519,6 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
               ray_address: str | None = None) -> pathlib.Path:
     """Run the parts and write OUT/<part>.{json,md,png} and the README.md index. The sweeps
     of conversion and crpi_clip run on a Ray cluster when ray_address is given."""
-    import time as _time
     out = pathlib.Path(out)
     prefix = "quick_" if quick else ""
     unknown = [p for p in parts if p not in PARTS]
@@ -541,7 +540,7 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
                          "no bundled policy was found")
     few = max(2, episodes // 3)   # analysis parts: fewer episodes, more work per episode
     for part in parts:
-        start = _time.perf_counter()
+        start = time.perf_counter()
         name = prefix + part
         if part == "conversion":
             rows = run_part(name, specs, configs, alphas, episodes, 100, out, workers, resume,
@@ -568,7 +567,7 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
             cheetah = [s for s in (paper or specs) if "HalfCheetah" in s.env_id]
             result = simulator_part((cheetah or paper or specs)[0], quick)
             _write(out, name, result, format_simulator(result))
-        print(f"wrote {out / name}.{{json,md}} ({_time.perf_counter() - start:.0f} s)",
+        print(f"wrote {out / name}.{{json,md}} ({time.perf_counter() - start:.0f} s)",
               flush=True)
     index = write_index(out, prefix, command + (" --quick" if quick else ""))
     print(f"wrote {index}")

@@ -152,8 +152,9 @@ class Emulator:
         counts = [np.zeros(v0.shape) for v0 in self.v0]
         acc = np.zeros((self.batch_size, self.graph.act_dim))
         first_input = self.synapses[0](x.astype(np.float64, copy=False))
+        later_input = first_input if coding == "rate" else np.zeros_like(first_input)
         for t in range(1, self.graph.timesteps + 1):
-            syn_in = first_input if t == 1 or coding == "rate" else first_input * 0
+            syn_in = first_input if t == 1 else later_input
             for layer, (theta, bias) in enumerate(zip(self.thetas, self.biases)):
                 states[layer], code, saturated = neurons.layer_step(
                     states[layer], syn_in, t, theta, bias, model, arith)

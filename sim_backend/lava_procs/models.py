@@ -32,6 +32,13 @@ class _Window:
 
 class _NeuronLayerModel(PyLoihiProcessModel, _Window):
     arith = neurons.FLOAT
+    _model: NeuronModel | None = None
+
+    def _neuron_model(self) -> NeuronModel:
+        """The layer's NeuronModel, parsed once from proc_params."""
+        if self._model is None:
+            self._model = NeuronModel.parse(self.proc_params["neuron"])
+        return self._model
 
     def run_spk(self) -> None:
         a_in = self.a_in.recv()
@@ -39,7 +46,7 @@ class _NeuronLayerModel(PyLoihiProcessModel, _Window):
         if not active:
             self.s_out.send(np.zeros(self.v.shape, dtype=self.v.dtype))
             return
-        model = NeuronModel.parse(self.proc_params["neuron"])  # cheap: a few string ops
+        model = self._neuron_model()
         if first:
             start = neurons.decision_start(self.v0, self.bias, model)
         else:
