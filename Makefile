@@ -9,7 +9,8 @@ STAMP       := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt tools/patch_lava.py
+$(STAMP): pyproject.toml constraints.txt tools/patch_lava.py tools/render_deps.sh
+	bash tools/render_deps.sh   # EGL / OSMesa for the pixel environments (apt-get if missing)
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0

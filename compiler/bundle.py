@@ -4,14 +4,16 @@ Header: the file starts with a 512-byte HDF5 user block (ignored by HDF5 readers
     "LOIHI-DEPLOY-BUNDLE\nschema=<n>\nsha256=<hex of every byte after the user block>\n".
 The loader checks it before any HDF5 parsing: libhdf5 can crash the process (segfault) on
 corrupted files, so it only ever sees bytes whose hash matches.
-Layout (schema 2):
+Layout (schema 3):
     attrs   format = "loihi-deploy-bundle", schema_version, env_id,
             neuron ("if" | "snm" | "mt:<levels>" | "dc:<levels>" | "dc-if"), timesteps,
             membrane ("vanilla" | "free" | "crpi:<alpha>[:<clip>]"),
             encoder ("constant_current" | "change", implied by the neuron's coding), profile,
             source (JSON: kind, path, sha256 of the source policy), calibration (JSON),
             versions (JSON)
-    hidden/<i>/weight (out, in), hidden/<i>/bias (out,), hidden/<i>/threshold (out,)
+    hidden/<i>/weight (out, in), hidden/<i>/bias (out,), hidden/<i>/threshold (out,); a
+            convolution (schema 3): weight (C_out, C_in, kh, kw), bias (C_out,), threshold
+            per neuron, and group attrs kind = "conv2d", in_shape (C, H, W), stride, padding
     readout/weight (act, n_last), readout/bias (act,)
     head/scale (act,), head/offset (act,)      action = offset + scale * tanh(z)
     fixed/...  (profile "fixed" only) the Loihi fixed-point numbers (compiler.ir.FixedProfile):
@@ -22,6 +24,7 @@ Writes are atomic (temp file + rename); loading checks the header, the hash and 
 and raises BundleError naming the file and the problem.
 Schema history (older schemas load through a migration): 1 = IF neurons only, membrane
 without a clip; it reads unchanged as schema 2 (neuron "if", the model's default clip).
+2 = dense layers only; it reads unchanged as schema 3 (convolutions added).
 """
 from __future__ import annotations
 
@@ -33,11 +36,11 @@ import platform
 
 import numpy as np
 
-from compiler.ir import (ActionHead, Dense, FixedLayer, FixedProfile, MembranePolicy,
+from compiler.ir import (ActionHead, Conv2d, Dense, FixedLayer, FixedProfile, MembranePolicy,
                          NeuronModel, SpikingGraph, SpikingLayer)
 
 FORMAT = "loihi-deploy-bundle"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MAGIC = b"LOIHI-DEPLOY-BUNDLE\n"
 HEADER_SIZE = 512  # the HDF5 user block
 _SCALAR_ATTRS = ("env_id", "neuron", "timesteps", "membrane", "encoder", "profile")
@@ -154,6 +157,12 @@ def save_bundle(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:
                 dtype = np.float64 if name.endswith("scale") or not name.startswith("fixed/") \
                     else np.int64
                 f.create_dataset(name, data=np.asarray(a, dtype=dtype))
+            for i, layer in enumerate(graph.hidden):
+                if isinstance(layer.synapse, Conv2d):
+                    group = f[f"hidden/{i}"]
+                    group.attrs.update({"kind": "conv2d", "in_shape": layer.synapse.in_shape,
+                                        "stride": layer.synapse.stride,
+                                        "padding": layer.synapse.padding})
         write_header(tmp)
         os.replace(tmp, path)
     finally:
@@ -195,9 +204,14 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
             attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}
             n_hidden = len(f["hidden"]) if "hidden" in f else 0
             arrays = {}
+            conv_geometry = {}
             for i in range(n_hidden):
                 for field in ("weight", "bias", "threshold"):
                     arrays[f"hidden/{i}/{field}"] = _read(f, path, f"hidden/{i}/{field}")
+                group_attrs = f[f"hidden/{i}"].attrs
+                if group_attrs.get("kind") == "conv2d":
+                    conv_geometry[i] = (tuple(int(v) for v in group_attrs["in_shape"]),
+                                        int(group_attrs["stride"]), int(group_attrs["padding"]))
             for name in ("readout/weight", "readout/bias", "head/scale", "head/offset"):
                 arrays[name] = _read(f, path, name)
             if attrs["profile"] == "fixed":
@@ -216,7 +230,7 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
                           f"'float' or 'fixed')")
     try:
         fixed = _load_fixed(arrays, attrs, n_hidden) if attrs["profile"] == "fixed" else None
-        hidden = tuple(SpikingLayer(Dense(arrays[f"hidden/{i}/weight"], arrays[f"hidden/{i}/bias"]),
+        hidden = tuple(SpikingLayer(_synapse(arrays, i, conv_geometry.get(i)),
                                     arrays[f"hidden/{i}/threshold"]) for i in range(n_hidden))
         graph = SpikingGraph(
             hidden=hidden,
@@ -233,6 +247,13 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
         raise BundleError(f"{path}: encoder {attrs['encoder']!r} does not match neuron "
                           f"{graph.neuron} (expected {graph.encoder!r})")
     return graph
+
+
+def _synapse(arrays: dict, i: int, conv_geometry: tuple | None):
+    weight, bias = arrays[f"hidden/{i}/weight"], arrays[f"hidden/{i}/bias"]
+    if conv_geometry is None:
+        return Dense(weight, bias)
+    return Conv2d(weight, bias, *conv_geometry)
 
 
 def _load_fixed(arrays: dict, attrs: dict, n_hidden: int) -> FixedProfile:

@@ -8,6 +8,14 @@ weights (sim_backend.emulator.synapses), so both backends compute the same numbe
 Dense takes graded payloads (num_message_bits > 0), and so does every later Dense when the
 neuron model's events are signed or multi-level (NeuronModel.payload_bits > 1).
 One decision = period = T + L Lava steps (L Dense layers); see sim_backend/lava_procs/process.py.
+
+Convolutions become stock Lava Conv processes (weight exponent 0). Lava lays a convolution's
+activations out as (X, Y, C) = (W, H, C) and convolves (it flips the kernel), while the IR uses
+torch's (C, H, W) and cross-correlation. So at build time: each Conv gets the kernel
+transposed to (C_out, W, H, C_in) and spatially flipped; every neuron vector of a layer after a
+convolution (thresholds, biases, v0) and the columns of a Dense after one are permuted into
+Lava's order (lava_order); the host permutes the observation before injecting it
+(LavaNetwork.input_order). Nothing is computed differently.
 """
 from __future__ import annotations
 
@@ -15,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-from compiler.ir import SpikingGraph
+from compiler.ir import Conv2d, SpikingGraph
 from sim_backend import neurons
 from sim_backend.emulator import neuron_constants, synapses
 
@@ -31,8 +39,22 @@ class LavaNetwork:
     extractor: object
     layers: list                # NeuronLayer processes
     readout: object
-    denses: list
+    denses: list                # Dense / Conv synapse processes
     run_cfg: object
+    input_order: np.ndarray | None = None   # observation entry order Lava expects (or None)
+
+
+def lava_order(shape_chw: tuple[int, int, int]) -> np.ndarray:
+    """Index array mapping a (C, H, W)-flat vector to Lava's (W, H, C)-flat order:
+    lava_vector = chw_vector[lava_order(shape)]."""
+    c, h, w = shape_chw
+    return np.arange(c * h * w).reshape(c, h, w).transpose(2, 1, 0).reshape(-1)
+
+
+def lava_kernel(kernel: np.ndarray) -> np.ndarray:
+    """torch (C_out, C_in, kh, kw) cross-correlation kernel -> Lava Conv's (C_out, W, H, C_in)
+    convolution kernel (Lava flips it back)."""
+    return np.ascontiguousarray(kernel.transpose(0, 3, 2, 1)[:, ::-1, ::-1])
 
 
 def emit_lava(graph: SpikingGraph, profile: str | None = None,
@@ -41,6 +63,7 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
     from sim_backend.lava_support import require_lava
     require_lava()
     from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.conv.process import Conv
     from lava.proc.dense.process import Dense
     from lava.proc.io.extractor import Extractor
     from lava.proc.io.injector import Injector
@@ -59,18 +82,28 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
         readout_weights = (fixed.readout_weight, fixed.readout_exp)
     else:                   # float: the emulator's weights (theta folded in)
         hidden_syn, readout_syn = synapses(graph, profile)
-        weights = [(syn.weight_t.T, None) for syn in hidden_syn]
+        weights = [(syn.kernel if isinstance(h.synapse, Conv2d) else syn.weight_t.T, None)
+                   for h, syn in zip(graph.hidden, hidden_syn)]
         readout_weights = (readout_syn.weight_t.T, None)
     thetas, biases, arith = neuron_constants(graph, profile)
     alpha = graph.membrane.alpha if alpha is None else alpha
     alpha_value = neurons.FIXED.alpha_mantissa(alpha) if profile == "fixed" else float(alpha)
 
-    def dense(weight_and_exp, message_bits: int, name: str):
+    def dense(weight_and_exp, message_bits: int, name: str, order: np.ndarray | None):
         w, exp = weight_and_exp
+        w = w if order is None else w[:, order]
         if exp is None:
             return Dense(weights=w.copy(), num_message_bits=message_bits, name=name)
         return Dense(weights=w.astype(np.int32), weight_exp=exp, num_message_bits=message_bits,
                      name=name)
+
+    def conv(weight_and_exp, message_bits: int, name: str, layer: Conv2d):
+        w, _ = weight_and_exp   # exponent 0 (compiler.quantize)
+        c, h, wd = layer.in_shape
+        w = lava_kernel(w)
+        return Conv(weight=w.astype(np.int32) if profile == "fixed" else w,
+                    input_shape=(wd, h, c), stride=layer.stride, padding=layer.padding,
+                    num_message_bits=message_bits, name=name)
 
     buffer = max(period, 2)
     injector = Injector(shape=(graph.obs_dim,), buffer_size=buffer)
@@ -78,20 +111,34 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
     input_bits = graph.fixed.input_bits if profile == "fixed" else FLOAT_PAYLOAD_BITS
     model = graph.neuron
     event_bits = model.payload_bits if model.payload_bits > 1 else 0
-    denses, layers, source = [], [], injector.out_port
+    denses, layers, source, order = [], [], injector.out_port, None
+    first = graph.hidden[0].synapse
+    input_order = lava_order(first.in_shape) if isinstance(first, Conv2d) else None
     for k, (w, theta, bias) in enumerate(zip(weights, thetas, biases)):
-        d = dense(w, input_bits if k == 0 else event_bits, f"dense{k}")
+        bits = input_bits if k == 0 else event_bits
+        syn = graph.hidden[k].synapse
+        if isinstance(syn, Conv2d):
+            d = conv(w, bits, f"conv{k}", syn)
+            c, h, wd = syn.in_shape
+            source.reshape((wd, h, c)).connect(d.s_in)
+            into_layer = d.a_out.flatten()
+            order = lava_order(syn.out_shape)
+        else:
+            d = dense(w, bits, f"dense{k}", order if k > 0 else None)
+            source.connect(d.s_in)
+            into_layer, order = d.a_out, None
+        if order is not None:
+            theta, bias = theta[order], bias[order]
         layer = NeuronLayer(shape=(theta.size,), threshold=theta, bias=bias,
                             v0=neurons.initial_potential(theta, model, arith), alpha=alpha_value,
                             membrane_kind=graph.membrane.kind, crpi_clip=graph.membrane.clip,
                             neuron=str(model), timesteps=T, window_start=k + 1, period=period,
                             name=f"{model.kind}{k}")
-        source.connect(d.s_in)
-        d.a_out.connect(layer.a_in)
+        into_layer.connect(layer.a_in)
         source = layer.s_out
         denses.append(d)
         layers.append(layer)
-    d_out = dense(readout_weights, event_bits, "dense_readout")
+    d_out = dense(readout_weights, event_bits, "dense_readout", order)
     readout = Readout(shape=(graph.act_dim,), coding=model.coding, timesteps=T,
                       window_start=n_hidden + 1, period=period, name="readout")
     source.connect(d_out.s_in)
@@ -101,4 +148,4 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if profile == "fixed" else "floating_pt",
                            exception_proc_model_map=HOST_IO_MODELS[profile])
     return LavaNetwork(graph, profile, period, injector, extractor, layers, readout, denses,
-                       run_cfg)
+                       run_cfg, input_order)

@@ -25,7 +25,7 @@ import pathlib
 import h5py
 import numpy as np
 
-from compiler.ir import SpikingGraph
+from compiler.ir import Conv2d, SpikingGraph
 
 
 def not_expressible(graph: SpikingGraph) -> list[str]:
@@ -40,6 +40,9 @@ def not_expressible(graph: SpikingGraph) -> list[str]:
         problems.append(f"membrane policy {graph.membrane}: netx networks reset every neuron "
                         f"to 0 at each decision (vanilla); CRPI and free-running membranes "
                         f"need custom neuron code")
+    if any(isinstance(h.synapse, Conv2d) for h in graph.hidden):
+        problems.append("convolutional layers: this exporter writes dense layers only (and the "
+                        "stock profile quantises dense layers only)")
     if graph.fixed is None:
         problems.append("no fixed-point profile: compile with --profile fixed")
     elif any(q.vth_mant.min() != q.vth_mant.max() for q in graph.fixed.hidden):

@@ -1,8 +1,10 @@
 """Export to NIR (the Neuromorphic Intermediate Representation, package `nir`).
 
 Graph: input -> affine0 -> if0 -> affine1 -> if1 ... -> readout (Affine) -> output.
-  affine_l : Affine(weight, bias); layer 0 takes the observation, layer l > 0 takes binary
-             spikes, so its weight is W_l * theta_{l-1} (spike amplitude folded in).
+  affine_l : Affine(weight, bias) or Conv2d (weight, stride, padding, per-channel bias); layer
+             0 takes the observation, layer l > 0 takes binary spikes, so its weight is
+             W_l * theta_{l-1} (spike amplitude folded in; per input channel for Conv2d).
+             A Flatten node sits between the last convolution's IF and the first Affine.
   if_l     : IF(r = 1, v_threshold = theta_l, v_reset = 0).
   readout  : Affine(W_r * theta_last, b_r) on binary spikes.
 What NIR 1.0 cannot express, and a NIR consumer will therefore simulate differently, is
@@ -21,7 +23,7 @@ import pathlib
 
 import numpy as np
 
-from compiler.ir import SpikingGraph
+from compiler.ir import Conv2d, SpikingGraph, per_channel
 
 NOT_EXPRESSIBLE = ["reset by subtraction (NIR IF resets to v_reset)",
                    "T internal steps per decision and the membrane policy at decision starts",
@@ -34,12 +36,29 @@ def to_nir(graph: SpikingGraph):
         raise ValueError(f"NIR export supports IF neurons only: NIR 1.0 has no primitive for "
                          f"{graph.neuron}'s signed, multi-level or differential events; compile "
                          f"with --neuron if")
-    nodes = {"input": nir.Input(input_type={"input": np.array([graph.obs_dim])})}
+    first = graph.hidden[0].synapse
+    in_shape = first.in_shape if isinstance(first, Conv2d) else (graph.obs_dim,)
+    nodes = {"input": nir.Input(input_type={"input": np.array(in_shape)})}
     edges, prev, prev_theta = [], "input", None
     for k, layer in enumerate(graph.hidden):
-        w = layer.synapse.weight if prev_theta is None else layer.synapse.weight * prev_theta
-        nodes[f"affine{k}"] = nir.Affine(weight=w.copy(), bias=layer.synapse.bias.copy())
-        theta = layer.threshold
+        syn = layer.synapse
+        if isinstance(syn, Conv2d):   # spike amplitude folded in per input channel
+            scale = np.ones(syn.in_shape[0]) if prev_theta is None else \
+                per_channel(prev_theta.reshape(-1), syn.in_channel_of, "theta")
+            nodes[f"affine{k}"] = nir.Conv2d(
+                input_shape=syn.in_shape[1:], weight=syn.weight * scale[None, :, None, None],
+                stride=syn.stride, padding=syn.padding, dilation=1, groups=1,
+                bias=syn.bias.copy())
+            theta = layer.threshold.reshape(syn.out_shape)
+        else:
+            if prev_theta is not None and prev_theta.ndim > 1:   # conv -> dense
+                nodes[f"flatten{k}"] = nir.Flatten(input_type={"input": np.array(
+                    prev_theta.shape)}, start_dim=0)
+                edges.append((prev, f"flatten{k}"))
+                prev, prev_theta = f"flatten{k}", prev_theta.reshape(-1)
+            w = syn.weight if prev_theta is None else syn.weight * prev_theta
+            nodes[f"affine{k}"] = nir.Affine(weight=w.copy(), bias=syn.bias.copy())
+            theta = layer.threshold
         nodes[f"if{k}"] = nir.IF(r=np.ones_like(theta), v_threshold=theta.copy(),
                                  v_reset=np.zeros_like(theta))
         edges += [(prev, f"affine{k}"), (f"affine{k}", f"if{k}")]

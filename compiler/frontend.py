@@ -5,7 +5,9 @@ Supported sources (load_policy picks by file type and keys):
     fc1/fc2/fc_mu (fc_std is unused by the deterministic action);
   * Stable-Baselines3 TD3/SAC .zip files (only policy.pth and the JSON `data` are read);
   * the project's policy files: a state dict of nn.Sequential(Linear, ReLU, ..., Linear[, Tanh])
-    with a sidecar JSON (loihi_deploy.train writes them), and live nn.Sequential objects.
+    or, for pixel policies, nn.Sequential(Conv2d, ReLU, ..., Flatten, Linear, ReLU, ..., Tanh),
+    with a sidecar JSON (loihi_deploy.train and loihi_deploy.distill write them), and live
+    nn.Sequential objects.
 The action head is tanh mapped onto the env's action bounds.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler.ir import ActionHead, AnnGraph, Dense
+from compiler.ir import ActionHead, AnnGraph, Conv2d, Dense
 
 
 class PolicyLoadError(ValueError):
@@ -65,6 +67,61 @@ def _sequential_linears(state: dict, prefix: str, where: str) -> list[Dense]:
                   if k.startswith(prefix) and k.endswith(".weight")
                   and k[len(prefix):].split(".")[0].isdigit()})
     return [_linear(state, f"{prefix}{i}", where) for i in idx]
+
+
+def _sequential_layers(state: dict, meta: dict | None, where: str) -> list:
+    """Conv2d and Linear layers of an nn.Sequential state dict (Conv2d..., Flatten, Linear...).
+    Convolutions need the sidecar's "input" {"shape": [C, H, W], "scale", "offset"} and
+    "conv" [{"stride", "padding"}, ...]; the input normalisation x * scale + offset is folded
+    into the first layer, so the compiled graph takes the raw observation (e.g. pixels 0..255).
+    """
+    idx = sorted({int(k.split(".")[0]) for k in state
+                  if k.endswith(".weight") and k.split(".")[0].isdigit()})
+    meta = meta or {}
+    convs = [i for i in idx if state[f"{i}.weight"].ndim == 4]
+    if not convs:
+        layers = [_linear(state, str(i), where) for i in idx]
+    else:
+        try:
+            shape = tuple(meta["input"]["shape"])
+            specs = meta["conv"]
+        except (KeyError, TypeError):
+            raise PolicyLoadError(f"{where}: a convolutional policy needs its sidecar JSON with "
+                                  f"'input': {{'shape': [C, H, W], ...}} and 'conv': "
+                                  f"[{{'stride', 'padding'}}, ...]") from None
+        if len(specs) != len(convs):
+            raise PolicyLoadError(f"{where}: {len(convs)} convolution layers but the sidecar "
+                                  f"describes {len(specs)} ('conv')")
+        layers = []
+        for i in idx:
+            w, b = state[f"{i}.weight"], state.get(f"{i}.bias")
+            b = np.zeros(w.shape[0]) if b is None else b
+            try:
+                if w.ndim == 4:
+                    spec = specs[len(layers)]
+                    layer = Conv2d(w, b, shape, spec.get("stride", 1), spec.get("padding", 0))
+                    shape = layer.out_shape
+                else:
+                    layer = Dense(w, b)
+            except ValueError as exc:
+                raise PolicyLoadError(f"{where}: layer {i}: {exc}") from None
+            layers.append(layer)
+    norm = meta.get("input", {})
+    if "scale" in norm or "offset" in norm:
+        layers[0] = _fold_input_normalisation(layers[0], float(norm.get("scale", 1.0)),
+                                              float(norm.get("offset", 0.0)), where)
+    return layers
+
+
+def _fold_input_normalisation(layer, scale: float, offset: float, where: str):
+    """First layer on x * scale + offset == the returned layer on x."""
+    if isinstance(layer, Conv2d):
+        if layer.padding:
+            raise PolicyLoadError(f"{where}: cannot fold the input offset into a padded first "
+                                  f"convolution (padding {layer.padding})")
+        return Conv2d(layer.weight * scale, layer.bias + offset * layer.weight.sum(axis=(1, 2, 3)),
+                      layer.in_shape, layer.stride, layer.padding)
+    return Dense(layer.weight * scale, layer.bias + offset * layer.weight.sum(axis=1))
 
 
 def _graph(hidden: list[Dense], readout: Dense, head: ActionHead, source: dict,
@@ -163,27 +220,56 @@ def from_sb3_zip(path: pathlib.Path, env_id: str | None, source: dict) -> AnnGra
     return _graph(layers[:-1], layers[-1], head, {**source, "kind": f"sb3-{algo}"}, where)
 
 
-def from_sequential(module, action_low, action_high, source: dict | None = None) -> AnnGraph:
-    """A live torch nn.Sequential of Linear/ReLU layers ending in Linear (+ optional Tanh)."""
+def from_sequential(module, action_low, action_high, source: dict | None = None,
+                    input_shape: tuple | None = None, conv_specs: list | None = None,
+                    normalisation: dict | None = None) -> AnnGraph:
+    """A live torch nn.Sequential: Linear/ReLU layers ending in Linear (+ optional Tanh), or
+    Conv2d/ReLU layers, Flatten, then those. Convolutions need input_shape (C, H, W) and
+    conv_specs [{"stride", "padding"}, ...]; normalisation {"scale", "offset"} is folded in."""
     import torch.nn as nn
     mods = list(module)
     if mods and isinstance(mods[-1], nn.Tanh):
         mods = mods[:-1]
-    linears = []
-    for i, m in enumerate(mods):
-        expect_linear = i % 2 == 0
-        if expect_linear and not isinstance(m, nn.Linear) or \
-                not expect_linear and not isinstance(m, nn.ReLU):
-            raise PolicyLoadError(f"nn.Sequential: module {i} is {type(m).__name__}; expected "
-                                  f"alternating Linear/ReLU ending in Linear (optionally Tanh)")
-        if expect_linear:
-            b = m.bias.detach().double().numpy() if m.bias is not None else np.zeros(m.out_features)
-            linears.append(Dense(m.weight.detach().double().numpy(), b))
-    if len(linears) < 2:
-        raise PolicyLoadError("nn.Sequential: need at least one hidden Linear+ReLU and an output "
-                              "Linear")
-    head = _bounds(None, action_low, action_high, linears, "nn.Sequential")
-    return _graph(linears[:-1], linears[-1], head, {"kind": "torch-sequential", **(source or {})},
+    kinds = [type(m).__name__ for m in mods]
+    expect_layer, seen_linear, bad = True, False, None
+    for i, m in enumerate(mods):  # (Conv2d ReLU)* [Flatten] (Linear ReLU)* Linear
+        if expect_layer and isinstance(m, nn.Conv2d) and not seen_linear or \
+                expect_layer and isinstance(m, nn.Linear):
+            seen_linear |= isinstance(m, nn.Linear)
+            expect_layer = False
+        elif not expect_layer and isinstance(m, nn.ReLU):
+            expect_layer = True
+        elif not (expect_layer and isinstance(m, nn.Flatten) and not seen_linear):
+            bad = i
+            break
+    if bad is None and (not mods or not isinstance(mods[-1], nn.Linear)):
+        bad = len(mods) - 1
+    if bad is not None:
+        what = f"module {bad} is {kinds[bad]}" if mods else "no modules"
+        raise PolicyLoadError(f"nn.Sequential: {what}; expected Conv2d/ReLU ..., Flatten, then "
+                              f"alternating Linear/ReLU ending in Linear (optionally Tanh)")
+    layer_kinds = [k for k in kinds if k in ("Linear", "Conv2d")]
+    if any(isinstance(m, nn.Conv2d) and (m.groups != 1 or m.dilation != (1, 1)
+                                         or m.stride[0] != m.stride[1]
+                                         or m.padding[0] != m.padding[1]) for m in mods):
+        raise PolicyLoadError("nn.Sequential: convolutions must have groups 1, dilation 1 and "
+                              "equal stride / padding in both axes")
+    if len(layer_kinds) < 2:
+        raise PolicyLoadError("nn.Sequential: need at least one hidden layer + ReLU and an "
+                              "output Linear")
+    state = {k: v.detach().cpu().double().numpy() for k, v in module.state_dict().items()}
+    meta = {}
+    if "Conv2d" in layer_kinds:
+        if input_shape is None:
+            raise PolicyLoadError("nn.Sequential with convolutions: input_shape (C, H, W) needed")
+        meta = {"input": {"shape": list(input_shape)},
+                "conv": conv_specs or [{"stride": m.stride[0], "padding": m.padding[0]}
+                                       for m in mods if isinstance(m, nn.Conv2d)]}
+    if normalisation:
+        meta.setdefault("input", {}).update(normalisation)
+    layers = _sequential_layers(state, meta, "nn.Sequential")
+    head = _bounds(None, action_low, action_high, layers, "nn.Sequential")
+    return _graph(layers[:-1], layers[-1], head, {"kind": "torch-sequential", **(source or {})},
                   "nn.Sequential")
 
 
@@ -226,7 +312,7 @@ def load_policy(path: str | pathlib.Path, env_id: str | None = None) -> AnnGraph
                                       f"{path.with_suffix('.json').name} or an env id")
             env_id = env_id or meta["env_id"]
             bounds = (meta["action_low"], meta["action_high"]) if meta else (None, None)
-            layers = _sequential_linears(state, "", str(path))
+            layers = _sequential_layers(state, meta, str(path))
             head = _bounds(env_id, *bounds, layers, str(path))
             graph = _graph(layers[:-1], layers[-1], head,
                            {**source, "kind": "sequential", **({"metadata": meta} if meta else {})},

@@ -6,6 +6,10 @@ on its own cores with dense connectivity from the previous layer.
                   (8-bit weight + 8 bits of index/format overhead: an assumption)
   neurons/core  = min(compartment limit, synaptic memory / (fan_in x 2 bytes))
   input axons   = fan_in per core (limit 4096), output axons = neurons (limit 4096)
+  convolutions: fan_in = C_in x kh x kw per neuron, synapses stored expanded (one per
+                  neuron and kernel entry: no weight sharing, so an upper bound on memory);
+                  the input axons of a core (the union of its neurons' receptive fields) are
+                  not modelled: the table shows the fan-in
 Loihi 1: 128 cores, 1024 compartments and 128 KiB synaptic memory per core.
 Loihi 2: 128 cores, 8192 neurons per core (1M per chip), ~120M synapses per chip (about
   1 MiB-equivalent per core at 16 bits per synapse), graded spikes up to 32-bit payloads.
@@ -30,7 +34,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from compiler.ir import SpikingGraph
+import numpy as np
+
+from compiler.ir import Conv2d, SpikingGraph
 
 CHIPS = {
     "Loihi 1": {"cores": 128, "neurons_per_core": 1024, "synapse_bytes_per_core": 128 * 1024,
@@ -69,10 +75,34 @@ class Mapping:
         return dataclasses.asdict(self)
 
 
+def _fan_in(synapse) -> int:
+    """Inputs of one neuron: a Dense layer's width, a convolution's C_in x kh x kw."""
+    return synapse.fan_in if isinstance(synapse, Conv2d) else synapse.shape[1]
+
+
+def synapse_count(synapse) -> int:
+    """Connections of a layer (a convolution's counted per neuron and kernel entry)."""
+    return synapse.shape[0] * _fan_in(synapse)
+
+
+def fan_out(synapse) -> np.ndarray:
+    """(in,) connections leaving each input entry: the Dense width, or for a convolution the
+    (output position, channel) pairs whose kernel covers the entry (fewer at the borders)."""
+    if not isinstance(synapse, Conv2d):
+        return np.full(synapse.shape[1], synapse.shape[0], dtype=np.float64)
+    import torch
+    import torch.nn.functional as F
+    x = torch.zeros(1, *synapse.in_shape, dtype=torch.float64, requires_grad=True)
+    ones = torch.ones(synapse.weight.shape, dtype=torch.float64)
+    F.conv2d(x, ones, stride=synapse.stride, padding=synapse.padding).sum().backward()
+    return x.grad.reshape(-1).numpy().copy()
+
+
 def map_graph(graph: SpikingGraph, chip: str) -> Mapping:
     spec = CHIPS[chip]
     input_bits = graph.fixed.input_bits if graph.fixed is not None else 24
-    shapes = [(f"hidden{k}", h.synapse.shape) for k, h in enumerate(graph.hidden)]
+    shapes = [(f"hidden{k}", (h.synapse.shape[0], _fan_in(h.synapse)))
+              for k, h in enumerate(graph.hidden)]
     shapes.append(("readout", graph.readout.shape))
     layers = []
     event_bits = graph.neuron.payload_bits if graph.neuron.payload_bits > 1 else 0

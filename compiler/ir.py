@@ -5,7 +5,8 @@ Semantics (units are the policy's own: observation units in, action units out):
 AnnGraph     the trained policy. hidden[i]: x <- relu(W x + b); readout: z = W x + b;
              head: action = offset + scale * tanh(z).
 SpikingGraph the converted policy, one decision per env step (REFERENCE 1.1):
-             hidden layer l integrates I = W x_prev + b into spiking neurons (NeuronModel:
+             hidden layer l integrates I = W x_prev + b (W: Dense or Conv2d; activations are
+             flat vectors, (C, H, W) order for convolutions) into spiking neurons (NeuronModel:
              IF, SNM, MT or DC) with per-neuron threshold theta; an event of code q carries
              amplitude q * unit (unit = theta / 2**(levels-1)) into the next layer; the
              readout is the ANN's last Linear on the decoded output of the last hidden layer
@@ -56,7 +57,122 @@ class Dense:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(outputs, inputs)."""
         return self.weight.shape
+
+    @property
+    def neuron_bias(self) -> np.ndarray:
+        """(out,) bias of each output neuron."""
+        return self.bias
+
+    @property
+    def channel_of(self) -> np.ndarray:
+        """(out,) channel of each output neuron: every neuron is its own channel."""
+        return np.arange(self.weight.shape[0])
+
+    def apply(self, x: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+        """(B, in) -> (B, out): weight @ x without the bias (`weight`: same-shaped replacement,
+        e.g. integer or rescaled weights)."""
+        return x @ (self.weight if weight is None else weight).T
+
+
+def conv2d_flat(x: np.ndarray, kernel: np.ndarray, in_shape: tuple, stride: int,
+                padding: int) -> np.ndarray:
+    """(B, C*H*W) -> (B, C_out*H_out*W_out), both flattened in (C, H, W) order; kernel
+    (C_out, C_in, kh, kw). Computed by torch in the kernel's dtype (float64 is exact for
+    integer-valued inputs whose sums stay below 2**53)."""
+    import torch
+    import torch.nn.functional as F
+    k = torch.from_numpy(np.ascontiguousarray(kernel))
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=kernel.dtype)).reshape(-1, *in_shape)
+    with torch.no_grad():
+        y = F.conv2d(xt, k, stride=stride, padding=padding)
+    return y.reshape(y.shape[0], -1).numpy()
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv2d:
+    """y = conv2d(x, weight) + bias[channel], stride and zero padding as in torch, on
+    activations flattened in (C, H, W) order. weight (C_out, C_in, kh, kw); bias (C_out,);
+    in_shape (C_in, H, W). Neurons of one output channel share weights, bias and (after
+    calibration) threshold."""
+    weight: np.ndarray
+    bias: np.ndarray
+    in_shape: tuple
+    stride: int = 1
+    padding: int = 0
+
+    def __post_init__(self):
+        w = np.asarray(self.weight, dtype=np.float64)
+        if w.ndim != 4:
+            raise ValueError(f"Conv2d.weight: expected (C_out, C_in, kh, kw), got shape {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError("Conv2d.weight: contains NaN or Inf")
+        in_shape = tuple(int(v) for v in self.in_shape)
+        if len(in_shape) != 3 or in_shape[0] != w.shape[1]:
+            raise ValueError(f"Conv2d: input shape {in_shape} must be (C_in={w.shape[1]}, H, W)")
+        if int(self.stride) < 1 or int(self.padding) < 0:
+            raise ValueError(f"Conv2d: stride must be >= 1 and padding >= 0, got "
+                             f"{self.stride}, {self.padding}")
+        object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "bias", _as_vector("Conv2d.bias", self.bias, w.shape[0]))
+        object.__setattr__(self, "in_shape", in_shape)
+        object.__setattr__(self, "stride", int(self.stride))
+        object.__setattr__(self, "padding", int(self.padding))
+        if min(self.out_shape[1:]) < 1:
+            raise ValueError(f"Conv2d: a {w.shape[2]}x{w.shape[3]} kernel with stride "
+                             f"{self.stride} and padding {self.padding} does not fit the "
+                             f"{in_shape[1]}x{in_shape[2]} input")
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        """(C_out, H_out, W_out)."""
+        _, h, w = self.in_shape
+        kh, kw = self.weight.shape[2:]
+        return (self.weight.shape[0], (h + 2 * self.padding - kh) // self.stride + 1,
+                (w + 2 * self.padding - kw) // self.stride + 1)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(outputs, inputs) as flat vectors."""
+        return int(np.prod(self.out_shape)), int(np.prod(self.in_shape))
+
+    @property
+    def fan_in(self) -> int:
+        return int(np.prod(self.weight.shape[1:]))
+
+    @property
+    def neuron_bias(self) -> np.ndarray:
+        return np.repeat(self.bias, self.out_shape[1] * self.out_shape[2])
+
+    @property
+    def channel_of(self) -> np.ndarray:
+        """(out,) output channel of each neuron."""
+        return np.repeat(np.arange(self.out_shape[0]), self.out_shape[1] * self.out_shape[2])
+
+    @property
+    def in_channel_of(self) -> np.ndarray:
+        """(in,) input channel of each input entry."""
+        return np.repeat(np.arange(self.in_shape[0]), self.in_shape[1] * self.in_shape[2])
+
+    def apply(self, x: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+        """(B, in) -> (B, out): the convolution without the bias (`weight`: a replacement
+        kernel of the same shape)."""
+        kernel = self.weight if weight is None else weight
+        return conv2d_flat(x, kernel, self.in_shape, self.stride, self.padding)
+
+
+Synapse = Dense | Conv2d
+
+
+def per_channel(values: np.ndarray, channel_of: np.ndarray, what: str) -> np.ndarray:
+    """(n,) per-neuron values that are constant within each channel -> (channels,)."""
+    values = np.asarray(values, dtype=np.float64)
+    first = np.unique(channel_of, return_index=True)[1]
+    out = values[first]
+    if not np.allclose(values, out[channel_of], rtol=1e-12, atol=0.0):
+        raise ValueError(f"{what}: values differ within a channel (a convolution shares them)")
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,17 +195,23 @@ class ActionHead:
         return self.offset + self.scale * np.tanh(z)
 
 
-def _check_chain(layers: list[Dense], what: str) -> None:
+def _check_chain(layers: list[Synapse], what: str) -> None:
     for i in range(1, len(layers)):
         if layers[i].shape[1] != layers[i - 1].shape[0]:
             raise ValueError(f"{what}: layer {i} expects {layers[i].shape[1]} inputs but layer "
                              f"{i - 1} has {layers[i - 1].shape[0]} outputs")
+        if isinstance(layers[i], Conv2d) and not isinstance(layers[i - 1], Conv2d):
+            raise ValueError(f"{what}: layer {i} is a convolution after a dense layer; "
+                             f"convolutions must come first (conv ..., flatten, dense ...)")
+    if layers and isinstance(layers[-1], Conv2d):
+        raise ValueError(f"{what}: the output layer must be dense")
 
 
 @dataclasses.dataclass(frozen=True)
 class AnnGraph:
-    """A ReLU MLP policy with a tanh head. source: provenance (kind, path, sha256, ...)."""
-    hidden: tuple[Dense, ...]
+    """A ReLU policy (Conv2d layers first, flattened into Dense layers) with a tanh head.
+    source: provenance (kind, path, sha256, ...)."""
+    hidden: tuple[Synapse, ...]
     readout: Dense
     head: ActionHead
     source: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -115,10 +237,10 @@ class AnnGraph:
         """(B, obs_dim) -> (B, act_dim). Appends each hidden layer's ReLU output to activations."""
         x = np.asarray(obs, dtype=np.float64)
         for layer in self.hidden:
-            x = np.maximum(x @ layer.weight.T + layer.bias, 0.0)
+            x = np.maximum(layer.apply(x) + layer.neuron_bias, 0.0)
             if activations is not None:
                 activations.append(x)
-        return self.head(x @ self.readout.weight.T + self.readout.bias)
+        return self.head(self.readout.apply(x) + self.readout.bias)
 
 
 MEMBRANE_KINDS = ("vanilla", "crpi", "free")
@@ -256,7 +378,12 @@ def _as_int(name: str, a, shape: tuple, low: int, high: int) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class FixedLayer:
-    """One Dense + IF group in Loihi fixed point (compiler.quantize documents the scheme).
+    """One synapse + neuron group in Loihi fixed point (compiler.quantize documents the scheme).
+
+    weight: (out, in) integer matrix of a Dense layer, or the (C_out, C_in, kh, kw) integer
+    kernel of a Conv2d layer (weight_exp 0: Lava's Conv applies no exponent). The vectors
+    bias_mant, vth_mant and scale have one entry per row of `weight`: per neuron (Dense) or
+    per output channel (Conv2d).
 
     current (state units, LSB/64) = (dense_shift(weight @ input, weight_exp) << 6)
                                     + (bias_mant << bias_exp);  threshold = vth_mant << 6.
@@ -330,10 +457,10 @@ class FixedProfile:
             "FixedProfile.readout_scale", np.atleast_1d(self.readout_scale), w.shape[0]))
         scale = np.atleast_1d(np.asarray(self.input_scale, dtype=np.float64))
         object.__setattr__(self, "input_scale", _as_vector(
-            "FixedProfile.input_scale", scale, self.hidden[0].weight.shape[1]))
+            "FixedProfile.input_scale", scale, scale.size))
         if np.any(self.input_scale <= 0):
             raise ValueError("FixedProfile.input_scale: scales must be > 0")
-        n_in = self.hidden[0].weight.shape[1]
+        n_in = int(np.prod(self.hidden[0].weight.shape[1:]))   # fan-in of a layer-0 neuron
         if 2 ** (int(self.input_bits) - 1) * 256 * n_in >= 2 ** 31:
             raise ValueError(f"FixedProfile: {self.input_bits}-bit payloads x 8-bit weights x "
                              f"{n_in} inputs can overflow Lava's 32-bit dendritic accumulator; "
@@ -344,13 +471,15 @@ class FixedProfile:
 class SpikingLayer:
     """Spiking layer: input current I = weight @ x_prev + bias, per-neuron threshold (out,)
     >= 0 (0: the neuron never emits any amplitude)."""
-    synapse: Dense
+    synapse: Synapse
     threshold: np.ndarray
 
     def __post_init__(self):
         th = _as_vector("SpikingLayer.threshold", self.threshold, self.synapse.shape[0])
         if np.any(th < 0):
             raise ValueError("SpikingLayer.threshold: thresholds must be >= 0")
+        if isinstance(self.synapse, Conv2d):
+            per_channel(th, self.synapse.channel_of, "SpikingLayer.threshold of a Conv2d layer")
         object.__setattr__(self, "threshold", th)
 
 
@@ -373,11 +502,19 @@ class SpikingGraph:
         if not self.hidden:
             raise ValueError("SpikingGraph: at least one hidden spiking layer is required")
         if self.fixed is not None:
-            shapes = [h.synapse.shape for h in self.hidden]
+            shapes = [h.synapse.weight.shape for h in self.hidden]
             fixed_shapes = [f.weight.shape for f in self.fixed.hidden]
             if fixed_shapes != shapes or self.fixed.readout_weight.shape != self.readout.shape:
                 raise ValueError(f"SpikingGraph: fixed profile shapes {fixed_shapes} do not "
                                  f"match the graph's {shapes}")
+            if self.fixed.input_scale.size != self.hidden[0].synapse.shape[1]:
+                raise ValueError(f"SpikingGraph: fixed profile has "
+                                 f"{self.fixed.input_scale.size} input scales for "
+                                 f"{self.hidden[0].synapse.shape[1]} observations")
+            if any(isinstance(h.synapse, Conv2d) and f.weight_exp != 0
+                   for h, f in zip(self.hidden, self.fixed.hidden)):
+                raise ValueError("SpikingGraph: a Conv2d layer's fixed weights need exponent 0 "
+                                 "(Lava's Conv process applies none)")
         _check_chain([*(h.synapse for h in self.hidden), self.readout], "SpikingGraph")
         if not isinstance(self.timesteps, (int, np.integer)) or self.timesteps < 1:
             raise ValueError(f"SpikingGraph: timesteps T must be an integer >= 1, got "

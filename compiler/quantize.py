@@ -44,7 +44,7 @@ import dataclasses
 
 import numpy as np
 
-from compiler.ir import FixedLayer, FixedProfile, SpikingGraph
+from compiler.ir import Conv2d, FixedLayer, FixedProfile, SpikingGraph, per_channel
 
 WEIGHT_MAX = 254          # largest even 8-bit mixed-sign weight
 WEIGHT_EXP_RANGE = (-8, 7)
@@ -56,19 +56,39 @@ def _even(x: np.ndarray) -> np.ndarray:
     return (2 * np.round(x / 2)).astype(np.int64)
 
 
-def _layer(w_eff: np.ndarray, b: np.ndarray, theta: np.ndarray, headroom_bits: int) -> FixedLayer:
+ACC_MAX = 2 ** 23 - 1      # Lava's Conv clamps its output to 24-bit signed
+
+
+def _layer(w_eff: np.ndarray, b: np.ndarray, theta: np.ndarray, headroom_bits: int,
+           conv_input_max: float | None = None) -> FixedLayer:
+    """Rows of w_eff (and b, theta) are neurons (Dense) or output channels (Conv2d kernel
+    (C_out, C_in, kh, kw)). conv_input_max: a convolution's largest input in payload units;
+    it gets weight exponent 0 (Lava's Conv applies none) and a scale small enough that no
+    sum can reach the 24-bit clamp of Conv's output: (scale sum|w_eff| + fan_in) x_max <= ACC_MAX
+    (rounding adds at most 1 per weight)."""
+    conv = conv_input_max is not None
+    rows = w_eff.reshape(w_eff.shape[0], -1)
     vth_max = min(VTH_MANT_MAX, 2 ** (23 - 6 - headroom_bits))
-    row_peak = np.abs(w_eff).max(axis=1)
+    row_peak = np.abs(rows).max(axis=1)
+    exp_high = 0 if conv else WEIGHT_EXP_RANGE[1]
     with np.errstate(divide="ignore"):
-        scale = np.minimum.reduce([
-            np.full(theta.shape, vth_max / theta.max() if theta.max() > 0 else np.inf),
-            np.where(b != 0, BIAS_MANT_MAX * 2 ** BIAS_EXP_MAX / (64 * np.abs(b)), np.inf),
-            np.where(row_peak > 0, WEIGHT_MAX * 2 ** WEIGHT_EXP_RANGE[1] / row_peak, np.inf)])
+        caps = [np.full(theta.shape, vth_max / theta.max() if theta.max() > 0 else np.inf),
+                np.where(b != 0, BIAS_MANT_MAX * 2 ** BIAS_EXP_MAX / (64 * np.abs(b)), np.inf),
+                np.where(row_peak > 0, WEIGHT_MAX * 2 ** exp_high / row_peak, np.inf)]
+        if conv:
+            row_l1 = np.abs(rows).sum(axis=1)
+            room = ACC_MAX / max(conv_input_max, 1.0) - rows.shape[1]
+            if room <= 0:
+                raise ValueError(f"quantize: a convolution with fan-in {rows.shape[1]} on inputs "
+                                 f"up to {conv_input_max:g} can exceed Conv's 24-bit output; "
+                                 f"use fewer input bits")
+            caps.append(np.where(row_l1 > 0, room / row_l1, np.inf))
+        scale = np.minimum.reduce(caps)
     scale = np.where(np.isfinite(scale), scale, 1.0)
-    scaled = w_eff * scale[:, None]
+    scaled = w_eff * scale.reshape(-1, *[1] * (w_eff.ndim - 1))
     peak = np.abs(scaled).max()
-    weight_exp = 0 if peak == 0 else int(np.clip(np.ceil(np.log2(peak / WEIGHT_MAX)),
-                                                 *WEIGHT_EXP_RANGE))
+    weight_exp = 0 if peak == 0 or conv else int(np.clip(np.ceil(np.log2(peak / WEIGHT_MAX)),
+                                                         *WEIGHT_EXP_RANGE))
     weight = np.clip(_even(scaled / 2.0 ** weight_exp), -256, WEIGHT_MAX)
     bias_state = b * scale * 64
     bias_peak = np.abs(bias_state).max()
@@ -77,6 +97,28 @@ def _layer(w_eff: np.ndarray, b: np.ndarray, theta: np.ndarray, headroom_bits: i
                         BIAS_MANT_MAX).astype(np.int64)
     vth = np.clip(np.round(theta * scale), 0, vth_max).astype(np.int64)
     return FixedLayer(weight, weight_exp, bias_mant, bias_exp, vth, scale)
+
+
+def effective_weight(graph: SpikingGraph, k: int, input_scale: np.ndarray) -> np.ndarray:
+    """Hidden layer k's weights as one input unit sees them (layer 0: per payload unit,
+    w / input_scale; later: per event code, w * unit of layer k-1): (out, in) for Dense,
+    the (C_out, C_in, kh, kw) kernel for Conv2d (input units are per input channel)."""
+    syn = graph.hidden[k].synapse
+    per_input = 1.0 / input_scale if k == 0 else graph.unit(k - 1)
+    if isinstance(syn, Conv2d):
+        per_in_channel = per_channel(per_input, syn.in_channel_of, f"hidden{k} input units")
+        return syn.weight * per_in_channel[None, :, None, None]
+    return syn.weight * per_input[None, :]
+
+
+def row_constants(graph: SpikingGraph, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(bias, theta) of hidden layer k per row of its fixed weights: per neuron (Dense) or
+    per output channel (Conv2d)."""
+    layer = graph.hidden[k]
+    if isinstance(layer.synapse, Conv2d):
+        return layer.synapse.bias, per_channel(layer.threshold, layer.synapse.channel_of,
+                                               f"hidden{k} thresholds")
+    return layer.synapse.bias, layer.threshold
 
 
 STOCK_VTH_MAX = 2 ** 16
@@ -131,29 +173,55 @@ def _stock_layers(graph: SpikingGraph, absmax: np.ndarray, input_bits: int,
     return layers, input_scale
 
 
+def per_channel_max(values: np.ndarray, channel_of: np.ndarray) -> np.ndarray:
+    """(n,) -> (n,): each entry replaced by the max over its channel."""
+    out = np.zeros(channel_of.max() + 1)
+    np.maximum.at(out, channel_of, values)
+    return out[channel_of]
+
+
 def quantize(graph: SpikingGraph, obs_absmax: np.ndarray | float, input_bits: int = 16,
-             input_margin: float = 2.0, headroom_bits: int = 4) -> SpikingGraph:
+             input_margin: float = 2.0, headroom_bits: int = 4,
+             integer_input_max: int | None = None) -> SpikingGraph:
     """The graph with its fixed profile. obs_absmax: largest |observation| seen in calibration
-    (scalar or per dimension)."""
-    absmax = np.broadcast_to(np.asarray(obs_absmax, dtype=np.float64), (graph.obs_dim,))
+    (scalar, per dimension, or per input channel of a convolutional first layer).
+    integer_input_max: observations are integers in [0, max] (pixels: 255); they travel as
+    they are (input_scale 1, bit_length(max) + 1 payload bits) instead of rescaled."""
+    first = graph.hidden[0].synapse
+    absmax = np.asarray(obs_absmax, dtype=np.float64)
+    if isinstance(first, Conv2d) and absmax.size == first.in_shape[0]:
+        absmax = absmax[first.in_channel_of]           # per input channel -> per entry
+    absmax = np.broadcast_to(absmax, (graph.obs_dim,))
     if not np.all(np.isfinite(absmax)) or np.any(absmax < 0):
         raise ValueError(f"quantize: observation ranges must be finite and >= 0, got {absmax}")
+    if integer_input_max is not None:   # integer observations (pixels) travel unscaled
+        input_bits = int(integer_input_max).bit_length() + 1
     if not 2 <= input_bits <= 24:
         raise ValueError(f"quantize: input_bits must lie in [2, 24], got {input_bits}")
-    # a dimension that never moved in calibration gets the scale of a unit range
+    payload_max = 2 ** (input_bits - 1) - 1
     stock = graph.neuron.kind == "cuba"
+    convs = [k for k, h in enumerate(graph.hidden) if isinstance(h.synapse, Conv2d)]
+    if stock and convs:
+        raise ValueError("quantize: the stock profile (neuron cuba, lava-dl netx) takes dense "
+                         "layers only; this graph has convolutions")
     if stock:
         graph = floor_thresholds(graph)
         layers, input_scale = _stock_layers(graph, absmax, input_bits, input_margin)
     else:
-        input_scale = (2 ** (input_bits - 1) - 1) / (input_margin *
-                                                     np.where(absmax > 0, absmax, 1.0))
-        layers, prev_unit = [], None
-        for k, layer in enumerate(graph.hidden):
-            w = layer.synapse.weight
-            w_eff = w / input_scale[None, :] if prev_unit is None else w * prev_unit[None, :]
-            layers.append(_layer(w_eff, layer.synapse.bias, layer.threshold, headroom_bits))
-            prev_unit = graph.unit(k)
+        if integer_input_max is not None:
+            input_scale = np.ones(graph.obs_dim)
+        else:  # a dimension that never moved in calibration gets the scale of a unit range
+            ranges = np.where(absmax > 0, absmax, 1.0)
+            if isinstance(first, Conv2d):   # a shared kernel needs one scale per channel
+                ranges = per_channel_max(ranges, first.in_channel_of)
+            input_scale = payload_max / (input_margin * ranges)
+        layers = []
+        for k in range(len(graph.hidden)):
+            conv_input_max = None
+            if k in convs:
+                conv_input_max = payload_max if k == 0 else graph.neuron.max_code
+            layers.append(_layer(effective_weight(graph, k, input_scale),
+                                 *row_constants(graph, k), headroom_bits, conv_input_max))
     readout_eff = graph.readout.weight * graph.unit(len(graph.hidden) - 1)[None, :]
     peak_r = np.abs(readout_eff).max(axis=1)
     readout_scale = np.where(peak_r > 0, WEIGHT_MAX / np.where(peak_r > 0, peak_r, 1), 1.0)
@@ -182,22 +250,21 @@ def quantization_report(graph: SpikingGraph) -> list[LayerError]:
     fixed = graph.fixed
     if fixed is None:
         raise ValueError("graph has no fixed profile; run compiler.quantize.quantize first")
-    rows, prev_unit = [], None
-    for i, (layer, q) in enumerate(zip(graph.hidden, fixed.hidden)):
-        w = layer.synapse.weight
-        w_eff = w / fixed.input_scale[None, :] if prev_unit is None else \
-            w * prev_unit[None, :]
-        w_q = q.weight * 2.0 ** q.weight_exp / q.scale[:, None]
+    rows = []
+    for i, q in enumerate(fixed.hidden):
+        w_eff = effective_weight(graph, i, fixed.input_scale)
+        shape = (-1, *[1] * (w_eff.ndim - 1))
+        w_q = q.weight * 2.0 ** q.weight_exp / q.scale.reshape(shape)
+        bias, theta = row_constants(graph, i)
         b_q = q.bias_state / 64 / q.scale
         th_q = q.vth_mant / q.scale
-        on = layer.threshold > 0
+        on = theta > 0
         rows.append(LayerError(
             f"hidden{i}", q.weight_exp, int(q.vth_mant[on].min()) if on.any() else 0,
             float(np.linalg.norm(w_q - w_eff) / max(np.linalg.norm(w_eff), 1e-30)),
-            float(np.abs(b_q - layer.synapse.bias).max()),
-            float((np.abs(th_q - layer.threshold)[on] / layer.threshold[on]).max())
-            if on.any() else 0.0))
-        prev_unit = graph.unit(i)
+            float(np.abs(b_q - bias).max()),
+            float((np.abs(th_q - theta)[on] / theta[on]).max()) if on.any() else 0.0))
+    prev_unit = graph.unit(len(graph.hidden) - 1)
     r_eff = graph.readout.weight * prev_unit[None, :]
     r_q = fixed.readout_weight * 2.0 ** fixed.readout_exp / fixed.readout_scale[:, None]
     rows.append(LayerError("readout", fixed.readout_exp, 0,

@@ -16,6 +16,7 @@ from compiler.frontend import load_policy
 from compiler.ir import AnnGraph, MembranePolicy, NeuronModel, SpikingGraph
 from compiler.quantize import quantize
 from loihi_deploy.zoo import resolve_policy
+from runtime.pixels import is_pixel_env
 from runtime.closed_loop import (AnnController, episode_seeds, run_episodes,
                                  run_episodes_parallel)
 from sim_backend.emulator import Emulator
@@ -39,8 +40,9 @@ def compile_policy(ann: AnnGraph, env_id: str, timesteps: int,
         raise ValueError(f"profile must be 'float' or 'fixed', got {profile!r}")
     cal = calibrate(ann, env_id, calib_episodes, calib_seed, calib_method, percentile, progress)
     graph = convert(ann, cal, timesteps, membrane, env_id, neuron)
-    if profile == "fixed":
-        graph = quantize(graph, np.asarray(cal.info["obs_absmax"]))
+    if profile == "fixed":   # pixels (0..255) travel as they are: integer payloads
+        graph = quantize(graph, np.asarray(cal.info["obs_absmax"]),
+                         integer_input_max=255 if is_pixel_env(env_id) else None)
     return graph
 
 

@@ -11,6 +11,10 @@ Parts (each writes <part>.json, <part>.md and PNG figures into OUT; README.md in
                  (Loihi 1 Table 2 figures), the ANN's FLOPs, Lava latency per decision.
   fidelity       float vs Loihi fixed-point returns per neuron model.
   simulator      emulator vs Lava vs a per-sample torch loop (loihi_deploy.perf), and scaling.
+  pixels         the bundled pixel policies (distilled convolutional actors, 84x84 frames):
+                 IF T=32/64, SNM T=8/16, MT and DC T=2, vanilla and CRPI (alphas 0.5, 1),
+                 against the ANN and the state-based expert, with the energy estimate per
+                 decision (events and synaptic ops counted over 2 closed-loop episodes).
 Every row of a part runs all its alphas x episodes as one emulator batch on the same reset
 seeds (paired comparisons); calibration is shared by all rows of a policy. The JSON is
 rewritten after every row and `--resume` skips rows already in it, so a long run can be
@@ -40,6 +44,8 @@ QUICK_CONFIGS = [("if", 4), ("snm", 4), ("mt:4", 2), ("dc:4", 2)]
 BUNDLED_CONFIGS = [("if", 16), ("mt:4", 2)]    # the project's own policies, full mode
 # clip study: (neuron, T, wider alternative clip in units); defaults are NeuronModel's
 CLIP_CONFIGS = [("snm", 4, 1.0), ("mt:4", 2, 6.0), ("dc:4", 2, 6.0)]
+PIXEL_CONFIGS = [("if", 32), ("if", 64), ("snm", 8), ("snm", 16), ("mt:4", 2), ("dc:4", 2)]
+PIXEL_ALPHAS = [0.0, 0.5, 1.0]     # a coarse grid: pixel rows cost ~100x a state row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,11 +61,13 @@ def paper_policies() -> list[PolicySpec]:
             for env in PAPER_ENVS if (PAPER_ACTORS / f"TD3_{env}_actor.pt").exists()]
 
 
-def bundled_policy_specs(names=None) -> list[PolicySpec]:
+def bundled_policy_specs(names=None, pixels: bool = False) -> list[PolicySpec]:
+    """Bundled state policies (pixels=False) or pixel policies (pixels=True)."""
     from loihi_deploy.zoo import bundled_policies
+    from runtime.pixels import is_pixel_env
     zoo = bundled_policies()
     return [PolicySpec(name, name, meta["env_id"]) for name, meta in zoo.items()
-            if names is None or name in names]
+            if (names is None or name in names) and is_pixel_env(meta["env_id"]) == pixels]
 
 
 def _row_key(row: dict) -> tuple:
@@ -317,32 +325,90 @@ def decision_cost(ann, graph, env_id: str, seeds, alpha: float) -> dict:
     from runtime.closed_loop import run_episodes
     from sim_backend.emulator import Emulator
 
+    from compiler.hardware import fan_out, synapse_count
+    synapses = [*(h.synapse for h in graph.hidden), graph.readout]
+    fanouts = [fan_out(syn) for syn in synapses]    # per input entry of each layer
+
     class Counting(Emulator):
         def act(self, obs):
             actions = super().act(obs)
+            # synaptic ops: every event (and every non-zero observation payload) reaches
+            # each of its sender's out-going synapses
+            self.sops_log.append(sum(c @ f for c, f in zip(self.last_event_counts,
+                                                           fanouts[1:])))
+            self.input_log.append((obs != 0) @ fanouts[0])
             self.events_log.append([c.sum(axis=1) for c in self.last_event_counts])
             return actions
     emulator = Counting(graph, len(seeds), alpha=alpha)
-    emulator.events_log = []
+    emulator.events_log, emulator.sops_log, emulator.input_log = [], [], []
     lengths = run_episodes(emulator, env_id, seeds).lengths
     events = np.array(emulator.events_log)           # (K, layers, B)
     alive = np.arange(len(events))[:, None] < lengths[None, :]
     per_layer = (events * alive[:, None, :]).sum(axis=(0, 2)) / alive.sum()
-    widths = [h.synapse.shape[0] for h in graph.hidden]
-    fanout = widths[1:] + [graph.act_dim]
     input_steps = 1 if graph.neuron.coding == "differential" else graph.timesteps
-    input_ops = input_steps * graph.obs_dim * widths[0]
-    sops = float(per_layer @ np.array(fanout)) + input_ops
-    updates = graph.timesteps * sum(widths)
+    input_ops = input_steps * float((np.array(emulator.input_log) * alive).sum() / alive.sum())
+    sops = float((np.array(emulator.sops_log) * alive).sum() / alive.sum()) + input_ops
+    updates = graph.timesteps * sum(h.synapse.shape[0] for h in graph.hidden)
     spikes = float(per_layer.sum())
     energy = (ENERGY_PJ["sop"] * sops + ENERGY_PJ["active_update"] * spikes
               + ENERGY_PJ["inactive_update"] * (updates - spikes) + ENERGY_PJ["spike"] * spikes)
-    flops = 2 * sum(h.shape[0] * h.shape[1] for h in (*ann.hidden, ann.readout))
+    flops = 2 * sum(synapse_count(h) for h in (*ann.hidden, ann.readout))
     return {"events_per_decision": spikes, "events_per_layer": per_layer.round(2).tolist(),
             "sops_per_decision": sops, "input_ops_per_decision": input_ops,
             "neuron_updates_per_decision": updates, "energy_uj": energy * 1e-6,
             "energy_alt_uj": ALT_SOP_PJ * sops * 1e-6, "ann_flops": flops,
             "ann_energy_uj": ANN_FLOP_PJ * flops * 1e-6}
+
+
+def add_pixel_costs(path: pathlib.Path, specs, episodes: int) -> list[dict]:
+    """Energy estimate per decision (decision_cost at the row's best alpha, `episodes`
+    closed-loop episodes) added to every row of a conversion-style JSON that lacks one."""
+    saved = json.loads(path.read_text())
+    cache: dict = {}
+    by_label = {spec.label: spec for spec in specs}
+    for row in saved["rows"]:
+        if "cost" in row or row["policy"] not in by_label:
+            continue
+        ann, graph, _ = _graph(by_label[row["policy"]], cache, row["neuron"], row["timesteps"])
+        row["cost"] = decision_cost(ann, graph, row["env_id"], list(range(100, 100 + episodes)),
+                                    row["best"]["alpha"])
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(saved, indent=1, default=float))
+        tmp.replace(path)
+    return saved["rows"]
+
+
+def format_pixels(rows: list[dict]) -> str:
+    """Markdown: per pixel policy, its expert and ANN, then each config's vanilla and best
+    CRPI ratio with the energy estimate per decision."""
+    from loihi_deploy.zoo import bundled_policies
+    zoo = bundled_policies()
+    lines = []
+    for label in dict.fromkeys(r["policy"] for r in rows):
+        mine = [r for r in rows if r["policy"] == label]
+        ann, meta = mine[0]["ann"], zoo.get(label, {})
+        expert = meta.get("expert_evaluation", {})
+        lines += [f"### {label} ({mine[0]['env_id']})", "",
+                  f"State-based expert {meta.get('expert', '?')}: {expert.get('mean', 0):.1f} "
+                  f"± {expert.get('std', 0):.1f} (20 episodes, std); distilled ANN: "
+                  f"{ann['mean']:.1f} ± {ann['ci95']:.1f} (95% CI, {mine[0]['episodes']} "
+                  f"episodes per cell, alphas {mine[0]['alphas']})", "",
+                  "| neuron | T | vanilla | ratio | best CRPI (alpha) | ratio | paired diff vs "
+                  "vanilla | events / decision | energy µJ / decision | ANN µJ |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in mine:
+            v, b, c = r["vanilla"], r["best"], r.get("cost", {})
+            lines.append(f"| {r['neuron']} | {r['timesteps']} | {v['mean']:.1f} ± "
+                         f"{v['ci95']:.1f} | {v['ratio']:.1%} | {b['mean']:.1f} ± {b['ci95']:.1f}"
+                         f" ({b['alpha']:g}) | {b['ratio']:.1%} | {b['delta_vs_vanilla']:+.1f} ± "
+                         f"{b['delta_ci95']:.1f} | {c.get('events_per_decision', float('nan')):.0f}"
+                         f" | {c.get('energy_uj', float('nan')):.1f} | "
+                         f"{c.get('ann_energy_uj', float('nan')):.1f} |")
+        lines.append("")
+    lines.append("Energy: estimate from event and synaptic-op counts with Loihi 1 Table 2 "
+                 "figures (see cost.md); ANN: 12.5 pJ per FLOP. Convolution synapses counted "
+                 "per connection; a zero pixel sends no event.")
+    return "\n".join(lines) + "\n"
 
 
 def cost_part(specs, episodes: int, configs, lava_decisions: int) -> list[dict]:
@@ -465,7 +531,7 @@ def format_simulator(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-PARTS = ("conversion", "crpi_clip", "amplification", "cost", "fidelity", "simulator")
+PARTS = ("conversion", "crpi_clip", "amplification", "cost", "fidelity", "simulator", "pixels")
 
 
 def _best_alphas(out: pathlib.Path, prefix: str):
@@ -493,8 +559,10 @@ def write_index(out: pathlib.Path, prefix: str, command: str,
     invocations that actually produced the files, when the parts ran separately."""
     titles = {"conversion": "Conversion study", "crpi_clip": "CRPI clip radius",
               "amplification": "Error amplification", "cost": "Cost per decision",
-              "fidelity": "Float vs Loihi fixed point", "simulator": "Simulator performance"}
-    figures = {"conversion": ["conversion_alpha.png"], "amplification": ["amplification.png"]}
+              "fidelity": "Float vs Loihi fixed point", "simulator": "Simulator performance",
+              "pixels": "Pixel policies (convolutional)"}
+    figures = {"conversion": ["conversion_alpha.png"], "amplification": ["amplification.png"],
+               "pixels": ["pixels_alpha.png"]}
     lines = ["# Results", "", f"Generated by `{command}` (loihi_deploy/bench.py); each section's "
              "numbers are in the JSON file of the same name.", ""]
     if runs:
@@ -516,7 +584,8 @@ def write_index(out: pathlib.Path, prefix: str, command: str,
 def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
               parts=PARTS, episodes: int | None = None, workers: int | None = None,
               resume: bool = False, command: str = "loihi-deploy bench",
-              ray_address: str | None = None) -> pathlib.Path:
+              ray_address: str | None = None,
+              pixel_policies: list[str] | None = None) -> pathlib.Path:
     """Run the parts and write OUT/<part>.{json,md,png} and the README.md index. The sweeps
     of conversion and crpi_clip run on a Ray cluster when ray_address is given."""
     out = pathlib.Path(out)
@@ -563,6 +632,21 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
         elif part == "fidelity":
             rows = fidelity_part(paper or specs, few if quick else 20, analysis_configs)
             _write(out, name, rows, format_fidelity(rows))
+        elif part == "pixels":
+            pixel_specs = bundled_policy_specs(pixel_policies, pixels=True)
+            if not pixel_specs:
+                raise ValueError("bench pixels: no bundled pixel policies (make them with "
+                                 "`loihi-deploy distill`)")
+            if quick:   # the cheapest: InvertedPendulum
+                pixel_specs = [s for s in pixel_specs if "Pendulum" in s.env_id][:1] or \
+                    pixel_specs[:1]
+            pixel_configs = [("mt:4", 2)] if quick else PIXEL_CONFIGS
+            n = 2 if quick else min(episodes, 10)
+            rows = run_part(name, pixel_specs, pixel_configs, PIXEL_ALPHAS, n, 100, out,
+                            workers, resume, ray_address=ray_address)
+            rows = add_pixel_costs(out / f"{name}.json", pixel_specs, episodes=2)
+            (out / f"{name}.md").write_text(format_pixels(rows))
+            plot_alpha_curves(rows, out / f"{name}_alpha.png")
         elif part == "simulator":
             cheetah = [s for s in (paper or specs) if "HalfCheetah" in s.env_id]
             result = simulator_part((cheetah or paper or specs)[0], quick)

@@ -79,11 +79,21 @@ def _cmd_compile(args, argv) -> None:
                            progress=True, neuron=_neuron(args))
     path = save_bundle(graph, args.output)
     print(f"wrote {path}: {args.env}, {str(graph.neuron).upper()}, T={graph.timesteps}, membrane {graph.membrane}, "
-          f"profile {graph.profile}, layers {[h.synapse.shape[0] for h in graph.hidden]}, "
+          f"profile {graph.profile}, layers {' -> '.join(map(_layer_text, graph.hidden))}, "
           f"calibrated on {graph.calibration['states']} states")
     if graph.fixed is not None:
         print("Loihi fixed-point quantisation (errors of the dequantised numbers):")
         print(format_report(quantization_report(graph)))
+
+
+def _layer_text(layer) -> str:
+    """'256' for a dense layer, 'conv 16x21x21 (4x4/4)' for a convolution."""
+    from compiler.ir import Conv2d
+    syn = layer.synapse
+    if isinstance(syn, Conv2d):
+        kh, kw = syn.weight.shape[2:]
+        return f"conv {'x'.join(map(str, syn.out_shape))} ({kh}x{kw}/{syn.stride})"
+    return str(syn.shape[0])
 
 
 def _cmd_run(args, argv) -> None:
@@ -173,7 +183,7 @@ def _cmd_inspect(args, argv) -> None:
     print(f"{args.bundle}: {graph.env_id}, {str(graph.neuron).upper()} neurons, T={graph.timesteps}, "
           f"membrane {graph.membrane}, profile {graph.profile}")
     print(f"network: {graph.obs_dim} -> "
-          f"{' -> '.join(str(h.synapse.shape[0]) for h in graph.hidden)} -> {graph.act_dim}; "
+          f"{' -> '.join(map(_layer_text, graph.hidden))} -> {graph.act_dim}; "
           f"source {graph.source.get('kind', '?')} sha256 {str(graph.source.get('sha256'))[:12]}")
     if graph.fixed is not None:
         print(format_report(quantization_report(graph)))
@@ -235,8 +245,18 @@ def _cmd_train(args, argv) -> None:
     cfg = TrainConfig(algo=args.algo, env_id=args.env, steps=args.steps, seed=args.seed,
                       run_dir=args.run_dir or "", threads=args.threads,
                       eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
-                      learning_starts=args.learning_starts, out=args.out or "")
+                      learning_starts=args.learning_starts, out=args.out or "",
+                      init_from=args.init_from or "", action_cost=args.action_cost)
     train(cfg, argv)
+
+
+def _cmd_distill(args, argv) -> None:
+    from loihi_deploy.distill import DistillConfig, distill
+    cfg = DistillConfig(expert=args.expert, env_id=args.env, iterations=args.iterations,
+                        episodes=args.episodes, updates=args.updates, noise=args.noise,
+                        shift=args.shift, seed=args.seed,
+                        threads=args.threads, run_dir=args.run_dir or "", out=args.out or "")
+    distill(cfg, argv)
 
 
 def _cmd_train_snn(args, argv) -> None:
@@ -256,11 +276,14 @@ def _cmd_policies(args, argv) -> None:
     if not zoo:
         print("no bundled policies")
         return
-    print(f"{'name':<36}{'env':<28}{'algo':<6}{'steps':>9}{'return (20 ep)':>22}")
+    print(f"{'name':<40}{'env':<32}{'algo':<8}{'steps':>9}{'return (20 ep)':>22}")
     for name, meta in zoo.items():
         ev = meta["evaluation"]
-        print(f"{name:<36}{meta['env_id']:<28}{meta['algo']:<6}{meta['steps']:>9}"
-              f"{ev['mean']:>13.1f} +- {ev['std']:<6.1f}")
+        steps = meta.get("steps", meta.get("frames", "?"))   # distilled: labelled frames
+        note = f"  (expert {meta['expert']}: {meta['expert_evaluation']['mean']:.1f})" \
+            if "expert" in meta else ""
+        print(f"{name:<40}{meta['env_id']:<32}{meta['algo']:<8}{steps:>9}"
+              f"{ev['mean']:>13.1f} +- {ev['std']:<6.1f}{note}")
 
 
 def _cmd_bench(args, argv) -> None:
@@ -268,7 +291,8 @@ def _cmd_bench(args, argv) -> None:
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     run_bench(args.out, args.quick, parts, args.episodes, args.workers, args.resume,
               command="loihi-deploy " + " ".join(a for a in argv if a != "--quick"),
-              ray_address=args.ray)
+              ray_address=args.ray,
+              pixel_policies=args.pixel_policies.split(",") if args.pixel_policies else None)
 
 
 def _cmd_demo(args, argv) -> None:
@@ -408,9 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a few minutes: one bundled policy, 4 configs, 3 alphas, 5 episodes "
                         "(files prefixed quick_)")
     p.add_argument("--parts", default="conversion,crpi_clip,amplification,cost,fidelity,"
-                                      "simulator",
+                                      "simulator,pixels",
                    help="comma list of conversion, crpi_clip, amplification, cost, fidelity, "
-                        "simulator (default all)")
+                        "simulator, pixels (default all)")
+    p.add_argument("--pixel-policies", metavar="NAMES",
+                   help="pixels part: comma list of bundled pixel policies (default all)")
     p.add_argument("--out", default="docs/results", help="output folder (default docs/results)")
     p.add_argument("--episodes", type=_positive, help="episodes per cell (default 30; quick 5)")
     p.add_argument("--workers", type=_positive, help="processes (default: one per core)")
@@ -451,7 +477,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=_positive, default=25_000)
     p.add_argument("--learning-starts", type=int, default=10_000)
     p.add_argument("--out", help="exported policy path (default RUN_DIR/policy.pt)")
+    p.add_argument("--init-from", help="SB3 model.zip (or run dir) to fine-tune from, e.g. a "
+                                       "state policy continued on ENV-repeat2")
+    p.add_argument("--action-cost", type=float, default=0.0,
+                   help="training reward minus COST x mean squared normalised action (a gentler "
+                        "expert for pixel distillation); evaluations use the env's reward")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("distill", help="distil a state-based expert into a convolutional pixel "
+                                       "policy (DAgger on rendered frames), resumable")
+    p.add_argument("--expert", required=True, help="bundled policy name or file (state-based)")
+    p.add_argument("--env", required=True, help="pixel env id, e.g. HalfCheetah-v5-pixels")
+    p.add_argument("--iterations", type=_positive, default=6, help="DAgger iterations")
+    p.add_argument("--episodes", type=_positive, default=10, help="episodes per iteration")
+    p.add_argument("--updates", type=_positive, default=2000,
+                   help="minibatch steps per iteration (batch 128)")
+    p.add_argument("--noise", type=float, default=0.1,
+                   help="Gaussian noise on executed actions, in [-1, 1] action units (DART)")
+    p.add_argument("--shift", type=int, default=0,
+                   help="random-shift augmentation in pixels (DrQ: 4; default off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_positive, default=1, help="torch threads (default 1)")
+    p.add_argument("--run-dir", help="folder for data and checkpoints (default "
+                                     "runs/distill-ENV-sSEED); re-running resumes")
+    p.add_argument("--out", help="exported policy path (default RUN_DIR/pixel_policy.pt)")
+    p.set_defaults(func=_cmd_distill)
 
     p = sub.add_parser("policies", help="list the bundled policies and their recorded return")
     p.set_defaults(func=_cmd_policies)

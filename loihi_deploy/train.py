@@ -19,6 +19,7 @@ import shlex
 import sys
 import time
 
+import gymnasium as gym
 import numpy as np
 
 from compiler.frontend import from_sequential, sha256_file
@@ -43,6 +44,9 @@ class TrainConfig:
     learning_starts: int = 10_000
     hidden: tuple[int, ...] = (256, 256)
     out: str = ""  # exported policy path (.pt); default: <run_dir>/policy.pt
+    init_from: str = ""  # SB3 model.zip to start from (fine-tuning, e.g. on a '-repeat2' env)
+    action_cost: float = 0.0  # training reward - action_cost * mean(a_normalised ** 2);
+    #                           evaluations use the env's own reward
 
 
 def actor_sequential(model):
@@ -108,6 +112,39 @@ def _make_model(cfg: TrainConfig, env):
     raise ValueError(f"--algo must be td3 or sac, got {cfg.algo!r}")
 
 
+class ActionCost(gym.Wrapper):
+    """Training-only reward shaping: r - cost * mean(((a - mid) / half_range) ** 2). A gentler
+    expert (lower gains) is easier to imitate from pixels, where velocities are coarse."""
+
+    def __init__(self, env: gym.Env, cost: float):
+        super().__init__(env)
+        self.cost = float(cost)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        space = self.env.action_space
+        a = (np.asarray(action) - (space.high + space.low) / 2) / ((space.high - space.low) / 2)
+        return obs, reward - self.cost * float(np.mean(a ** 2)), terminated, truncated, info
+
+
+def _init_from(cfg: TrainConfig, env):
+    """An SB3 model (weights, optimiser, no replay buffer) trained elsewhere, now on `env`,
+    which must have the same spaces; its replay buffer is refilled from `env`."""
+    from stable_baselines3 import SAC, TD3
+    path = pathlib.Path(cfg.init_from)
+    if path.is_dir():
+        path = path / "model.zip"
+    if not path.is_file():
+        raise FileNotFoundError(f"--init-from {cfg.init_from}: no SB3 model.zip there")
+    try:
+        model = {"td3": TD3, "sac": SAC}[cfg.algo].load(path, env=env, device="cpu")
+    except Exception as exc:  # noqa: BLE001 - wrong algorithm, other spaces, corrupt file
+        raise ValueError(f"--init-from {path}: cannot start a {cfg.algo} run from it "
+                         f"({type(exc).__name__}: {exc})") from None
+    model.learning_starts = model.num_timesteps + cfg.learning_starts
+    return model
+
+
 def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
     """Train (or resume) and export; returns the exported policy path."""
     import torch
@@ -121,6 +158,8 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
     progress_path, model_path = run_dir / "progress.json", run_dir / "model.zip"
     buffer_path = run_dir / "replay_buffer.pkl"
     env = make_env(cfg.env_id)
+    if cfg.action_cost:
+        env = ActionCost(env, cfg.action_cost)
     progress = json.loads(progress_path.read_text()) if progress_path.exists() else \
         {"config": dataclasses.asdict(cfg), "evals": [], "best": None}
     if model_path.exists():
@@ -133,6 +172,10 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
                              f": {exc}); restore model.zip / replay_buffer.pkl, or use a new "
                              f"--run-dir to start over") from None
         print(f"resuming {run_dir} at {model.num_timesteps} steps", file=sys.stderr)
+    elif cfg.init_from:
+        model = _init_from(cfg, env)
+        print(f"starting from {cfg.init_from} (its {model.num_timesteps} steps count towards "
+              f"--steps)", file=sys.stderr)
     else:
         model = _make_model(cfg, env)
 
@@ -197,7 +240,8 @@ def export(cfg: TrainConfig, model, run_dir: pathlib.Path, progress: dict,
         "seed": cfg.seed, "obs_dim": obs_dim, "act_dim": act_dim,
         "action_low": low.tolist(), "action_high": high.tolist(),
         "hidden": list(cfg.hidden), "activation": "relu", "head": "tanh",
-        "selected": chosen,
+        "selected": chosen, **({"init_from": cfg.init_from} if cfg.init_from else {}),
+        **({"training_action_cost": cfg.action_cost} if cfg.action_cost else {}),
         "evaluation": {"episodes": len(returns), "mean": float(returns.mean()),
                        "std": float(returns.std()), "returns": returns.round(2).tolist(),
                        "deterministic": True,

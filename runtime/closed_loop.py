@@ -31,7 +31,8 @@ class Controller(Protocol):
 
 @dataclasses.dataclass
 class Rollout:
-    """Returns (B,), lengths (B,) in env steps; obs/actions (B, steps, dim) when recorded.
+    """Returns (B,), lengths (B,) in decisions (env steps; steps / action repeat for pixel and
+    '-repeat2' envs); obs/actions (B, steps, dim) when recorded (obs in the env's dtype).
     errors[b] is None, or the message of the exception row b's env raised: that episode
     stopped there and its return and length are partial."""
     returns: np.ndarray
@@ -69,7 +70,7 @@ def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int |
     seeds = [int(s) for s in seeds]
     envs = [make_env(env_id) for _ in seeds]
     try:
-        horizon = max_steps or envs[0].spec.max_episode_steps or 1000
+        horizon = max_steps or decisions_per_episode(envs[0])
         obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds)]).astype(np.float64)
         batch = len(envs)
         returns = np.zeros(batch)
@@ -92,8 +93,8 @@ def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int |
                         f"step {step}; pass nan_policy='zero' to replace such entries by 0")
                 obs = np.where(bad, 0.0, obs)
             actions = np.asarray(controller.act(obs), dtype=np.float64)
-            if record:
-                obs_log.append(obs.copy())
+            if record:  # in the env's own dtype (uint8 for pixels: 8x less memory)
+                obs_log.append(obs.astype(envs[0].observation_space.dtype))
                 act_log.append(actions.copy())
             for b in np.flatnonzero(active):
                 try:
@@ -117,6 +118,12 @@ def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int |
     if record:
         return Rollout(returns, lengths, np.stack(obs_log, 1), np.stack(act_log, 1), errors)
     return Rollout(returns, lengths, errors=errors)
+
+
+def decisions_per_episode(env) -> int:
+    """The env's time limit in decisions (env steps / action repeat of a pixel env)."""
+    steps = env.spec.max_episode_steps or 1000
+    return -(-steps // getattr(env, "action_repeat", 1))
 
 
 def default_workers() -> int:

@@ -10,6 +10,8 @@ import warnings
 import gymnasium as gym
 import numpy as np
 
+from runtime import pixels   # sets MUJOCO_GL=egl (unless set) before mujoco is imported
+
 ENV_KWARGS = {"Ant-v5": {"include_cfrc_ext_in_observation": False}}
 # gymnasium's v4 XML files use an attribute MuJoCo 4 deprecates; MuJoCo prints the warning from
 # C once per env. It is harmless (the model compiles as before), so only that one is dropped.
@@ -28,11 +30,16 @@ def _install_mujoco_warning_filter() -> None:
 
 
 def make_env(env_id: str, **kwargs) -> gym.Env:
-    """One gymnasium env; raises ValueError with the list of known ids if env_id is unknown."""
+    """One gymnasium env; raises ValueError with the list of known ids if env_id is unknown.
+    'X-pixels' is env X observed through 84x84 stacked frames with action repeat 2, and
+    'X-repeat2' the same decisions observed through the state (runtime.pixels)."""
+    wrapped = pixels.wrap(env_id, lambda base: make_env(base, **kwargs))
+    if wrapped is not None:
+        return wrapped
     if env_id not in gym.registry:
         mujoco_ids = sorted(k for k in gym.registry if k.split("-")[0] in MUJOCO_NAMES)
         raise ValueError(f"unknown environment {env_id!r}; MuJoCo ids known to gymnasium: "
-                         f"{', '.join(mujoco_ids)}")
+                         f"{', '.join(mujoco_ids)} (append '-pixels' for pixel observations, '-repeat2' for action repeat 2)")
     _install_mujoco_warning_filter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # v4 envs emit a deprecation warning in gymnasium 1.x

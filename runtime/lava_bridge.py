@@ -80,6 +80,8 @@ class LavaController:
         payload, clipped = codec.encode(self.graph, obs, self.profile)
         self.input_clips += int(clipped.sum())
         payload = payload[0].astype(np.int32 if self.profile == "fixed" else np.float64)
+        if self.net.input_order is not None:   # a convolution reads Lava's (W, H, C) order
+            payload = payload[self.net.input_order]
         start = time.perf_counter()
         first = self.net.injector
         self._started = True   # before run(): an interrupt inside it must still stop Lava

@@ -9,7 +9,8 @@ Per decision (one env step), for the (B, obs_dim) observation batch:
     dense_l(codes_{l-1}[t])), and the readout runs neurons.readout_step on
     dense_r(codes_last[t]);  action = codec.decode(accumulator).
 dense(x) is W_eff @ x in float (W_eff = W * unit of the previous layer); in fixed point it is
-Lava's Dense: dense_shift(W_int @ x, exp).
+Lava's Dense: dense_shift(W_int @ x, exp). A Conv2d layer's input is conv(x, kernel_eff), as
+Lava's Conv computes it (exponent 0).
 Row b's membrane policy uses alpha[b]; vanilla rows simply have alpha 0.
 Fixed point is exact integer arithmetic, held in integer-valued float64 arrays for BLAS speed
 (bit-exact with Lava's int64 fixed_pt models at any batch size); float sums depend on
@@ -21,7 +22,7 @@ import dataclasses
 
 import numpy as np
 
-from compiler.ir import SpikingGraph
+from compiler.ir import Conv2d, SpikingGraph, per_channel
 from sim_backend import codec, neurons
 
 
@@ -63,22 +64,44 @@ def _fixed_synapses(weight: np.ndarray, exp: int, graded: bool, max_code: int) -
     return _Synapses(weight_t, exp, graded)
 
 
+@dataclasses.dataclass
+class _ConvSynapses:
+    """A Conv2d layer's synaptic input (weight exponent 0, as Lava's Conv): conv(x, kernel).
+    Fixed point runs in float32, exact: the quantiser bounds every sum below 2**23."""
+    kernel: np.ndarray       # (C_out, C_in, kh, kw): float64 (float) or integer-valued float32
+    conv: Conv2d
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.conv.apply(x.astype(self.kernel.dtype, copy=False), self.kernel) \
+            .astype(np.float64)
+
+
 def synapses(graph: SpikingGraph, profile: str,
-             sum_order: str = "blas") -> tuple[list[_Synapses], _Synapses]:
+             sum_order: str = "blas") -> tuple[list, _Synapses]:
     """Per hidden layer and readout: the weights one input unit sees (events carry integer
-    codes, so the previous layer's unit is folded into layer l's float weights)."""
+    codes, so the previous layer's unit is folded into layer l's float weights; a
+    convolution's input unit is per input channel). sum_order applies to Dense layers."""
     if sum_order not in ("blas", "lava"):
         raise ValueError(f"sum_order must be 'blas' or 'lava', got {sum_order!r}")
     max_code = graph.neuron.max_code
     if profile == "fixed":
         fixed = graph.fixed
-        hidden = [_fixed_synapses(q.weight, q.weight_exp, k == 0, max_code)
-                  for k, q in enumerate(fixed.hidden)]
+        hidden = [_ConvSynapses(q.weight.astype(np.float32), h.synapse)
+                  if isinstance(h.synapse, Conv2d) else
+                  _fixed_synapses(q.weight, q.weight_exp, k == 0, max_code)
+                  for k, (h, q) in enumerate(zip(graph.hidden, fixed.hidden))]
         return hidden, _fixed_synapses(fixed.readout_weight, fixed.readout_exp, False, max_code)
     graded = graph.neuron.payload_bits > 1   # Lava's Dense sums graded payloads with a dot
-    hidden = [_Synapses(graph.hidden[0].synapse.weight.T.copy(), None, True, sum_order)] + [
-        _Synapses((h.synapse.weight * graph.unit(k)[None, :]).T.copy(), None, graded, sum_order)
-        for k, h in enumerate(graph.hidden[1:])]
+    hidden = []
+    for k, h in enumerate(graph.hidden):
+        syn = h.synapse
+        unit = np.ones(syn.shape[1]) if k == 0 else graph.unit(k - 1)
+        if isinstance(syn, Conv2d):
+            per_in = per_channel(unit, syn.in_channel_of, f"hidden{k} input units")
+            hidden.append(_ConvSynapses(syn.weight * per_in[None, :, None, None], syn))
+        else:
+            hidden.append(_Synapses((syn.weight * unit[None, :]).T.copy(), None,
+                                    k == 0 or graded, sum_order))
     readout = _Synapses((graph.readout.weight * graph.unit(len(graph.hidden) - 1)[None, :]).T
                         .copy(), None, graded, sum_order)
     return hidden, readout
@@ -88,10 +111,12 @@ def neuron_constants(graph: SpikingGraph, profile: str,
                      dtype=np.int64) -> tuple[list, list, object]:
     """(thresholds, biases, arithmetic) per hidden layer, in the profile's units; fixed-point
     integers as `dtype` (int64 for Lava, integer-valued float64 in the emulator)."""
-    if profile == "fixed":
-        return ([q.threshold_state.astype(dtype) for q in graph.fixed.hidden],
-                [q.bias_state.astype(dtype) for q in graph.fixed.hidden], neurons.FIXED)
-    return ([h.threshold for h in graph.hidden], [h.synapse.bias for h in graph.hidden],
+    if profile == "fixed":   # fixed vectors are per row (neuron or channel) -> per neuron
+        return ([q.threshold_state[h.synapse.channel_of].astype(dtype)
+                 for h, q in zip(graph.hidden, graph.fixed.hidden)],
+                [q.bias_state[h.synapse.channel_of].astype(dtype)
+                 for h, q in zip(graph.hidden, graph.fixed.hidden)], neurons.FIXED)
+    return ([h.threshold for h in graph.hidden], [h.synapse.neuron_bias for h in graph.hidden],
             neurons.FLOAT)
 
 

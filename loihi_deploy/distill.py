@@ -1,0 +1,282 @@
+"""Pixel policies by distillation: a state-based expert teaches a convolutional actor that sees
+only rendered frames (DAgger, Ross et al. 2011), since DrQ-v2 from scratch is out of reach on
+CPUs.
+
+The actor (pixel_actor) is DrQ-v2-style, sized for CPUs: a conv encoder on the 9x84x84 stacked
+frames (x / 255 - 0.5), then a ReLU trunk and a tanh head; every layer converts to spikes.
+    Conv(9->16, 4x4, stride 4) ReLU  Conv(16->32, 3x3, stride 2) ReLU  Conv(32->32, 3x3) ReLU
+    Flatten  Linear(2048->256) ReLU  Linear(256->256) ReLU  Linear(256->act) Tanh
+
+DAgger iteration i (0..iterations-1): run `episodes` episodes of the pixel env; at every decision
+the expert labels the true state (the env's own state observation) with its action, and the
+env executes the expert's action with probability beta_i = 0.5**i (i = 0: pure expert), the
+student's otherwise, plus Gaussian noise of `noise` (in [-1, 1] action units; DART, Laskey et
+al. 2017: it shows the student the states next to the expert's path); the labelled frames join
+the dataset; the student is trained on the whole dataset (MSE in the tanh's [-1, 1] action
+units; optionally with DrQ's random shift of up to `shift` pixels, off by default: with a
+fixed camera a shift moves the cart and changes the label), then is evaluated.
+
+Run directory (resumable: re-run the same command): data_<i>.npz (frames uint8, labels),
+student.pt, progress.json. Output: <out>.pt (state dict) + <out>.json (metadata, as the zoo's).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import shlex
+import time
+
+import numpy as np
+
+from compiler.frontend import load_policy, sha256_file
+from runtime import pixels
+from loihi_deploy.train import _atomic_json, _save_state_dict, library_versions
+from runtime.envs import make_env, space_sizes
+
+EVAL_SEED = 10_000       # evaluation resets, as the zoo's
+COLLECT_SEED = 20_000    # data collection resets: COLLECT_SEED + 1000 * iteration + episode
+CONV_SPECS = ({"out": 16, "kernel": 4, "stride": 4}, {"out": 32, "kernel": 3, "stride": 2},
+              {"out": 32, "kernel": 3, "stride": 1})
+INPUT_NORMALISATION = {"scale": 1 / 255, "offset": -0.5}
+
+
+@dataclasses.dataclass
+class DistillConfig:
+    expert: str                  # bundled policy name or file (state-based)
+    env_id: str                  # pixel env id, e.g. HalfCheetah-v5-pixels
+    iterations: int = 6
+    episodes: int = 10           # per DAgger iteration
+    updates: int = 2000          # minibatch steps per iteration
+    noise: float = 0.1           # executed-action noise, [-1, 1] action units (labels clean)
+    shift: int = 0               # random-shift augmentation, pixels (DrQ uses 4)
+    batch_size: int = 128
+    lr: float = 5e-4
+    hidden: int = 256
+    seed: int = 0
+    threads: int = 1
+    eval_episodes: int = 5       # after each iteration
+    final_eval_episodes: int = 20
+    run_dir: str = ""
+    out: str = ""
+
+
+def pixel_actor(obs_shape: tuple[int, int, int], act_dim: int, hidden: int = 256):
+    """The convertible pixel actor (module docstring) as nn.Sequential."""
+    import torch.nn as nn
+    layers, channels, size = [], obs_shape[0], obs_shape[1]
+    for spec in CONV_SPECS:
+        layers += [nn.Conv2d(channels, spec["out"], spec["kernel"], stride=spec["stride"]),
+                   nn.ReLU()]
+        channels, size = spec["out"], (size - spec["kernel"]) // spec["stride"] + 1
+    layers += [nn.Flatten(), nn.Linear(channels * size * size, hidden), nn.ReLU(),
+               nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, act_dim), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+def _normalise(frames):
+    """(B, C, H, W) tensor of pixel values 0..255 -> float32 in [-0.5, 0.5]."""
+    return frames.float() * INPUT_NORMALISATION["scale"] + INPUT_NORMALISATION["offset"]
+
+
+def _collect(cfg: DistillConfig, expert, student, iteration: int) -> dict:
+    """One DAgger iteration's episodes: frames (N, C, H, W) uint8, labels (N, act) in [-1, 1],
+    and the return of each episode."""
+    import torch
+    rng = np.random.default_rng(cfg.seed * 7919 + iteration)
+    beta = 0.5 ** iteration
+    env = make_env(cfg.env_id)
+    shape = pixels.pixel_shape()
+    head = expert.head
+    frames, labels, returns = [], [], []
+    try:
+        for episode in range(cfg.episodes):
+            obs, _ = env.reset(seed=COLLECT_SEED + 1000 * iteration + episode)
+            total, done = 0.0, False
+            while not done:
+                state = env.unwrapped._get_obs()[None, :]
+                expert_action = expert.forward(state)[0]
+                frames.append(obs.reshape(shape))
+                labels.append((expert_action - head.offset) / head.scale)
+                action = expert_action
+                if rng.random() >= beta:
+                    with torch.no_grad():
+                        z = student(_normalise(torch.from_numpy(obs.reshape(1, *shape))))
+                    action = head.offset + head.scale * z[0].double().numpy()
+                action = np.clip(action + head.scale * cfg.noise * rng.normal(size=action.shape),
+                                 head.offset - head.scale, head.offset + head.scale)
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += reward
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    return {"frames": np.stack(frames).astype(np.uint8),
+            "labels": np.clip(np.stack(labels), -1, 1).astype(np.float32),
+            "returns": np.array(returns)}
+
+
+def _random_shift(frames, rng: np.random.Generator, pad: int = 4):
+    """(B, C, H, W) frames, each shifted by up to `pad` pixels (edges replicated; DrQ)."""
+    import torch
+    import torch.nn.functional as F
+    b, _, h, w = frames.shape
+    padded = F.pad(frames.float(), (pad, pad, pad, pad), mode="replicate")
+    dy, dx = rng.integers(0, 2 * pad + 1, size=(2, b))
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
+
+
+def _train(student, optimiser, frames: np.ndarray, labels: np.ndarray, cfg: DistillConfig,
+           bar) -> float:
+    """`updates` minibatch MSE steps on uniformly drawn samples; returns the mean loss of the
+    last 10% of the steps."""
+    import torch
+    rng = np.random.default_rng(cfg.seed + len(frames))
+    losses = []
+    for _ in range(cfg.updates):
+        idx = np.sort(rng.choice(len(frames), size=min(cfg.batch_size, len(frames)),
+                                 replace=False))
+        x = torch.from_numpy(frames[idx])
+        x = _normalise(_random_shift(x, rng, cfg.shift) if cfg.shift else x)
+        loss = torch.mean((student(x) - torch.from_numpy(labels[idx])) ** 2)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+        bar.update(1)
+    return float(np.mean(losses[-max(1, len(losses) // 10):]))
+
+
+def _evaluate(student, cfg: DistillConfig, low, high, episodes: int) -> np.ndarray:
+    from compiler.frontend import from_sequential
+    from runtime.closed_loop import AnnController, episode_seeds, run_episodes
+    graph = from_sequential(student, low, high, input_shape=pixels.pixel_shape(),
+                            conv_specs=_conv_meta(), normalisation=INPUT_NORMALISATION)
+    return run_episodes(AnnController(graph), cfg.env_id,
+                        episode_seeds(EVAL_SEED, episodes)).returns
+
+
+def _conv_meta() -> list[dict]:
+    return [{"stride": s["stride"], "padding": 0} for s in CONV_SPECS]
+
+
+def expert_reference(expert_name: str, env_id: str, episodes: int) -> np.ndarray:
+    """The state-based expert's returns with the pixel env's action repeat (same seeds)."""
+    from runtime.closed_loop import episode_seeds
+    expert = load_policy(_resolve(expert_name), pixels.state_env_id(env_id))
+    repeat = pixels.ACTION_REPEAT
+    returns = []
+    for seed in episode_seeds(EVAL_SEED, episodes):
+        env = make_env(pixels.state_env_id(env_id))
+        obs, _ = env.reset(seed=int(seed))
+        total, done = 0.0, False
+        while not done:
+            action = expert.forward(obs[None, :])[0]
+            for _ in range(repeat):
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += reward
+                done = terminated or truncated
+                if done:
+                    break
+        env.close()
+        returns.append(total)
+    return np.array(returns)
+
+
+def _resolve(name: str) -> pathlib.Path:
+    from loihi_deploy.zoo import resolve_policy
+    return resolve_policy(name)
+
+
+def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
+    """Run (or resume) DAgger and export the student; returns the policy path."""
+    import torch
+    from tqdm.auto import tqdm
+
+    if not pixels.is_pixel_env(cfg.env_id):
+        raise ValueError(f"distill: --env must be a pixel env id (e.g. "
+                         f"{cfg.env_id}{pixels.PIXEL_SUFFIX}), got {cfg.env_id!r}")
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    state_env = pixels.state_env_id(cfg.env_id)
+    expert = load_policy(_resolve(cfg.expert), state_env)
+    env = make_env(state_env)
+    _, act_dim, low, high = space_sizes(env)
+    env.close()
+    run_dir = pathlib.Path(cfg.run_dir or f"runs/distill-{cfg.env_id}-s{cfg.seed}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    student = pixel_actor(pixels.pixel_shape(), act_dim, cfg.hidden)
+    optimiser = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    progress_path, student_path = run_dir / "progress.json", run_dir / "student.pt"
+    progress = json.loads(progress_path.read_text()) if progress_path.exists() else \
+        {"config": dataclasses.asdict(cfg), "iterations": []}
+    if student_path.exists():
+        saved = torch.load(student_path, weights_only=True)
+        student.load_state_dict(saved["student"])
+        optimiser.load_state_dict(saved["optimiser"])
+        print(f"resuming {run_dir} after {len(progress['iterations'])} iterations")
+    data = [np.load(run_dir / f"data_{i}.npz") for i in range(len(progress["iterations"]))]
+    frames = [d["frames"] for d in data]
+    labels = [d["labels"] for d in data]
+    for it in range(len(progress["iterations"]), cfg.iterations):
+        start = time.time()
+        batch = _collect(cfg, expert, student, it)
+        np.savez(run_dir / f"data_{it}.tmp.npz", frames=batch["frames"], labels=batch["labels"])
+        (run_dir / f"data_{it}.tmp.npz").replace(run_dir / f"data_{it}.npz")
+        frames.append(batch["frames"])
+        labels.append(batch["labels"])
+        all_frames, all_labels = np.concatenate(frames), np.concatenate(labels)
+        with tqdm(total=cfg.updates, unit="update", leave=False,
+                  desc=f"distill {cfg.env_id} iteration {it + 1}/{cfg.iterations}") as bar:
+            loss = _train(student, optimiser, all_frames, all_labels, cfg, bar)
+        returns = _evaluate(student, cfg, low, high, cfg.eval_episodes)
+        entry = {"iteration": it, "beta": 0.5 ** it, "frames": int(len(all_frames)),
+                 "updates": cfg.updates, "noise": cfg.noise,
+                 "collect_return": float(batch["returns"].mean()), "loss": loss,
+                 "eval_mean": float(returns.mean()), "eval_std": float(returns.std()),
+                 "seconds": round(time.time() - start, 1)}
+        progress["iterations"].append(entry)
+        tmp = run_dir / "student.pt.tmp"
+        torch.save({"student": student.state_dict(), "optimiser": optimiser.state_dict()}, tmp)
+        tmp.replace(student_path)
+        _atomic_json(progress_path, progress)
+        print(f"iteration {it + 1}/{cfg.iterations}: {entry['frames']} frames, loss {loss:.4f}, "
+              f"return {entry['eval_mean']:.1f} +- {entry['eval_std']:.1f} "
+              f"({entry['seconds']:.0f} s)", flush=True)
+    return _export(cfg, student, low, high, act_dim, progress, argv)
+
+
+def _export(cfg: DistillConfig, student, low, high, act_dim: int, progress: dict,
+            argv: list[str] | None) -> pathlib.Path:
+    out = pathlib.Path(cfg.out or pathlib.Path(cfg.run_dir or "runs") / "pixel_policy.pt")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    returns = _evaluate(student, cfg, low, high, cfg.final_eval_episodes)
+    expert = expert_reference(cfg.expert, cfg.env_id, cfg.final_eval_episodes)
+    _save_state_dict(student, out)
+    meta = {
+        "env_id": cfg.env_id, "algo": "dagger", "expert": cfg.expert,
+        "iterations": cfg.iterations, "episodes_per_iteration": cfg.episodes,
+        "frames": progress["iterations"][-1]["frames"] if progress["iterations"] else 0,
+        "seed": cfg.seed, "obs_dim": int(np.prod(pixels.pixel_shape())), "act_dim": act_dim,
+        "action_low": np.asarray(low).tolist(), "action_high": np.asarray(high).tolist(),
+        "input": {"shape": list(pixels.pixel_shape()), **INPUT_NORMALISATION,
+                  "frames": pixels.FRAMES, "action_repeat": pixels.ACTION_REPEAT},
+        "conv": _conv_meta(), "hidden": [cfg.hidden, cfg.hidden], "activation": "relu",
+        "head": "tanh",
+        "evaluation": {"episodes": len(returns), "mean": float(returns.mean()),
+                       "std": float(returns.std()), "returns": returns.round(2).tolist(),
+                       "deterministic": True,
+                       "reset_seeds": f"{EVAL_SEED}..{EVAL_SEED + len(returns) - 1}"},
+        "expert_evaluation": {"episodes": len(expert), "mean": float(expert.mean()),
+                              "std": float(expert.std()),
+                              "note": "state observations, same action repeat and seeds"},
+        "history": progress["iterations"],
+        "command": "loihi-deploy " + " ".join(shlex.quote(a) for a in (argv or [])),
+        "versions": library_versions(),
+        "sha256": sha256_file(out),
+    }
+    _atomic_json(out.with_suffix(".json"), meta)
+    print(f"exported {out}: {len(returns)}-episode return {returns.mean():.1f} +- "
+          f"{returns.std():.1f} (expert with action repeat {pixels.ACTION_REPEAT}: "
+          f"{expert.mean():.1f} +- {expert.std():.1f})")
+    return out
