@@ -642,9 +642,11 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
                     pixel_specs[:1]
             pixel_configs = [("mt:4", 2)] if quick else PIXEL_CONFIGS
             n = 2 if quick else min(episodes, 10)
-            rows = run_part(name, pixel_specs, pixel_configs, PIXEL_ALPHAS, n, 100, out,
-                            workers, resume, ray_address=ray_address)
-            rows = add_pixel_costs(out / f"{name}.json", pixel_specs, episodes=2)
+            from threadpoolctl import threadpool_limits
+            with threadpool_limits(1):   # calibration and costs run here, in this process
+                rows = run_part(name, pixel_specs, pixel_configs, PIXEL_ALPHAS, n, 100, out,
+                                workers, resume, ray_address=ray_address)
+                rows = add_pixel_costs(out / f"{name}.json", pixel_specs, episodes=2)
             (out / f"{name}.md").write_text(format_pixels(rows))
             plot_alpha_curves(rows, out / f"{name}_alpha.png")
         elif part == "simulator":

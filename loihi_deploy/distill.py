@@ -236,6 +236,10 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
                  "eval_mean": float(returns.mean()), "eval_std": float(returns.std()),
                  "seconds": round(time.time() - start, 1)}
         progress["iterations"].append(entry)
+        best = progress.get("best")
+        if best is None or entry["eval_mean"] > best["eval_mean"]:
+            progress["best"] = entry
+            _save_state_dict(student, run_dir / "best_student.pt")
         tmp = run_dir / "student.pt.tmp"
         torch.save({"student": student.state_dict(), "optimiser": optimiser.state_dict()}, tmp)
         tmp.replace(student_path)
@@ -243,14 +247,24 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
         print(f"iteration {it + 1}/{cfg.iterations}: {entry['frames']} frames, loss {loss:.4f}, "
               f"return {entry['eval_mean']:.1f} +- {entry['eval_std']:.1f} "
               f"({entry['seconds']:.0f} s)", flush=True)
-    return _export(cfg, student, low, high, act_dim, progress, argv)
+    candidates = {"last": student}
+    if (run_dir / "best_student.pt").exists():
+        best = pixel_actor(pixels.pixel_shape(), act_dim, cfg.hidden)
+        best.load_state_dict(torch.load(run_dir / "best_student.pt", weights_only=True))
+        candidates[f"best_periodic (iteration {progress['best']['iteration'] + 1})"] = best
+    return _export(cfg, candidates, low, high, act_dim, progress, argv)
 
 
-def _export(cfg: DistillConfig, student, low, high, act_dim: int, progress: dict,
+def _export(cfg: DistillConfig, candidates: dict, low, high, act_dim: int, progress: dict,
             argv: list[str] | None) -> pathlib.Path:
+    """Evaluate the last and the best periodic student on final_eval_episodes, export the
+    better one (as `train` does)."""
     out = pathlib.Path(cfg.out or pathlib.Path(cfg.run_dir or "runs") / "pixel_policy.pt")
     out.parent.mkdir(parents=True, exist_ok=True)
-    returns = _evaluate(student, cfg, low, high, cfg.final_eval_episodes)
+    scored = {name: _evaluate(m, cfg, low, high, cfg.final_eval_episodes)
+              for name, m in candidates.items()}
+    chosen = max(scored, key=lambda k: scored[k].mean())
+    student, returns = candidates[chosen], scored[chosen]
     expert = expert_reference(cfg.expert, cfg.env_id, cfg.final_eval_episodes)
     _save_state_dict(student, out)
     meta = {
@@ -262,7 +276,8 @@ def _export(cfg: DistillConfig, student, low, high, act_dim: int, progress: dict
         "input": {"shape": list(pixels.pixel_shape()), **INPUT_NORMALISATION,
                   "frames": pixels.FRAMES, "action_repeat": pixels.ACTION_REPEAT},
         "conv": _conv_meta(), "hidden": [cfg.hidden, cfg.hidden], "activation": "relu",
-        "head": "tanh",
+        "head": "tanh", "selected": chosen,
+        "candidates": {k: float(v.mean()) for k, v in scored.items()},
         "evaluation": {"episodes": len(returns), "mean": float(returns.mean()),
                        "std": float(returns.std()), "returns": returns.round(2).tolist(),
                        "deterministic": True,

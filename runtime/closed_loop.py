@@ -147,9 +147,11 @@ def run_episodes_parallel(make_controller: Callable[[np.ndarray], Controller], e
         return _run_on_ray(make_controller, env_id, seeds, workers, max_steps, progress,
                            ray_address)
     workers = min(workers or default_workers(), len(seeds))
-    if workers <= 1:
-        return run_episodes(make_controller(np.arange(len(seeds))), env_id, seeds,
-                            max_steps=max_steps, progress=progress)
+    if workers <= 1:   # one BLAS / OpenMP thread, as in the workers: an oversubscribed
+        from threadpoolctl import threadpool_limits    # BLAS thread pool runs ~50x slower
+        with threadpool_limits(1):
+            return run_episodes(make_controller(np.arange(len(seeds))), env_id, seeds,
+                                max_steps=max_steps, progress=progress)
     ctx = multiprocessing.get_context("fork")
     chunks = np.array_split(np.arange(len(seeds)), workers)
     steps_done = ctx.Value("q", 0)

@@ -45,8 +45,12 @@ def test_bench_quick_writes_every_part(tmp_path):
     assert main(["bench", "--quick", "--out", str(tmp_path), "--episodes", "2"]) == 0
     index = (tmp_path / "quick_README.md").read_text()
     for title in ("Conversion study", "CRPI clip radius", "Error amplification",
-                  "Cost per decision", "Float vs Loihi fixed point", "Simulator performance"):
+                  "Cost per decision", "Float vs Loihi fixed point", "Simulator performance",
+                  "Pixel policies (convolutional)"):
         assert f"## {title}" in index
+    pixels = json.loads((tmp_path / "quick_pixels.json").read_text())["rows"]
+    assert [r["env_id"] for r in pixels] == ["InvertedPendulum-v5-pixels"]
+    assert pixels[0]["cost"]["sops_per_decision"] > 0 and pixels[0]["ann"]["mean"] > 0
     cost = json.loads((tmp_path / "quick_cost.json").read_text())
     assert all(r["sops_per_decision"] > 0 and r["lava_identical"] for r in cost)
     sim = json.loads((tmp_path / "quick_simulator.json").read_text())
