@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from runtime.envs import make_env
+from runtime.pixels import is_pixel_env
 
 
 class Controller(Protocol):
@@ -147,6 +148,10 @@ def run_episodes_parallel(make_controller: Callable[[np.ndarray], Controller], e
         return _run_on_ray(make_controller, env_id, seeds, workers, max_steps, progress,
                            ray_address)
     workers = min(workers or default_workers(), len(seeds))
+    if is_pixel_env(env_id):
+        # forked workers hang creating their EGL context once the parent has rendered (the
+        # calibration did), so pixel envs run in this process
+        workers = 1
     if workers <= 1:   # one BLAS / OpenMP thread, as in the workers: an oversubscribed
         from threadpoolctl import threadpool_limits    # BLAS thread pool runs ~50x slower
         with threadpool_limits(1):
