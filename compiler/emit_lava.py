@@ -9,7 +9,7 @@ Dense takes graded payloads (num_message_bits > 0), and so does every later Dens
 neuron model's events are signed or multi-level (NeuronModel.payload_bits > 1).
 One decision = period = T + L Lava steps (L Dense layers); see sim_backend/lava_procs/process.py.
 
-Convolutions become stock Lava Conv processes (weight exponent 0). Lava lays a convolution's
+Convolutions become stock Lava Conv processes (no exponent: the neuron layer applies it, input_exp). Lava lays a convolution's
 activations out as (X, Y, C) = (W, H, C) and convolves (it flips the kernel), while the IR uses
 torch's (C, H, W) and cross-correlation. So at build time: each Conv gets the kernel
 transposed to (C_out, W, H, C_in) and spatially flipped; every neuron vector of a layer after a
@@ -25,7 +25,7 @@ import numpy as np
 
 from compiler.ir import Conv2d, SpikingGraph
 from sim_backend import neurons
-from sim_backend.emulator import neuron_constants, synapses
+from sim_backend.emulator import input_exponents, neuron_constants, synapses
 
 FLOAT_PAYLOAD_BITS = 24  # layer-0 Dense in the float profile: graded (real-valued) payload
 
@@ -86,6 +86,7 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
                    for h, syn in zip(graph.hidden, hidden_syn)]
         readout_weights = (readout_syn.weight_t.T, None)
     thetas, biases, arith = neuron_constants(graph, profile)
+    input_exps = input_exponents(graph, profile)
     alpha = graph.membrane.alpha if alpha is None else alpha
     alpha_value = neurons.FIXED.alpha_mantissa(alpha) if profile == "fixed" else float(alpha)
 
@@ -98,7 +99,7 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
                      name=name)
 
     def conv(weight_and_exp, message_bits: int, name: str, layer: Conv2d):
-        w, _ = weight_and_exp   # exponent 0 (compiler.quantize)
+        w, _ = weight_and_exp   # the exponent is applied by the neuron layer (input_exp)
         c, h, wd = layer.in_shape
         w = lava_kernel(w)
         return Conv(weight=w.astype(np.int32) if profile == "fixed" else w,
@@ -133,7 +134,7 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
                             v0=neurons.initial_potential(theta, model, arith), alpha=alpha_value,
                             membrane_kind=graph.membrane.kind, crpi_clip=graph.membrane.clip,
                             neuron=str(model), timesteps=T, window_start=k + 1, period=period,
-                            name=f"{model.kind}{k}")
+                            input_exp=input_exps[k], name=f"{model.kind}{k}")
         into_layer.connect(layer.a_in)
         source = layer.s_out
         denses.append(d)

@@ -381,7 +381,7 @@ class FixedLayer:
     """One synapse + neuron group in Loihi fixed point (compiler.quantize documents the scheme).
 
     weight: (out, in) integer matrix of a Dense layer, or the (C_out, C_in, kh, kw) integer
-    kernel of a Conv2d layer (weight_exp 0: Lava's Conv applies no exponent). The vectors
+    kernel of a Conv2d layer (its weight_exp in [-6, 0] is applied by the neuron). The vectors
     bias_mant, vth_mant and scale have one entry per row of `weight`: per neuron (Dense) or
     per output channel (Conv2d).
 
@@ -511,10 +511,10 @@ class SpikingGraph:
                 raise ValueError(f"SpikingGraph: fixed profile has "
                                  f"{self.fixed.input_scale.size} input scales for "
                                  f"{self.hidden[0].synapse.shape[1]} observations")
-            if any(isinstance(h.synapse, Conv2d) and f.weight_exp != 0
+            if any(isinstance(h.synapse, Conv2d) and not -6 <= f.weight_exp <= 0
                    for h, f in zip(self.hidden, self.fixed.hidden)):
-                raise ValueError("SpikingGraph: a Conv2d layer's fixed weights need exponent 0 "
-                                 "(Lava's Conv process applies none)")
+                raise ValueError("SpikingGraph: a Conv2d layer's weight exponent must lie in "
+                                 "[-6, 0] (the neuron applies it as a_in << (6 + exp))")
         _check_chain([*(h.synapse for h in self.hidden), self.readout], "SpikingGraph")
         if not isinstance(self.timesteps, (int, np.integer)) or self.timesteps < 1:
             raise ValueError(f"SpikingGraph: timesteps T must be an integer >= 1, got "

@@ -57,39 +57,41 @@ def _even(x: np.ndarray) -> np.ndarray:
 
 
 ACC_MAX = 2 ** 23 - 1      # Lava's Conv clamps its output to 24-bit signed
+CONV_EXP_RANGE = (-6, 0)   # applied by the neuron as a_in << (6 + exp): exact
 
 
 def _layer(w_eff: np.ndarray, b: np.ndarray, theta: np.ndarray, headroom_bits: int,
            conv_input_max: float | None = None) -> FixedLayer:
     """Rows of w_eff (and b, theta) are neurons (Dense) or output channels (Conv2d kernel
     (C_out, C_in, kh, kw)). conv_input_max: a convolution's largest input in payload units;
-    it gets weight exponent 0 (Lava's Conv applies none) and a scale small enough that no
-    sum can reach the 24-bit clamp of Conv's output: (scale sum|w_eff| + fan_in) x_max <= ACC_MAX
-    (rounding adds at most 1 per weight)."""
+    its exponent lies in CONV_EXP_RANGE (applied by the neuron: Lava's Conv applies none) and no
+    sum may reach the 24-bit clamp of Conv's output, max_row sum|w_int| * x_max <= ACC_MAX:
+    where it would, the exponent is raised (coarser weights), then the scale lowered."""
     conv = conv_input_max is not None
     rows = w_eff.reshape(w_eff.shape[0], -1)
     vth_max = min(VTH_MANT_MAX, 2 ** (23 - 6 - headroom_bits))
     row_peak = np.abs(rows).max(axis=1)
-    exp_high = 0 if conv else WEIGHT_EXP_RANGE[1]
+    exp_low, exp_high = CONV_EXP_RANGE if conv else WEIGHT_EXP_RANGE
     with np.errstate(divide="ignore"):
-        caps = [np.full(theta.shape, vth_max / theta.max() if theta.max() > 0 else np.inf),
-                np.where(b != 0, BIAS_MANT_MAX * 2 ** BIAS_EXP_MAX / (64 * np.abs(b)), np.inf),
-                np.where(row_peak > 0, WEIGHT_MAX * 2 ** exp_high / row_peak, np.inf)]
-        if conv:
-            row_l1 = np.abs(rows).sum(axis=1)
-            room = ACC_MAX / max(conv_input_max, 1.0) - rows.shape[1]
-            if room <= 0:
-                raise ValueError(f"quantize: a convolution with fan-in {rows.shape[1]} on inputs "
-                                 f"up to {conv_input_max:g} can exceed Conv's 24-bit output; "
-                                 f"use fewer input bits")
-            caps.append(np.where(row_l1 > 0, room / row_l1, np.inf))
-        scale = np.minimum.reduce(caps)
+        scale = np.minimum.reduce([
+            np.full(theta.shape, vth_max / theta.max() if theta.max() > 0 else np.inf),
+            np.where(b != 0, BIAS_MANT_MAX * 2 ** BIAS_EXP_MAX / (64 * np.abs(b)), np.inf),
+            np.where(row_peak > 0, WEIGHT_MAX * 2 ** exp_high / row_peak, np.inf)])
     scale = np.where(np.isfinite(scale), scale, 1.0)
-    scaled = w_eff * scale.reshape(-1, *[1] * (w_eff.ndim - 1))
-    peak = np.abs(scaled).max()
-    weight_exp = 0 if peak == 0 or conv else int(np.clip(np.ceil(np.log2(peak / WEIGHT_MAX)),
-                                                         *WEIGHT_EXP_RANGE))
-    weight = np.clip(_even(scaled / 2.0 ** weight_exp), -256, WEIGHT_MAX)
+    peak = np.abs(rows * scale[:, None]).max()
+    weight_exp = 0 if peak == 0 else int(np.clip(np.ceil(np.log2(peak / WEIGHT_MAX)),
+                                                 exp_low, exp_high))
+    while True:
+        weight = np.clip(_even(w_eff * scale.reshape(-1, *[1] * (w_eff.ndim - 1))
+                               / 2.0 ** weight_exp), -256, WEIGHT_MAX)
+        worst = np.abs(weight).reshape(len(weight), -1).sum(axis=1).max() * (conv_input_max
+                                                                             or 0)
+        if worst <= ACC_MAX:
+            break
+        if weight_exp < exp_high:
+            weight_exp += 1
+        else:
+            scale = scale * 0.95 * ACC_MAX / worst
     bias_state = b * scale * 64
     bias_peak = np.abs(bias_state).max()
     bias_exp = 0 if bias_peak <= BIAS_MANT_MAX else int(np.ceil(np.log2(bias_peak / BIAS_MANT_MAX)))

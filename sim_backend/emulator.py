@@ -10,7 +10,8 @@ Per decision (one env step), for the (B, obs_dim) observation batch:
     dense_r(codes_last[t]);  action = codec.decode(accumulator).
 dense(x) is W_eff @ x in float (W_eff = W * unit of the previous layer); in fixed point it is
 Lava's Dense: dense_shift(W_int @ x, exp). A Conv2d layer's input is conv(x, kernel_eff), as
-Lava's Conv computes it (exponent 0).
+Lava's Conv computes it; in fixed point its weight exponent (in [-6, 0]) is applied by the
+neuron, a_in << (6 + exp) (neurons.FixedArithmetic.activation).
 Row b's membrane policy uses alpha[b]; vanilla rows simply have alpha 0.
 Fixed point is exact integer arithmetic, held in integer-valued float64 arrays for BLAS speed
 (bit-exact with Lava's int64 fixed_pt models at any batch size); float sums depend on
@@ -66,7 +67,7 @@ def _fixed_synapses(weight: np.ndarray, exp: int, graded: bool, max_code: int) -
 
 @dataclasses.dataclass
 class _ConvSynapses:
-    """A Conv2d layer's synaptic input (weight exponent 0, as Lava's Conv): conv(x, kernel).
+    """A Conv2d layer's synaptic input conv(x, kernel) (no exponent, as Lava's Conv).
     Fixed point runs in float32, exact: the quantiser bounds every sum below 2**23."""
     kernel: np.ndarray       # (C_out, C_in, kh, kw): float64 (float) or integer-valued float32
     conv: Conv2d
@@ -120,6 +121,15 @@ def neuron_constants(graph: SpikingGraph, profile: str,
             neurons.FLOAT)
 
 
+def input_exponents(graph: SpikingGraph, profile: str) -> list[int]:
+    """Per hidden layer, the synapse exponent the neuron applies to its input: a
+    convolution's weight exponent in fixed point (Lava's Conv applies none), else 0."""
+    if profile != "fixed":
+        return [0] * len(graph.hidden)
+    return [q.weight_exp if isinstance(h.synapse, Conv2d) else 0
+            for h, q in zip(graph.hidden, graph.fixed.hidden)]
+
+
 class Emulator:
     """Controller (runtime.closed_loop protocol) running a SpikingGraph on B rows."""
 
@@ -143,6 +153,7 @@ class Emulator:
                              f"{self.kind!r}; use a crpi graph (vanilla rows are alpha 0)")
         self.synapses, self.readout = synapses(graph, self.profile, sum_order)
         self.thetas, self.biases, self.arith = neuron_constants(graph, self.profile, np.float64)
+        self.input_exps = input_exponents(graph, self.profile)
         self.alpha = (neurons.FIXED.alpha_mantissa(alpha).astype(np.float64)
                       if self.profile == "fixed" else alpha.copy())[:, None]
         self.saturations = np.zeros(self.batch_size, dtype=np.int64)
@@ -182,7 +193,8 @@ class Emulator:
             syn_in = first_input if t == 1 else later_input
             for layer, (theta, bias) in enumerate(zip(self.thetas, self.biases)):
                 states[layer], code, saturated = neurons.layer_step(
-                    states[layer], syn_in, t, theta, bias, model, arith)
+                    states[layer], syn_in, t, theta, bias, model, arith,
+                    self.input_exps[layer])
                 self.saturations += saturated
                 counts[layer] += code != 0
                 if layer + 1 < len(self.thetas):

@@ -84,11 +84,11 @@ class FloatArithmetic:
         return x / t
 
     @staticmethod
-    def current(a_in, bias):
+    def current(a_in, bias, input_exp: int = 0):
         return a_in + bias
 
     @staticmethod
-    def activation(a_in):
+    def activation(a_in, input_exp: int = 0):
         return a_in
 
     @staticmethod
@@ -149,15 +149,17 @@ class FixedArithmetic:
         return shift_right(x * round(2 ** cls.RECIPROCAL_BITS / t), cls.RECIPROCAL_BITS)
 
     @classmethod
-    def activation(cls, a_in):
-        """a_in << 6 (state units), unbounded."""
+    def activation(cls, a_in, input_exp: int = 0):
+        """a_in << (6 + input_exp) (state units), unbounded. input_exp in [-6, 0]: a synapse
+        exponent applied at the neuron (convolutions: Lava's Conv applies none), exact."""
         if np.issubdtype(a_in.dtype, np.integer):
             a_in = a_in.astype(np.int64)  # Lava delivers int32: widen before the shift
-        return a_in * 2 ** cls.ACTIVATION_SHIFT
+        return a_in * 2 ** (cls.ACTIVATION_SHIFT + input_exp)
 
     @classmethod
-    def current(cls, a_in, bias):
-        return cls.saturate(cls.activation(a_in) + bias)[0]   # sat((a << 6) + bias)
+    def current(cls, a_in, bias, input_exp: int = 0):
+        # sat((a << (6 + input_exp)) + bias)
+        return cls.saturate(cls.activation(a_in, input_exp) + bias)[0]
 
     @classmethod
     def wrap(cls, x):
@@ -241,18 +243,20 @@ def fire(m, emitted, theta, model: Model, arith=FLOAT):
     return code
 
 
-def layer_step(state: LayerState, x, t: int, theta, bias, model: Model, arith=FLOAT):
-    """Internal step t (1-based) with synaptic input x. Returns (state, code, saturated)."""
+def layer_step(state: LayerState, x, t: int, theta, bias, model: Model, arith=FLOAT,
+               input_exp: int = 0):
+    """Internal step t (1-based) with synaptic input x (input_exp: fixed point only, see
+    FixedArithmetic.activation). Returns (state, code, saturated)."""
     drive = None
     if model.coding == "differential":
-        drive = arith.current(x, 0 * bias)
+        drive = arith.current(x, 0 * bias, input_exp)
         m, saturated = arith.saturate(state.v + drive + state.e_in - state.e_out)
     elif model.rule == "cuba":
-        u, wrapped = arith.wrap(arith.activation(x))
+        u, wrapped = arith.wrap(arith.activation(x, input_exp))
         m, saturated = arith.saturate(state.v + u + bias)
         saturated = saturated + wrapped
     else:
-        m, saturated = arith.saturate(state.v + arith.current(x, bias))
+        m, saturated = arith.saturate(state.v + arith.current(x, bias, input_exp))
     theta = np.broadcast_to(theta, m.shape)
     code = fire(m, state.emitted, theta, model, arith)
     out = code * unit(theta, model, arith)

@@ -87,7 +87,7 @@ def test_quantised_convolutions_cannot_reach_lavas_24_bit_clamp():
     assert graph.fixed.input_bits == 9 and np.all(graph.fixed.input_scale == 1)
     for k, (layer, q) in enumerate(zip(graph.hidden, graph.fixed.hidden)):
         if isinstance(layer.synapse, Conv2d):
-            assert q.weight.shape == layer.synapse.weight.shape and q.weight_exp == 0
+            assert q.weight.shape == layer.synapse.weight.shape and -6 <= q.weight_exp <= 0
             x_max = 255 if k == 0 else graph.neuron.max_code
             assert np.abs(q.weight).reshape(q.weight.shape[0], -1).sum(axis=1).max() \
                 * x_max <= ACC_MAX
@@ -139,6 +139,7 @@ def test_lava_conv_processes_are_bit_exact_in_fixed_point(neuron, T):
     loihi-deploy's neuron layers: the same actions as the emulator, decision for decision."""
     from runtime.lava_bridge import LavaController
     _, graph = _graph(neuron, T)
+    assert graph.fixed.hidden[0].weight_exp < 0    # the neuron applies the conv's exponent
     observations = _pixels(8, seed=9)
     emulator = Emulator(graph, 1, profile="fixed")
     with LavaController(graph, "fixed") as lava:

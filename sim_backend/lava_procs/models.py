@@ -52,7 +52,8 @@ class _NeuronLayerModel(PyLoihiProcessModel, _Window):
         else:
             start = neurons.LayerState(self.v, self.emitted, self.e_in, self.e_out)
         state, code, saturated = neurons.layer_step(start, a_in, t, self.threshold, self.bias,
-                                                    model, self.arith)
+                                                    model, self.arith,
+                                                    self.proc_params["input_exp"])
         self.v[:], self.emitted[:], self.e_in[:], self.e_out[:] = state
         self.saturations[:] += saturated
         if last:

@@ -21,16 +21,17 @@ class NeuronLayer(AbstractProcess):
     threshold, bias, v, v0, emitted, e_in, e_out are in the profile's units (float; or
     fixed-point state units). alpha: the real alpha (float profile) or its mantissa /256
     (fixed profile). neuron: NeuronModel's string form (e.g. "mt:4"); crpi_clip: the
-    membrane policy's clip (None: the model's default).
+    membrane policy's clip (None: the model's default). input_exp: the synapse exponent the
+    neuron applies to a_in (fixed point; a convolution's, which Lava's Conv does not apply).
     """
 
     def __init__(self, *, shape: tuple[int], threshold: np.ndarray, bias: np.ndarray,
                  v0: np.ndarray, alpha, membrane_kind: str, crpi_clip: float | None,
                  neuron: str, timesteps: int, window_start: int, period: int,
-                 name: str | None = None):
+                 input_exp: int = 0, name: str | None = None):
         super().__init__(shape=shape, membrane_kind=membrane_kind, crpi_clip=crpi_clip,
                          neuron=neuron, timesteps=timesteps, window_start=window_start,
-                         period=period, name=name)
+                         period=period, input_exp=input_exp, name=name)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
         self.threshold = Var(shape=shape, init=threshold)
