@@ -386,7 +386,8 @@ class FixedLayer:
     per output channel (Conv2d).
 
     current (state units, LSB/64) = (dense_shift(weight @ input, weight_exp) << 6)
-                                    + (bias_mant << bias_exp);  threshold = vth_mant << 6.
+                                    + (bias_mant << bias_exp);  threshold = vth_mant << 6;
+    a convolution: (conv(input, weight) << (6 + weight_exp)) + (bias_mant << bias_exp).
     scale: (out,) per-neuron state-mantissa units per float current unit (float current
            of neuron i * scale[i] ~ its a_in); IF dynamics and CRPI are linear in (v, theta,
            I), so each neuron may have its own scale.

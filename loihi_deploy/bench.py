@@ -121,10 +121,11 @@ def _sweep_row(spec, ann, cal, ann_returns, neuron, T, clip, alphas, episodes, s
 
 def run_part(part: str, specs: list[PolicySpec], configs, alphas, episodes: int, seed: int,
              out: pathlib.Path, workers: int | None, resume: bool, progress: bool = True,
-             ray_address: str | None = None):
+             ray_address: str | None = None, cache: dict | None = None):
     """Run one part: configs of (neuron, T) (conversion) or of (neuron, T, alternative clip)
     (clip study: each config runs with the default clip and the alternative); configs may be
-    a function of the policy."""
+    a function of the policy. cache: policy label -> (ann, calibration), shared with _graph
+    (filled here, so a later part of the same run need not calibrate again)."""
     from tqdm.auto import tqdm
     alphas = [float(a) for a in alphas]
     if alphas[0] != 0.0:
@@ -140,16 +141,18 @@ def run_part(part: str, specs: list[PolicySpec], configs, alphas, episodes: int,
             jobs += [(spec, neuron, T, clip) for clip in clips
                      if (spec.label, str(NeuronModel.parse(neuron)), T, clip) not in results.done]
     bar = tqdm(total=len(jobs), desc=f"bench {part}", unit="row", disable=not progress)
-    cache: dict = {}
+    cache = {} if cache is None else cache
+    ann_returns: dict = {}
     for spec, neuron, T, clip in jobs:
         if spec.label not in cache:
             ann = load_ann(spec.policy, spec.env_id)
-            cache.clear()
-            cache[spec.label] = (ann, calibrate(ann, spec.env_id, 10, 0, "max"),
-                                 evaluate_ann(ann, spec.env_id, episodes, seed))
+            cache[spec.label] = (ann, calibrate(ann, spec.env_id, 10, 0, "max"))
+        if spec.label not in ann_returns:
+            ann_returns[spec.label] = evaluate_ann(cache[spec.label][0], spec.env_id, episodes,
+                                                   seed)
         bar.set_postfix_str(f"{spec.env_id} {neuron} T={T}" + (f" clip {clip}" if clip else ""))
-        results.add(_sweep_row(spec, *cache[spec.label], neuron, T, clip, alphas, episodes,
-                               seed, workers, ray_address))
+        results.add(_sweep_row(spec, *cache[spec.label], ann_returns[spec.label], neuron, T,
+                               clip, alphas, episodes, seed, workers, ray_address))
         bar.update(1)
     bar.close()
     return results.rows
@@ -360,11 +363,11 @@ def decision_cost(ann, graph, env_id: str, seeds, alpha: float) -> dict:
             "ann_energy_uj": ANN_FLOP_PJ * flops * 1e-6}
 
 
-def add_pixel_costs(path: pathlib.Path, specs, episodes: int) -> list[dict]:
+def add_pixel_costs(path: pathlib.Path, specs, episodes: int, cache: dict) -> list[dict]:
     """Energy estimate per decision (decision_cost at the row's best alpha, `episodes`
-    closed-loop episodes) added to every row of a conversion-style JSON that lacks one."""
+    closed-loop episodes) added to every row of a conversion-style JSON that lacks one.
+    cache: label -> (ann, calibration), as run_part fills it."""
     saved = json.loads(path.read_text())
-    cache: dict = {}
     by_label = {spec.label: spec for spec in specs}
     for row in saved["rows"]:
         if "cost" in row or row["policy"] not in by_label:
@@ -644,9 +647,10 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
             n = 2 if quick else min(episodes, 10)
             from threadpoolctl import threadpool_limits
             with threadpool_limits(1):   # calibration and costs run here, in this process
+                calibrated: dict = {}
                 rows = run_part(name, pixel_specs, pixel_configs, PIXEL_ALPHAS, n, 100, out,
-                                workers, resume, ray_address=ray_address)
-                rows = add_pixel_costs(out / f"{name}.json", pixel_specs, episodes=2)
+                                workers, resume, ray_address=ray_address, cache=calibrated)
+                rows = add_pixel_costs(out / f"{name}.json", pixel_specs, 2, calibrated)
             (out / f"{name}.md").write_text(format_pixels(rows))
             plot_alpha_curves(rows, out / f"{name}_alpha.png")
         elif part == "simulator":

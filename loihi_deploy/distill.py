@@ -29,9 +29,11 @@ import time
 
 import numpy as np
 
-from compiler.frontend import load_policy, sha256_file
-from runtime import pixels
+from compiler.frontend import from_sequential, sha256_file
+from loihi_deploy.api import load_ann
 from loihi_deploy.train import _atomic_json, _save_state_dict, library_versions
+from runtime import pixels
+from runtime.closed_loop import AnnController, episode_seeds, run_episodes
 from runtime.envs import make_env, space_sizes
 
 EVAL_SEED = 10_000       # evaluation resets, as the zoo's
@@ -148,10 +150,9 @@ def _train(student, optimiser, frames: np.ndarray, labels: np.ndarray, cfg: Dist
 
 
 def _evaluate(student, cfg: DistillConfig, low, high, episodes: int) -> np.ndarray:
-    from compiler.frontend import from_sequential
-    from runtime.closed_loop import AnnController, episode_seeds, run_episodes
+    """The student as the compiler sees it (frontend AnnGraph) on the pixel env."""
     graph = from_sequential(student, low, high, input_shape=pixels.pixel_shape(),
-                            conv_specs=_conv_meta(), normalisation=INPUT_NORMALISATION)
+                            normalisation=INPUT_NORMALISATION)
     return run_episodes(AnnController(graph), cfg.env_id,
                         episode_seeds(EVAL_SEED, episodes)).returns
 
@@ -161,31 +162,12 @@ def _conv_meta() -> list[dict]:
 
 
 def expert_reference(expert_name: str, env_id: str, episodes: int) -> np.ndarray:
-    """The state-based expert's returns with the pixel env's action repeat (same seeds)."""
-    from runtime.closed_loop import episode_seeds
-    expert = load_policy(_resolve(expert_name), pixels.state_env_id(env_id))
-    repeat = pixels.ACTION_REPEAT
-    returns = []
-    for seed in episode_seeds(EVAL_SEED, episodes):
-        env = make_env(pixels.state_env_id(env_id))
-        obs, _ = env.reset(seed=int(seed))
-        total, done = 0.0, False
-        while not done:
-            action = expert.forward(obs[None, :])[0]
-            for _ in range(repeat):
-                obs, reward, terminated, truncated, _ = env.step(action)
-                total += reward
-                done = terminated or truncated
-                if done:
-                    break
-        env.close()
-        returns.append(total)
-    return np.array(returns)
-
-
-def _resolve(name: str) -> pathlib.Path:
-    from loihi_deploy.zoo import resolve_policy
-    return resolve_policy(name)
+    """The state-based expert's returns on the pixel task's decisions (its '-repeat2' env:
+    same action repeat, same reset seeds as the student's evaluation)."""
+    state_env = pixels.state_env_id(env_id)
+    expert = load_ann(expert_name, state_env)
+    return run_episodes(AnnController(expert), state_env + pixels.REPEAT_SUFFIX,
+                        episode_seeds(EVAL_SEED, episodes)).returns
 
 
 def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
@@ -199,7 +181,7 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     state_env = pixels.state_env_id(cfg.env_id)
-    expert = load_policy(_resolve(cfg.expert), state_env)
+    expert = load_ann(cfg.expert, state_env)
     env = make_env(state_env)
     _, act_dim, low, high = space_sizes(env)
     env.close()
