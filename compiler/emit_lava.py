@@ -23,16 +23,17 @@ import dataclasses
 
 import numpy as np
 
-from compiler.ir import Conv2d, SpikingGraph
+from compiler.ir import Conv2d, SpikingGraph, TrainedSpikingGraph
 from sim_backend import neurons
-from sim_backend.emulator import input_exponents, neuron_constants, synapses
+from sim_backend.emulator import (input_exponents, neuron_constants, synapses,
+                                  trained_constants)
 
 FLOAT_PAYLOAD_BITS = 24  # layer-0 Dense in the float profile: graded (real-valued) payload
 
 
 @dataclasses.dataclass
 class LavaNetwork:
-    graph: SpikingGraph
+    graph: SpikingGraph | TrainedSpikingGraph
     profile: str
     period: int                 # Lava steps per decision
     injector: object
@@ -150,3 +151,70 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
                            exception_proc_model_map=HOST_IO_MODELS[profile])
     return LavaNetwork(graph, profile, period, injector, extractor, layers, readout, denses,
                        run_cfg, input_order)
+
+
+def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) -> LavaNetwork:
+    """Build the Lava processes of a trained SNN:
+        Injector(obs_dim) -> Dense0 -> AlifLayer0 -> Dense1 -> AlifLayer1 ... -> DenseR
+        -> LeakyReadoutLayer -> Extractor(act_dim)
+    with the emulator's constants (sim_backend.emulator.trained_constants). One env step =
+    period = substeps + L Lava steps (L Dense layers): each process integrates in its window
+    and holds its state outside it, so the state carries across env steps exactly as in the
+    emulator, whose substeps have no synaptic delay."""
+    from sim_backend.lava_support import require_lava
+    require_lava()
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.extractor import Extractor
+    from lava.proc.io.injector import Injector
+
+    from sim_backend.lava_procs.models import HOST_IO_MODELS
+    from sim_backend.lava_procs.process import AlifLayer, LeakyReadoutLayer
+
+    profile = profile or graph.profile
+    if profile == "fixed" and graph.fixed is None:
+        raise ValueError("emit_lava: the trained SNN has no fixed profile (quantize_trained)")
+    T, n_layers = graph.substeps, len(graph.layers)
+    period = T + n_layers + 1
+    syns, params, readout_syn, (readout_bias, readout_decay), _ = trained_constants(graph,
+                                                                                     profile)
+    input_bits = graph.fixed.input_bits if profile == "fixed" else FLOAT_PAYLOAD_BITS
+
+    def dense(syn, message_bits: int, name: str):
+        if syn.exp is None:
+            return Dense(weights=syn.weight_t.T.copy(), num_message_bits=message_bits, name=name)
+        return Dense(weights=np.rint(syn.weight_t.T).astype(np.int32), weight_exp=syn.exp,
+                     num_message_bits=message_bits, name=name)
+
+    if profile == "fixed":   # the chip's 8-bit weights and exponents, not the folded ones
+        fixed = graph.fixed
+        syns = [dataclasses.replace(syn, weight_t=q.weight.T.astype(np.float64),
+                                    exp=q.weight_exp)
+                for syn, q in zip(syns, fixed.layers)]
+        readout_syn = dataclasses.replace(readout_syn, weight_t=fixed.readout.weight.T
+                                          .astype(np.float64), exp=fixed.readout.weight_exp)
+    buffer = max(period, 2)
+    injector = Injector(shape=(graph.obs_dim,), buffer_size=buffer)
+    extractor = Extractor(shape=(graph.act_dim,), buffer_size=buffer)
+    denses, layers, source = [], [], injector.out_port
+    for k, (syn, p) in enumerate(zip(syns, params)):
+        d = dense(syn, input_bits if k == 0 else 0, f"dense{k}")
+        layer = AlifLayer(shape=(p.bias.size,), **p._asdict(), timesteps=T, window_start=k + 1,
+                          period=period, name=f"alif{k}")
+        source.connect(d.s_in)
+        d.a_out.connect(layer.a_in)
+        source = layer.s_out
+        denses.append(d)
+        layers.append(layer)
+    d_out = dense(readout_syn, 0, "dense_readout")
+    readout = LeakyReadoutLayer(shape=(graph.act_dim,), bias=readout_bias, decay=readout_decay,
+                                timesteps=T, window_start=n_layers + 1, period=period,
+                                name="readout")
+    source.connect(d_out.s_in)
+    d_out.a_out.connect(readout.a_in)
+    readout.r_out.connect(extractor.in_port)
+    denses.append(d_out)
+    run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if profile == "fixed" else "floating_pt",
+                           exception_proc_model_map=HOST_IO_MODELS[profile])
+    return LavaNetwork(graph, profile, period, injector, extractor, layers, readout, denses,
+                       run_cfg)

@@ -9,6 +9,9 @@ Supported sources (load_policy picks by file type and keys):
     with a sidecar JSON (loihi_deploy.train and loihi_deploy.distill write them), and live
     nn.Sequential objects.
 The action head is tanh mapped onto the env's action bounds.
+
+Directly trained SNNs (loihi_deploy.snn, `loihi-deploy train-snn --model snn`) load into a
+TrainedSpikingGraph with load_trained_snn (a training run's folder: policy.pt + metrics.json).
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from compiler.ir import ActionHead, AnnGraph, Conv2d, Dense
+from compiler.ir import (ActionHead, AlifLayer, AnnGraph, Conv2d, Dense, LeakyReadout,
+                         TrainedSpikingGraph)
 
 
 class PolicyLoadError(ValueError):
@@ -339,3 +343,66 @@ def check_against_env(graph: AnnGraph, env_id: str, where: str) -> None:
             and np.allclose(graph.head.offset, expected.offset)):
         raise PolicyLoadError(f"{where}: action bounds recorded with the policy do not match "
                               f"{env_id}'s [{low}, {high}]")
+
+
+def from_trained_snn(state: dict, substeps: int, task: str = "", source: dict | None = None,
+                     where: str = "policy") -> TrainedSpikingGraph:
+    """A loihi_deploy.snn.layers.SpikingNetwork state dict -> TrainedSpikingGraph. Folds the
+    per-input scale into layer 0's columns, multiplies out latent compression (W = linear @
+    compress: the chip holds the full n x n matrix), turns log time constants into per-substep
+    decays beta = exp(-dt / tau), and folds each membrane's gain (1 - beta_mem) (the readout's
+    1 - beta_out) into its rows and bias."""
+    from loihi_deploy.snn.layers import ADAPTATION_XI, DT, THRESHOLD_DECAY
+
+    def array(key):
+        if key not in state:
+            raise PolicyLoadError(f"{where}: missing {key!r}; expected a spiking policy "
+                                  f"(loihi-deploy train-snn --model snn), keys "
+                                  f"{sorted(state)[:8]}")
+        return np.asarray(state[key], dtype=np.float64)
+
+    def beta(key):
+        return np.exp(-DT / np.exp(array(key)))
+
+    n_layers = len({k.split(".")[1] for k in state if k.startswith("layers.")})
+    if n_layers == 0:
+        array("layers.0.linear.weight")    # raises the missing-key error
+    layers = []
+    for k in range(n_layers):
+        prefix = f"layers.{k}."
+        weight = array(prefix + "linear.weight")
+        if prefix + "compress.weight" in state:
+            weight = weight @ array(prefix + "compress.weight")
+        if k == 0:
+            weight = weight * array("input_scale")[None, :]
+        mem = beta(prefix + "tau_mem.log_tau")
+        gain = (1 - mem)[:, None]
+        ada = beta(prefix + "tau_ada.log_tau")
+        layers.append(AlifLayer(Dense(weight * gain, array(prefix + "linear.bias") * gain[:, 0]),
+                                beta(prefix + "tau_syn.log_tau"), mem, ada,
+                                ADAPTATION_XI * (1 - ada), THRESHOLD_DECAY * DT))
+    out = beta("readout.tau.log_tau")
+    readout = LeakyReadout(Dense(array("readout.linear.weight") * (1 - out)[:, None],
+                                 array("readout.linear.bias") * (1 - out)), out)
+    return TrainedSpikingGraph(tuple(layers), readout, int(substeps), task, source or {})
+
+
+def load_trained_snn(run_dir: str | pathlib.Path) -> TrainedSpikingGraph:
+    """A `loihi-deploy train-snn --model snn` output folder (policy.pt, metrics.json)."""
+    run_dir = pathlib.Path(run_dir)
+    policy, metrics = run_dir / "policy.pt", run_dir / "metrics.json"
+    for path in (policy, metrics):
+        if not path.is_file():
+            raise PolicyLoadError(f"{run_dir}: no {path.name}; expected the output folder of "
+                                  f"`loihi-deploy train-snn --model snn`")
+    try:
+        config = json.loads(metrics.read_text())["config"]
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise PolicyLoadError(f"{metrics}: unreadable training metrics ({exc!r})") from None
+    if config.get("model") != "snn":
+        raise PolicyLoadError(f"{run_dir}: a {config.get('model')!r} policy is not spiking; "
+                              f"only `train-snn --model snn` runs compile to Loihi")
+    state = _torch_load_weights(policy.read_bytes(), str(policy))
+    source = {"path": str(policy), "sha256": sha256_file(policy), "kind": "trained_snn",
+              "config": config}
+    return from_trained_snn(state, config["substeps"], config["task"], source, str(policy))

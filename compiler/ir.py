@@ -15,6 +15,11 @@ SpikingGraph the converted policy, one decision per env step (REFERENCE 1.1):
              or once, as a change (differential coding). The membrane policy says what the
              membrane holds at the start of each decision (sim_backend.neurons has the
              equations).
+TrainedSpikingGraph  a directly trained SNN (loihi_deploy.snn), state carried across env
+             steps: `substeps` substeps per env step, the input (observation then target) a
+             constant current into adaptive current-based LIF layers (AlifLayer), a leaky
+             non-spiking readout read at the last substep, action = tanh(readout)
+             (sim_backend.neurons.alif_step has the equations).
 """
 from __future__ import annotations
 
@@ -546,4 +551,105 @@ class SpikingGraph:
         return "fixed" if self.fixed is not None else "float"
 
     def replace(self, **changes) -> "SpikingGraph":
+        return dataclasses.replace(self, **changes)
+
+
+def _as_fraction(name: str, a, size: int) -> np.ndarray:
+    a = _as_vector(name, a, size)
+    if np.any(a < 0) or np.any(a >= 1):
+        raise ValueError(f"{name}: decay factors must lie in [0, 1), got "
+                         f"[{a.min():.4g}, {a.max():.4g}]")
+    return a
+
+
+@dataclasses.dataclass(frozen=True)
+class AlifLayer:
+    """Adaptive current-based LIF layer of a trained SNN, float, threshold base 1.
+    synapse: Dense (n, n_in), the trained weights with the membrane gain (1 - beta_mem)
+    folded into each row; syn_decay, mem_decay, ada_decay: (n,) per-substep factors beta;
+    threshold_step: threshold base decrease per substep; adaptation_jump: (n,) threshold
+    increase per spike (xi (1 - beta_ada))."""
+    synapse: Dense
+    syn_decay: np.ndarray
+    mem_decay: np.ndarray
+    ada_decay: np.ndarray
+    adaptation_jump: np.ndarray
+    threshold_step: float
+
+    def __post_init__(self):
+        n = self.synapse.shape[0]
+        for name in ("syn_decay", "mem_decay", "ada_decay"):
+            object.__setattr__(self, name, _as_fraction(f"AlifLayer.{name}",
+                                                        getattr(self, name), n))
+        object.__setattr__(self, "adaptation_jump",
+                           _as_vector("AlifLayer.adaptation_jump", self.adaptation_jump, n))
+        if not 0 <= float(self.threshold_step) < 1:
+            raise ValueError(f"AlifLayer.threshold_step must lie in [0, 1), got "
+                             f"{self.threshold_step}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LeakyReadout:
+    """r = decay * r + synapse(spikes) (gain 1 - decay folded into synapse); (act,) decay."""
+    synapse: Dense
+    decay: np.ndarray
+
+    def __post_init__(self):
+        object.__setattr__(self, "decay", _as_fraction("LeakyReadout.decay", self.decay,
+                                                       self.synapse.shape[0]))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedFixedProfile:
+    """Loihi fixed point of a TrainedSpikingGraph (compiler.quantize.quantize_trained).
+    layers[k]: FixedLayer (weights, exponent, bias, scale; its vth_mant << 6 is the threshold
+    base at rest); decays: per layer (syn, mem, ada) 12-bit mantissas (n,) each;
+    threshold_step, adaptation_jump: per layer (n,) state units; readout: FixedLayer (its
+    vth_mant unused) and its decay mantissa (act,); the host reads tanh(r / (64 scale)).
+    input_scale (obs_dim,) and input_bits: graded payloads as in FixedProfile."""
+    input_scale: np.ndarray
+    input_bits: int
+    layers: tuple[FixedLayer, ...]
+    decays: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]
+    threshold_step: tuple[np.ndarray, ...]
+    adaptation_jump: tuple[np.ndarray, ...]
+    readout: FixedLayer
+    readout_decay: np.ndarray
+    headroom_bits: int = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedSpikingGraph:
+    """A directly trained SNN (module docstring). Input: observation then target."""
+    layers: tuple[AlifLayer, ...]
+    readout: LeakyReadout
+    substeps: int
+    task: str = ""
+    source: dict[str, Any] = dataclasses.field(default_factory=dict)
+    fixed: TrainedFixedProfile | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not self.layers:
+            raise ValueError("TrainedSpikingGraph: at least one spiking layer is required")
+        _check_chain([*(layer.synapse for layer in self.layers), self.readout.synapse],
+                     "TrainedSpikingGraph")
+        if not isinstance(self.substeps, (int, np.integer)) or self.substeps < 1:
+            raise ValueError(f"TrainedSpikingGraph: substeps must be an integer >= 1, got "
+                             f"{self.substeps!r}")
+
+    @property
+    def obs_dim(self) -> int:
+        """Inputs per env step (the task's observation and target, concatenated)."""
+        return self.layers[0].synapse.shape[1]
+
+    @property
+    def act_dim(self) -> int:
+        return self.readout.synapse.shape[0]
+
+    @property
+    def profile(self) -> str:
+        return "fixed" if self.fixed is not None else "float"
+
+    def replace(self, **changes) -> "TrainedSpikingGraph":
         return dataclasses.replace(self, **changes)

@@ -44,7 +44,9 @@ import dataclasses
 
 import numpy as np
 
-from compiler.ir import Conv2d, FixedLayer, FixedProfile, SpikingGraph, per_channel
+from compiler.ir import (Conv2d, FixedLayer, FixedProfile, SpikingGraph, TrainedFixedProfile,
+                         TrainedSpikingGraph, per_channel)
+from sim_backend import neurons
 
 WEIGHT_MAX = 254          # largest even 8-bit mixed-sign weight
 WEIGHT_EXP_RANGE = (-8, 7)
@@ -234,6 +236,48 @@ def quantize(graph: SpikingGraph, obs_absmax: np.ndarray | float, input_bits: in
     readout_weight = np.clip(_even(readout_eff * readout_scale[:, None]), -256, WEIGHT_MAX)
     fixed = FixedProfile(input_scale, input_bits, tuple(layers), readout_weight, 0,
                          readout_scale, headroom_bits)
+    return graph.replace(fixed=fixed)
+
+
+def quantize_trained(graph: TrainedSpikingGraph, obs_absmax: np.ndarray | float,
+                     input_bits: int = 16, input_margin: float = 2.0,
+                     headroom_bits: int = 6) -> TrainedSpikingGraph:
+    """The trained SNN with its fixed profile. Every layer (and the readout) is quantised as a
+    hidden layer above (_layer) with threshold 1: per-neuron scale, 8-bit weights, one
+    exponent; the threshold base at rest is vth_mant << 6 and the state carries 64 * scale
+    units per float unit, which also sets threshold_step and adaptation_jump. Decays become
+    12-bit mantissas. ALIF dynamics are linear in (syn, mem, b, a) and the spike test is a
+    comparison, so a per-neuron scale changes nothing but rounding. Observations travel as
+    graded payloads of at most input_bits, fewer where layer 0's weights need it."""
+    absmax = np.broadcast_to(np.asarray(obs_absmax, dtype=np.float64), (graph.obs_dim,))
+    if not np.all(np.isfinite(absmax)) or np.any(absmax < 0):
+        raise ValueError(f"quantize_trained: input ranges must be finite and >= 0, got {absmax}")
+    ranges = input_margin * np.where(absmax > 0, absmax, 1.0)
+    first = graph.layers[0].synapse
+    for bits in range(input_bits, 1, -1):
+        # fewer payload bits until layer 0's weights use the 8-bit range (>= 128): with
+        # exponent -8 at its floor, finer payloads would leave the weights a few levels
+        input_scale = (2 ** (bits - 1) - 1) / ranges
+        first_layer = _layer(first.weight / input_scale[None, :], first.bias,
+                             np.ones(first.shape[0]), headroom_bits)
+        if np.abs(first_layer.weight).max() >= WEIGHT_MAX // 2:
+            break
+    input_bits = bits
+    fixed_layers, decays, steps, jumps = [], [], [], []
+    for k, layer in enumerate(graph.layers):
+        q = first_layer if k == 0 else _layer(layer.synapse.weight, layer.synapse.bias,
+                                              np.ones(layer.synapse.shape[0]), headroom_bits)
+        state_scale = 64 * q.scale
+        fixed_layers.append(q)
+        decays.append(tuple(neurons.FIXED.decay_mantissa(d) for d in
+                            (layer.syn_decay, layer.mem_decay, layer.ada_decay)))
+        steps.append(np.round(layer.threshold_step * state_scale).astype(np.int64))
+        jumps.append(np.round(layer.adaptation_jump * state_scale).astype(np.int64))
+    readout = _layer(graph.readout.synapse.weight, graph.readout.synapse.bias,
+                     np.ones(graph.act_dim), headroom_bits)
+    fixed = TrainedFixedProfile(input_scale, input_bits, tuple(fixed_layers), tuple(decays),
+                                tuple(steps), tuple(jumps), readout,
+                                neurons.FIXED.decay_mantissa(graph.readout.decay), headroom_bits)
     return graph.replace(fixed=fixed)
 
 

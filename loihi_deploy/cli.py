@@ -264,10 +264,20 @@ def _cmd_train_snn(args, argv) -> None:
     cfg = SNNTrainConfig(task=args.task, model=args.model, hidden=args.hidden,
                          rank=args.rank or None, substeps=args.substeps,
                          iterations=args.iterations, batch=args.batch, horizon=args.horizon,
+                         model_batches=args.model_batches, policy_batches=args.policy_batches,
                          seed=args.seed, threads=args.threads,
                          out=args.out or f"runs/{args.task}-{args.model}-s{args.seed}")
     out = train_snn(cfg, argv)
     print(f"wrote {out}/policy.pt, model.pt, metrics.json, learning_curves.png")
+
+
+def _cmd_deploy_snn(args, argv) -> None:
+    from loihi_deploy.snn.deploy import deploy_trained, format_report, write_report
+    report = deploy_trained(args.run_dir, args.episodes, args.lava_episodes)
+    report["command"] = " ".join(["loihi-deploy", *argv])
+    print(format_report(report))
+    if args.out:
+        print(f"wrote {write_report(report, args.out)}")
 
 
 def _cmd_policies(args, argv) -> None:
@@ -449,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-snn", help="train a spiking (or GRU) controller end to end by "
                                          "predictive control: forward model + policy through it")
-    p.add_argument("--task", choices=["reach2d"], default="reach2d")
+    p.add_argument("--task", choices=["reach2d", "panda"], default="reach2d",
+                   help="reach2d: planar two-link arm; panda: MuJoCo Franka Panda, torques")
     p.add_argument("--model", choices=["snn", "gru"], default="snn",
                    help="adaptive-LIF spiking networks, or the GRU baseline (default snn)")
     p.add_argument("--hidden", type=_positive, default=64, help="hidden units per layer (64)")
@@ -457,12 +468,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="latent compression rank between spiking layers, 0 = off (16)")
     p.add_argument("--substeps", type=_positive, default=7, help="2 ms substeps per env step")
     p.add_argument("--iterations", type=_positive, default=30)
-    p.add_argument("--batch", type=_positive, default=32)
+    p.add_argument("--batch", type=_positive, default=64, help="windows per batch (64)")
+    p.add_argument("--model-batches", type=_positive, default=25,
+                   help="forward-model updates per iteration (25)")
+    p.add_argument("--policy-batches", type=_positive, default=10,
+                   help="policy updates per iteration (10)")
     p.add_argument("--horizon", type=_positive, default=20, help="imagined steps (20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=_positive, default=1)
     p.add_argument("--out", help="output folder (default runs/TASK-MODEL-sSEED)")
     p.set_defaults(func=_cmd_train_snn)
+
+    p = sub.add_parser("deploy-snn", help="compile a trained spiking controller (train-snn "
+                                          "--model snn) to Loihi fixed point and run it in "
+                                          "closed loop: torch, emulator float/fixed, Lava")
+    p.add_argument("run_dir", help="train-snn output folder (policy.pt, metrics.json) or a "
+                                   "bundled run: reach2d_snn, panda_snn")
+    p.add_argument("--episodes", type=_positive, default=20,
+                   help="evaluation episodes (the training run's evaluation seeds) (20)")
+    p.add_argument("--lava-episodes", type=int, default=20,
+                   help="of those, how many also run on Lava fixed_pt, 0 = skip (20)")
+    p.add_argument("--out", help="also write the report as JSON here")
+    p.set_defaults(func=_cmd_deploy_snn)
 
     p = sub.add_parser("train", help="train a ReLU TD3/SAC policy (Stable-Baselines3), "
                                      "checkpointed and resumable, and export its actor")

@@ -19,8 +19,9 @@ import time
 
 import numpy as np
 
-from compiler.ir import SpikingGraph
+from compiler.ir import SpikingGraph, TrainedSpikingGraph
 from sim_backend import codec, neurons
+from sim_backend.emulator import decode_trained, encode_trained
 
 BACKENDS = ("emulator", "lava", "loihi")
 
@@ -46,28 +47,44 @@ def loihi_available() -> tuple[bool, str]:
 class LavaController:
     """Controller (runtime.closed_loop protocol, batch 1) running the graph in Lava."""
 
-    def __init__(self, graph: SpikingGraph, profile: str | None = None,
+    def __init__(self, graph: SpikingGraph | TrainedSpikingGraph, profile: str | None = None,
                  alpha: float | None = None, timeout_s: float = 30.0):
-        from compiler.emit_lava import emit_lava
+        """A TrainedSpikingGraph (directly trained SNN) takes observation + target as its
+        input, keeps its state across decisions and is reset between episodes; alpha and
+        membrane policies do not apply to it."""
+        from compiler.emit_lava import emit_lava, emit_lava_trained
         self.graph = graph
-        self.net = emit_lava(graph, profile, alpha)
+        self.trained = isinstance(graph, TrainedSpikingGraph)
+        self.net = emit_lava_trained(graph, profile) if self.trained else \
+            emit_lava(graph, profile, alpha)
         self.profile = self.net.profile
         self.timeout_s = timeout_s
         self.latencies_s: list[float] = []
         self.input_clips = 0
         self._started = False
         self._closed = False
-        thetas = [layer.threshold.init for layer in self.net.layers]
-        arith = neurons.FIXED if self.profile == "fixed" else neurons.FLOAT
-        self._initial_v0 = [neurons.initial_potential(np.asarray(th), graph.neuron, arith)
-                            for th in thetas]
+        if not self.trained:
+            thetas = [layer.threshold.init for layer in self.net.layers]
+            arith = neurons.FIXED if self.profile == "fixed" else neurons.FLOAT
+            self._initial_v0 = [neurons.initial_potential(np.asarray(th), graph.neuron, arith)
+                                for th in thetas]
 
     # -- controller protocol ---------------------------------------------------------------
     def reset(self) -> None:
-        """Start of an episode: every layer's membrane back to v_init."""
-        if self._started:
-            for layer, v0 in zip(self.net.layers, self._initial_v0):
-                layer.v0.set(v0)
+        """Start of an episode: every layer's membrane back to v_init (a trained SNN: every
+        state variable back to rest)."""
+        if not self._started:
+            return
+        if self.trained:
+            for layer in self.net.layers:
+                zeros = np.zeros(layer.syn.shape)
+                for var in (layer.syn, layer.mem, layer.a, layer.s):
+                    var.set(zeros)
+                layer.b.set(np.asarray(layer.b_rest.get()))
+            self.net.readout.r.set(np.zeros(self.net.readout.r.shape))
+            return
+        for layer, v0 in zip(self.net.layers, self._initial_v0):
+            layer.v0.set(v0)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         from lava.magma.core.run_conditions import RunSteps
@@ -77,7 +94,10 @@ class LavaController:
                              f"(1, {self.graph.obs_dim}), got {obs.shape}")
         if self._closed:
             raise RuntimeError("LavaController is closed")
-        payload, clipped = codec.encode(self.graph, obs, self.profile)
+        if self.trained:
+            payload, clipped = encode_trained(self.graph, obs, self.profile)
+        else:
+            payload, clipped = codec.encode(self.graph, obs, self.profile)
         self.input_clips += int(clipped.sum())
         payload = payload[0].astype(np.int32 if self.profile == "fixed" else np.float64)
         if self.net.input_order is not None:   # a convolution reads Lava's (W, H, C) order
@@ -88,14 +108,17 @@ class LavaController:
         first.run(condition=RunSteps(num_steps=self.net.period, blocking=False),
                   run_cfg=self.net.run_cfg)
         deadline = time.monotonic() + self.timeout_s
-        once = self.graph.encoder == "change"   # differential coding: step 1 only
+        once = not self.trained and self.graph.encoder == "change"   # differential: step 1
         for step in range(self.net.period):  # the injector's buffer holds a whole decision
             self.net.injector.send(payload * 0 if once and step > 0 else payload)
         for _ in range(self.net.period):  # so does the extractor's: Lava never waits on us
             acc = self._receive(deadline)
         self._wait(deadline)
         self.latencies_s.append(time.perf_counter() - start)
-        return codec.decode(self.graph, np.asarray(acc, dtype=np.float64)[None, :], self.profile)
+        acc = np.asarray(acc, dtype=np.float64)[None, :]
+        if self.trained:
+            return decode_trained(self.graph, acc, self.profile)
+        return codec.decode(self.graph, acc, self.profile)
 
     # -- bounded I/O -------------------------------------------------------------------------
     def _receive(self, deadline: float) -> np.ndarray:

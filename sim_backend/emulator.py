@@ -23,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-from compiler.ir import Conv2d, SpikingGraph, per_channel
+from compiler.ir import Conv2d, SpikingGraph, TrainedSpikingGraph, per_channel
 from sim_backend import codec, neurons
 
 
@@ -208,3 +208,101 @@ class Emulator:
                    for v0, state, theta in zip(self.v0, states, self.thetas)]
         self.last_event_counts = counts
         return codec.decode(self.graph, acc, self.profile)
+
+
+def trained_constants(graph: TrainedSpikingGraph, profile: str, dtype=np.int64):
+    """(layer synapses, [AlifParams per layer], readout synapse, readout (bias, decay),
+    arithmetic) of a trained SNN in the profile's units; fixed-point integers as `dtype`."""
+    if profile == "fixed":
+        fixed = graph.fixed
+        syns = [_fixed_synapses(q.weight, q.weight_exp, k == 0, 1)
+                for k, q in enumerate(fixed.layers)]
+        params = [neurons.AlifParams(*(np.asarray(a).astype(dtype) for a in (
+            q.bias_state, *decay, q.threshold_state, step, jump)))
+            for q, decay, step, jump in zip(fixed.layers, fixed.decays, fixed.threshold_step,
+                                            fixed.adaptation_jump)]
+        readout = _fixed_synapses(fixed.readout.weight, fixed.readout.weight_exp, False, 1)
+        return (syns, params, readout, (fixed.readout.bias_state.astype(dtype),
+                                        fixed.readout_decay.astype(dtype)), neurons.FIXED)
+    syns = [_Synapses(layer.synapse.weight.T.copy(), None, k == 0)
+            for k, layer in enumerate(graph.layers)]
+    params = [neurons.AlifParams(layer.synapse.bias, layer.syn_decay, layer.mem_decay,
+                                 layer.ada_decay, np.ones_like(layer.syn_decay),
+                                 np.full_like(layer.syn_decay, layer.threshold_step),
+                                 layer.adaptation_jump) for layer in graph.layers]
+    r = graph.readout
+    return syns, params, _Synapses(r.synapse.weight.T.copy(), None, False), \
+        (r.synapse.bias, r.decay), neurons.FLOAT
+
+
+def encode_trained(graph: TrainedSpikingGraph, x: np.ndarray, profile: str):
+    """Input (B, obs_dim) -> payload: itself (float) or clip(round(x * input_scale)) (fixed).
+    Returns (payload, clipped entries per row)."""
+    if profile != "fixed":
+        return x, np.zeros(len(x), dtype=np.int64)
+    limit = 2 ** (graph.fixed.input_bits - 1) - 1
+    raw = np.round(x * graph.fixed.input_scale)
+    return np.clip(raw, -limit, limit), np.count_nonzero(np.abs(raw) > limit, axis=1)
+
+
+def decode_trained(graph: TrainedSpikingGraph, r: np.ndarray, profile: str) -> np.ndarray:
+    """Readout at the last substep (B, act) -> action tanh(r) (fixed: r / (64 scale))."""
+    if profile == "fixed":
+        r = r / (64 * graph.fixed.readout.scale)
+    return np.tanh(r)
+
+
+class TrainedEmulator:
+    """Controller (reset(); act(x) with x = (B, obs_dim) observation and target) running a
+    TrainedSpikingGraph on B rows, float or fixed point, bit-exact with the Lava models.
+    Per env step, for substep 1..substeps: layer 0 gets dense(payload), layer k > 0
+    dense(spikes of layer k-1 at this substep), each runs neurons.alif_step; the readout runs
+    neurons.leaky_readout_step on the last layer's spikes; action = decode(r)."""
+
+    def __init__(self, graph: TrainedSpikingGraph, batch_size: int, profile: str | None = None):
+        self.graph = graph
+        self.profile = profile or graph.profile
+        if self.profile == "fixed" and graph.fixed is None:
+            raise ValueError("emulator: the trained SNN has no fixed profile (quantize_trained)")
+        self.batch_size = int(batch_size)
+        (self.synapses, self.params, self.readout, (self.readout_bias, self.readout_decay),
+         self.arith) = trained_constants(graph, self.profile, np.float64)
+        self.saturations = np.zeros(self.batch_size, dtype=np.int64)
+        self.input_clips = np.zeros(self.batch_size, dtype=np.int64)
+        self.spike_counts = [np.zeros((self.batch_size, p.bias.size)) for p in self.params]
+        self.reset()
+
+    def reset(self) -> None:
+        """Episode start: every state at rest; counters cleared."""
+        self.states = [neurons.alif_start(p, self.batch_size) for p in self.params]
+        self.r = np.zeros((self.batch_size, self.graph.act_dim))
+        self.saturations[:] = 0
+        self.input_clips[:] = 0
+        for counts in self.spike_counts:
+            counts[:] = 0
+
+    def fixed_point_events(self) -> tuple[int, int]:
+        return int(self.saturations.sum()), int(self.input_clips.sum())
+
+    def act(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape != (self.batch_size, self.graph.obs_dim):
+            raise ValueError(f"emulator: expected inputs of shape ({self.batch_size}, "
+                             f"{self.graph.obs_dim}) (observation and target), got {x.shape}")
+        payload, clipped = encode_trained(self.graph, x, self.profile)
+        self.input_clips += clipped
+        first_input = self.synapses[0](payload)
+        for _ in range(self.graph.substeps):
+            syn_in = first_input
+            for k, params in enumerate(self.params):
+                self.states[k], saturated = neurons.alif_step(self.states[k], syn_in, params,
+                                                              self.arith)
+                self.saturations += saturated
+                spikes = self.states[k].s
+                self.spike_counts[k] += spikes
+                syn_in = self.synapses[k + 1](spikes) if k + 1 < len(self.params) else spikes
+            self.r, saturated = neurons.leaky_readout_step(self.r, self.readout(syn_in),
+                                                           self.readout_bias,
+                                                           self.readout_decay, self.arith)
+            self.saturations += saturated
+        return decode_trained(self.graph, self.r, self.profile)

@@ -92,6 +92,10 @@ class FloatArithmetic:
         return a_in
 
     @staticmethod
+    def decay(x, beta):
+        return beta * x
+
+    @staticmethod
     def wrap(x):
         return x, 0
 
@@ -160,6 +164,19 @@ class FixedArithmetic:
     def current(cls, a_in, bias, input_exp: int = 0):
         # sat((a << (6 + input_exp)) + bias)
         return cls.saturate(cls.activation(a_in, input_exp) + bias)[0]
+
+    DECAY_BITS = 12               # a decay factor beta as the mantissa round(beta * 4096)
+
+    @classmethod
+    def decay(cls, x, beta_mant):
+        """x * beta_mant / 4096 rounded toward zero, as Lava's LIF decays u and v."""
+        if np.issubdtype(np.asarray(x).dtype, np.integer):
+            x = x.astype(np.int64)
+        return np.sign(x) * shift_right(np.abs(x) * beta_mant, cls.DECAY_BITS)
+
+    @classmethod
+    def decay_mantissa(cls, beta):
+        return np.round(np.asarray(beta, dtype=np.float64) * 2 ** cls.DECAY_BITS).astype(np.int64)
 
     @classmethod
     def wrap(cls, x):
@@ -307,3 +324,64 @@ def dense_shift(accumulated: np.ndarray, weight_exp: int) -> np.ndarray:
     if weight_exp > 0:
         return accumulated * 2 ** weight_exp
     return shift_right(accumulated, -weight_exp) if weight_exp < 0 else accumulated
+
+
+# -- Adaptive current-based LIF (directly trained SNNs, loihi_deploy.snn) ------------------------
+#
+# The deployed form of loihi_deploy.snn.layers.ALIFLayer, one substep, per neuron, with the
+# membrane gain (1 - beta_mem) folded into the synaptic weights and bias (compiler pass
+# frontend.from_trained_snn), so syn here is (1 - beta_mem) x the trained model's syn:
+#     vth = b + a                                  threshold (a = xi * n, the adaptation)
+#     syn = beta_syn * syn + I                     I = dense(input) + bias
+#     mem = beta_mem * mem + syn - vth * s         s: the previous substep's spike
+#     s   = [mem > vth]
+#     b   = b_spike where s else b - b_step        b_spike = 1 - b_step (threshold units)
+#     a   = beta_ada * a + a_jump * s              a_jump = xi * (1 - beta_ada)
+# Float: threshold base 1; fixed point: state units with a per-neuron scale (compiler.quantize.
+# quantize_trained), beta as 12-bit mantissas (decays round toward zero, as Lava's LIF).
+# Readout (non-spiking, leaky):  r = beta_out * r + I, read at the last substep.
+
+
+class AlifState(typing.NamedTuple):
+    syn: np.ndarray
+    mem: np.ndarray
+    b: np.ndarray       # threshold base
+    a: np.ndarray       # threshold adaptation
+    s: np.ndarray       # last spike (0 / 1)
+
+
+class AlifParams(typing.NamedTuple):
+    """Per-neuron constants of one layer in the profile's units (decays: beta, or FIXED's
+    12-bit mantissas; everything else: threshold units, or fixed-point state units)."""
+    bias: np.ndarray
+    syn_decay: np.ndarray
+    mem_decay: np.ndarray
+    ada_decay: np.ndarray
+    b_rest: np.ndarray      # threshold base at episode start (1, or its state units)
+    b_step: np.ndarray
+    a_jump: np.ndarray
+
+
+def alif_start(params: AlifParams, batch: int) -> AlifState:
+    """Episode start: currents, membranes, adaptation and spikes 0; threshold base b_rest."""
+    zeros = np.zeros((batch, params.bias.size), dtype=np.asarray(params.bias).dtype)
+    return AlifState(zeros, zeros.copy(), zeros + params.b_rest, zeros.copy(), zeros.copy())
+
+
+def alif_step(state: AlifState, a_in, params: AlifParams, arith=FLOAT):
+    """One substep with synaptic input a_in (fixed: weight-LSB units, entering as << 6).
+    Returns (state, saturated entries per row)."""
+    vth = state.b + state.a
+    syn, sat_syn = arith.saturate(arith.decay(state.syn, params.syn_decay)
+                                  + arith.current(a_in, params.bias))
+    mem, sat_mem = arith.saturate(arith.decay(state.mem, params.mem_decay) + syn - vth * state.s)
+    s = (mem > vth).astype(mem.dtype)
+    b, sat_b = arith.saturate(np.where(s > 0, params.b_rest - params.b_step,
+                                       state.b - params.b_step))
+    a = arith.decay(state.a, params.ada_decay) + params.a_jump * s
+    return AlifState(syn, mem, b, a, s), sat_syn + sat_mem + sat_b
+
+
+def leaky_readout_step(r, a_in, bias, decay, arith=FLOAT):
+    """r = beta_out * r + a_in (+ bias): the readout of a trained SNN. Returns (r, saturated)."""
+    return arith.saturate(arith.decay(r, decay) + arith.current(a_in, bias))

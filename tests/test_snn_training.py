@@ -55,10 +55,33 @@ def test_reach2d_kinematics_and_reachable_targets():
 def test_train_snn_command_writes_metrics_and_learns_the_model(tmp_path):
     from loihi_deploy.cli import main
     assert main(["train-snn", "--model", "snn", "--iterations", "2", "--hidden", "32",
-                 "--batch", "8", "--horizon", "5", "--out", str(tmp_path)]) == 0
+                 "--batch", "8", "--model-batches", "5", "--horizon", "5",
+                 "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "metrics.json").read_text())
     assert result["parameters"]["policy"] > 0 and len(result["history"]) == 2
     final = result["final"]
-    assert 0 <= final["success_rate"] <= 1 and final["prediction_mse"] < 0.05
+    # prediction MSE in units of the state changes' own variance: below 1 = it learned
+    assert 0 <= final["success_rate"] <= 1 and final["prediction_mse"] < 1.0
     assert (tmp_path / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "policy.pt").exists()
+
+
+def test_panda_task_layout_torques_and_reachable_targets():
+    from loihi_deploy.snn.tasks import PandaReach, make_task
+    env = make_task("panda")
+    obs, info = env.reset(seed=5)
+    assert obs.shape == (PandaReach.obs_dim,) and env.model.nu == 6 and env.model.nq == 6
+    np.testing.assert_allclose(obs[:3], env.data.site_xpos[env.model.site("end_effector").id])
+    np.testing.assert_allclose(env.model.actuator_gear[:, 0], [87, 87, 87, 87, 12, 12])
+    low, high = env.model.jnt_range.T
+    assert np.all(obs[3:] >= low) and np.all(obs[3:] <= high)
+    # zero torque: gravity is compensated, so the arm stays where it starts
+    for _ in range(10):
+        obs2, reward, terminated, truncated, info2 = env.step(np.zeros(6))
+    np.testing.assert_allclose(obs2, obs, atol=1e-6)
+    assert reward == -info2["distance"] and not terminated and not truncated
+    # full torque on joint 1 turns the arm about the vertical axis
+    obs3, *_ = env.step(np.array([1.0, 0, 0, 0, 0, 0]))
+    assert obs3[3] > obs2[3]
+    # targets are forward kinematics of in-range joint angles (reachable)
+    assert 0.1 < np.linalg.norm(info["target"]) < 1.2

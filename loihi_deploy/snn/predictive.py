@@ -9,10 +9,11 @@ Per iteration:
   3. policy (s_t, s*) -> u_t: `policy_batches` batches; both networks warm up on `warmup` real
      steps, then the policy acts for `horizon` imagined steps through the frozen model,
      u = pi(s_hat, s*), s_hat += model(s_hat, u); loss = mean squared distance between the
-     imagined hand position s_hat[:2] and the target, backpropagated through both networks
+     imagined hand position s_hat[:target_dim] and the target, backpropagated through both networks
      (through time); only the policy is updated;
   4. evaluate on fixed seeds: cumulative distance, success rate, time on target, and the
-     forward model's one-step prediction MSE on the evaluation episodes.
+     forward model's one-step prediction MSE on the evaluation episodes (in delta_scale units:
+     1.0 = no better than predicting the mean change).
 Adam (lr 1e-3; time constants, learned as log tau, lr 1e-2), gradient norm clipped at 30.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from loihi_deploy.snn.layers import GRUNetwork, SpikingNetwork
-from loihi_deploy.snn.tasks import SUCCESS_RADIUS, make_task
+from loihi_deploy.snn.tasks import make_task
 
 EVAL_SEED = 10_000
 
@@ -41,9 +42,9 @@ class SNNTrainConfig:
     substeps: int = 7
     iterations: int = 30
     episodes: int = 8               # collected per iteration
-    model_batches: int = 10
+    model_batches: int = 25
     policy_batches: int = 10
-    batch: int = 32
+    batch: int = 64
     warmup: int = 5
     horizon: int = 20
     noise: float = 0.3
@@ -51,6 +52,31 @@ class SNNTrainConfig:
     seed: int = 0
     threads: int = 1
     out: str = "runs/snn"
+
+
+class ForwardModel(torch.nn.Module):
+    """(s, u) -> predicted s' - s: a network whose output is in units of `delta_scale` (per
+    state dimension, the std of the state changes in the first collected episodes), so the
+    MSE weighs every dimension alike instead of fitting near-zero changes."""
+
+    def __init__(self, net: torch.nn.Module, obs_dim: int):
+        super().__init__()
+        self.net = net
+        self.register_buffer("delta_scale", torch.ones(obs_dim))
+
+    def fit_scale(self, obs: np.ndarray) -> None:
+        """obs (E, L+1, d): delta_scale = std of obs[:, t+1] - obs[:, t] (floor 1e-4)."""
+        delta = np.diff(obs, axis=1).reshape(-1, obs.shape[-1])
+        self.delta_scale.copy_(torch.tensor(np.maximum(delta.std(axis=0), 1e-4)))
+
+    def reset(self, batch: int) -> None:
+        self.net.reset(batch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) * self.delta_scale
+
+    def time_constant_parameters(self):
+        return self.net.time_constant_parameters()
 
 
 def build_networks(cfg: SNNTrainConfig, obs_dim: int, act_dim: int, target_dim: int):
@@ -62,37 +88,61 @@ def build_networks(cfg: SNNTrainConfig, obs_dim: int, act_dim: int, target_dim: 
         make = lambda n_in, n_out, out: GRUNetwork(n_in, n_out, cfg.hidden, out)  # noqa: E731
     else:
         raise ValueError(f"model must be snn or gru, got {cfg.model!r}")
-    return make(obs_dim + act_dim, obs_dim, "linear"), make(obs_dim + target_dim, act_dim, "tanh")
+    return (ForwardModel(make(obs_dim + act_dim, obs_dim, "linear"), obs_dim),
+            make(obs_dim + target_dim, act_dim, "tanh"))
 
 
 def parameter_count(net: torch.nn.Module) -> int:
     return int(sum(p.numel() for p in net.parameters()))
 
 
-def rollout(policy, task: str, seeds, noise: float = 0.0, rng=None) -> dict:
-    """Episodes of `policy` (batched over seeds): obs (E, L+1, d), act (E, L, a), target
-    (E, 2), distance (E, L)."""
+class TorchController:
+    """A policy network as a runtime controller: reset(); act(x (B, d)) -> (B, a) numpy."""
+
+    def __init__(self, policy: torch.nn.Module, batch: int):
+        self.policy, self.batch = policy, batch
+
+    def reset(self) -> None:
+        self.policy.reset(self.batch)
+
+    def act(self, x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.policy(torch.tensor(x, dtype=torch.float32)).numpy().astype(np.float64)
+
+
+def rollout(controller, task: str, seeds, noise: float = 0.0, rng=None) -> dict:
+    """Episodes of a controller batched over seeds (TorchController, or the emulator / Lava
+    controllers of a compiled SNN), input = observation then target: obs (E, L+1, d),
+    act (E, L, a), target (E, t), distance (E, L)."""
     envs = [make_task(task) for _ in seeds]
     first = [env.reset(seed=int(s)) for env, s in zip(envs, seeds)]
     obs = np.stack([o for o, _ in first])
     target = np.stack([info["target"] for _, info in first])
     obs_log, act_log, dist_log = [obs.copy()], [], []
-    policy.reset(len(seeds))
+    controller.reset()
     done = False
-    with torch.no_grad():
-        while not done:
-            x = torch.tensor(np.concatenate([obs, target], axis=1), dtype=torch.float32)
-            action = policy(x).numpy().astype(np.float64)
-            if noise:
-                action = np.clip(action + rng.normal(0, noise, action.shape), -1, 1)
-            steps = [env.step(a) for env, a in zip(envs, action)]
-            obs = np.stack([s[0] for s in steps])
-            obs_log.append(obs.copy())
-            act_log.append(action)
-            dist_log.append([s[4]["distance"] for s in steps])
-            done = steps[0][3]
+    while not done:
+        action = controller.act(np.concatenate([obs, target], axis=1))
+        if noise:
+            action = np.clip(action + rng.normal(0, noise, action.shape), -1, 1)
+        steps = [env.step(a) for env, a in zip(envs, action)]
+        obs = np.stack([s[0] for s in steps])
+        obs_log.append(obs.copy())
+        act_log.append(action)
+        dist_log.append([s[4]["distance"] for s in steps])
+        done = steps[0][3]
     return {"obs": np.stack(obs_log, 1), "act": np.stack(act_log, 1), "target": target,
             "distance": np.array(dist_log).T}
+
+
+def reaching_metrics(distance: np.ndarray, task: str) -> dict:
+    """distance (E, L) per step -> cumulative distance (per episode, mean), final distance,
+    success rate (final distance within the task's radius), time on target."""
+    radius = make_task(task).success_radius
+    return {"cumulative_distance": float(distance.sum(axis=1).mean()),
+            "final_distance": float(distance[:, -1].mean()),
+            "success_rate": float((distance[:, -1] < radius).mean()),
+            "time_on_target": float((distance < radius).mean())}
 
 
 class EpisodeBuffer:
@@ -118,19 +168,21 @@ class EpisodeBuffer:
 
 
 def model_loss(model, obs, act, warmup: int) -> torch.Tensor:
-    """Teacher-forced one-step MSE of the predicted state change after `warmup` steps."""
+    """Teacher-forced one-step MSE of the predicted state change after `warmup` steps, in
+    units of the model's delta_scale."""
     model.reset(len(obs))
     losses = []
     for t in range(act.shape[1]):
         delta = model(torch.cat([obs[:, t], act[:, t]], dim=1))
         if t >= warmup:
-            losses.append(((delta - (obs[:, t + 1] - obs[:, t])) ** 2).mean())
+            error = (delta - (obs[:, t + 1] - obs[:, t])) / model.delta_scale
+            losses.append((error ** 2).mean())
     return torch.stack(losses).mean()
 
 
 def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int) -> torch.Tensor:
     """Imagined rollout of `horizon` steps after `warmup` real ones; mean squared distance of
-    the imagined hand (state[:, :2]) to the target."""
+    the imagined hand (state[:, :target_dim], tasks' convention) to the target."""
     policy.reset(len(obs))
     model.reset(len(obs))
     for t in range(warmup):
@@ -141,7 +193,7 @@ def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int) -> t
     for _ in range(horizon):
         u = policy(torch.cat([state, target], dim=1))
         state = state + model(torch.cat([state, u], dim=1))
-        losses.append(((state[:, :2] - target) ** 2).sum(dim=1).mean())
+        losses.append(((state[:, :target.shape[1]] - target) ** 2).sum(dim=1).mean())
     return torch.stack(losses).mean()
 
 
@@ -155,17 +207,13 @@ def _optimizer(net) -> torch.optim.Optimizer:
 
 
 def evaluate(policy, model, task: str, episodes: int) -> dict:
-    data = rollout(policy, task, range(EVAL_SEED, EVAL_SEED + episodes))
+    seeds = range(EVAL_SEED, EVAL_SEED + episodes)
+    data = rollout(TorchController(policy, episodes), task, seeds)
     with torch.no_grad():
         obs = torch.tensor(data["obs"], dtype=torch.float32)
         act = torch.tensor(data["act"], dtype=torch.float32)
         mse = float(model_loss(model, obs, act, 0))
-    distance = data["distance"]
-    return {"cumulative_distance": float(distance.sum(axis=1).mean()),
-            "final_distance": float(distance[:, -1].mean()),
-            "success_rate": float((distance[:, -1] < SUCCESS_RADIUS).mean()),
-            "time_on_target": float((distance < SUCCESS_RADIUS).mean()),
-            "prediction_mse": mse}
+    return {**reaching_metrics(data["distance"], task), "prediction_mse": mse}
 
 
 def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Path:
@@ -184,7 +232,10 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     bar = tqdm(range(cfg.iterations), desc=f"{cfg.model} {cfg.task}", unit="iter")
     for iteration in bar:
         seeds = rng.integers(0, 2 ** 31, cfg.episodes)
-        buffer.add(rollout(policy, cfg.task, seeds, cfg.noise, rng))
+        batch = rollout(TorchController(policy, len(seeds)), cfg.task, seeds, cfg.noise, rng)
+        if iteration == 0:
+            model.fit_scale(batch["obs"])
+        buffer.add(batch)
         for _ in range(cfg.model_batches):
             obs, act, _ = buffer.windows(cfg.batch, length, rng)
             loss = model_loss(model, obs, act, cfg.warmup)

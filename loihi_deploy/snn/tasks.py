@@ -1,5 +1,8 @@
 """Reaching tasks (gymnasium API) for the predictive-control controllers (REFERENCE 4).
 
+Every task's observation starts with the hand (end-effector) position, obs[:target_dim], the
+quantity the policy brings to info["target"]; `distance` in info is |hand - target| in metres.
+
 Reach2D: planar two-link arm (links 0.5 m and 0.4 m), acceleration control.
     state     joint angles q (2), joint velocities dq (2)
     action    joint accelerations, [-1, 1]^2 times MAX_ACCELERATION rad/s^2
@@ -12,6 +15,8 @@ Metrics: `distance` per step; success = final distance < SUCCESS_RADIUS; time on
 fraction of steps within SUCCESS_RADIUS.
 """
 from __future__ import annotations
+
+import pathlib
 
 import gymnasium as gym
 import numpy as np
@@ -31,6 +36,7 @@ def hand_position(q: np.ndarray) -> np.ndarray:
 class Reach2D(gym.Env):
     metadata = {"render_modes": []}
     obs_dim, act_dim, target_dim = 6, 2, 2
+    success_radius = SUCCESS_RADIUS
 
     def __init__(self):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float64)
@@ -61,7 +67,68 @@ class Reach2D(gym.Env):
                 {"target": self.target.copy(), "distance": distance})
 
 
-TASKS = {"reach2d": Reach2D}
+PANDA_MJCF = pathlib.Path(__file__).with_name("assets") / "panda_torque.xml"
+
+
+class PandaReach(gym.Env):
+    """Franka Panda torque-control reaching in MuJoCo (assets/panda_torque.xml: Menagerie's
+    kinematics and inertias, joint 7 locked, gravity compensated, see its header).
+    state     6 joint angles and velocities (MuJoCo; 2 ms steps, 10 per env step = 20 ms)
+    action    [-1, 1]^6 times the torque limits [87 87 87 87 12 12] Nm (the motors' gear)
+    obs       end-effector xyz (3, metres, base frame), joint angles (6, rad)
+    target    forward kinematics of random joint angles home + U(-0.8, 0.8) rad (in range),
+              so it is reachable; start: home + U(-0.1, 0.1) rad, at rest
+    episodes  200 steps (4 s); success: final distance < 0.12 m (REFERENCE 4)."""
+    metadata = {"render_modes": []}
+    obs_dim, act_dim, target_dim = 9, 6, 3
+    success_radius = 0.12
+    HOME = np.array([0.0, 0.0, 0.0, -1.57079, 0.0, 1.57079])
+    SUBSTEPS, TARGET_SPREAD, START_SPREAD = 10, 0.8, 0.1
+
+    def __init__(self):
+        import mujoco
+        self._mj = mujoco
+        self.model = mujoco.MjModel.from_xml_path(str(PANDA_MJCF))
+        self.data = mujoco.MjData(self.model)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float64)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (self.act_dim,), np.float64)
+        self._site = self.model.site("end_effector").id
+        self.target = np.zeros(3)
+        self.steps = 0
+
+    def _angles_in_range(self, spread: float) -> np.ndarray:
+        low, high = self.model.jnt_range[:, 0], self.model.jnt_range[:, 1]
+        return np.clip(self.HOME + self.np_random.uniform(-spread, spread, 6), low, high)
+
+    def _hand(self) -> np.ndarray:
+        return self.data.site_xpos[self._site].copy()
+
+    def _obs(self) -> np.ndarray:
+        return np.concatenate([self._hand(), self.data.qpos])
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._mj.mj_resetData(self.model, self.data)
+        self.data.qpos[:] = self._angles_in_range(self.TARGET_SPREAD)
+        self._mj.mj_kinematics(self.model, self.data)
+        self.target = self._hand()
+        self.data.qpos[:] = self._angles_in_range(self.START_SPREAD)
+        self.data.qvel[:] = 0.0
+        self._mj.mj_forward(self.model, self.data)
+        self.model.site_pos[self.model.site("target").id] = self.target
+        self.steps = 0
+        return self._obs(), {"target": self.target.copy()}
+
+    def step(self, action):
+        self.data.ctrl[:] = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        self._mj.mj_step(self.model, self.data, nstep=self.SUBSTEPS)
+        self.steps += 1
+        distance = float(np.linalg.norm(self._hand() - self.target))
+        return (self._obs(), -distance, False, self.steps >= EPISODE_STEPS,
+                {"target": self.target.copy(), "distance": distance})
+
+
+TASKS = {"reach2d": Reach2D, "panda": PandaReach}
 
 
 def make_task(name: str) -> gym.Env:

@@ -1,4 +1,5 @@
-"""ProcessModels for NeuronLayer and Readout (float and fixed point), and int32 host I/O models.
+"""ProcessModels for NeuronLayer and Readout, AlifLayer and LeakyReadoutLayer (float and fixed
+point), and int32 host I/O models.
 
 Every model calls the dynamics in sim_backend.neurons, the same functions the emulator calls,
 with the FLOAT or FIXED arithmetic profile; nothing about the neuron is defined here.
@@ -17,7 +18,7 @@ from lava.proc.io.injector import Injector, PyLoihiInjectorModel
 
 from sim_backend import neurons
 from compiler.ir import NeuronModel
-from sim_backend.lava_procs.process import NeuronLayer, Readout
+from sim_backend.lava_procs.process import AlifLayer, LeakyReadoutLayer, NeuronLayer, Readout
 
 
 class _Window:
@@ -135,6 +136,109 @@ class PyReadoutFixed(_ReadoutModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     acc_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     acc: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    saturations: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    arith = neurons.FIXED
+
+
+class _AlifModel(PyLoihiProcessModel, _Window):
+    arith = neurons.FLOAT
+
+    def run_spk(self) -> None:
+        a_in = self.a_in.recv()
+        active, _, _, _ = self._phase()
+        if not active:
+            self.s_out.send(np.zeros(self.s.shape, dtype=self.s.dtype))
+            return
+        params = neurons.AlifParams(self.bias, self.syn_decay, self.mem_decay, self.ada_decay,
+                                    self.b_rest, self.b_step, self.a_jump)
+        state, saturated = neurons.alif_step(
+            neurons.AlifState(self.syn, self.mem, self.b, self.a, self.s), a_in, params,
+            self.arith)
+        self.syn[:], self.mem[:], self.b[:], self.a[:], self.s[:] = state
+        self.saturations[:] += np.sum(saturated)
+        self.s_out.send(self.s)
+
+
+@implements(proc=AlifLayer, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyAlifFloat(_AlifModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    saturations: np.ndarray = LavaPyType(np.ndarray, np.int64)
+    arith = neurons.FLOAT
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    syn_decay: np.ndarray = LavaPyType(np.ndarray, float)
+    mem_decay: np.ndarray = LavaPyType(np.ndarray, float)
+    ada_decay: np.ndarray = LavaPyType(np.ndarray, float)
+    b_rest: np.ndarray = LavaPyType(np.ndarray, float)
+    b_step: np.ndarray = LavaPyType(np.ndarray, float)
+    a_jump: np.ndarray = LavaPyType(np.ndarray, float)
+    syn: np.ndarray = LavaPyType(np.ndarray, float)
+    mem: np.ndarray = LavaPyType(np.ndarray, float)
+    b: np.ndarray = LavaPyType(np.ndarray, float)
+    a: np.ndarray = LavaPyType(np.ndarray, float)
+    s: np.ndarray = LavaPyType(np.ndarray, float)
+
+
+@implements(proc=AlifLayer, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "bit_accurate_loihi")
+class PyAlifFixed(_AlifModel):
+    """Spikes leave as 1-bit int32 events (Dense casts to bool)."""
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=1)
+    saturations: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    arith = neurons.FIXED
+    bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    syn_decay: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    mem_decay: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    ada_decay: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    b_rest: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    b_step: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    a_jump: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    syn: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    mem: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    b: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    a: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    s: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+
+
+class _LeakyReadoutModel(PyLoihiProcessModel, _Window):
+    arith = neurons.FLOAT
+
+    def run_spk(self) -> None:
+        a_in = self.a_in.recv()
+        if self._phase()[0]:
+            r, saturated = neurons.leaky_readout_step(self.r, a_in, self.bias, self.decay,
+                                                      self.arith)
+            self.r[:] = r
+            self.saturations[:] += np.sum(saturated)
+        self.r_out.send(self.r)
+
+
+@implements(proc=LeakyReadoutLayer, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyLeakyReadoutFloat(_LeakyReadoutModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    decay: np.ndarray = LavaPyType(np.ndarray, float)
+    r: np.ndarray = LavaPyType(np.ndarray, float)
+    saturations: np.ndarray = LavaPyType(np.ndarray, np.int64)
+    arith = neurons.FLOAT
+
+
+@implements(proc=LeakyReadoutLayer, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "bit_accurate_loihi")
+class PyLeakyReadoutFixed(_LeakyReadoutModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    decay: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=13)
+    r: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     saturations: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
     arith = neurons.FIXED
 

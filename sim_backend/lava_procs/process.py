@@ -58,3 +58,41 @@ class Readout(AbstractProcess):
         self.acc_out = OutPort(shape=shape)
         self.acc = Var(shape=shape, init=0)
         self.saturations = Var(shape=(1,), init=0)
+
+
+class AlifLayer(AbstractProcess):
+    """Adaptive current-based LIF neurons of a directly trained SNN (neurons.alif_step), state
+    carried across decisions. Per decision it runs `timesteps` substeps in its window (see
+    above) and holds its state otherwise; reset it between episodes by setting syn, mem, a, s
+    to 0 and b to b_rest. Constants per neuron in the profile's units (neurons.AlifParams)."""
+
+    def __init__(self, *, shape: tuple[int], bias: np.ndarray, syn_decay: np.ndarray,
+                 mem_decay: np.ndarray, ada_decay: np.ndarray, b_rest: np.ndarray,
+                 b_step: np.ndarray, a_jump: np.ndarray, timesteps: int, window_start: int,
+                 period: int, name: str | None = None):
+        super().__init__(shape=shape, timesteps=timesteps, window_start=window_start,
+                         period=period, name=name)
+        self.a_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        for var, init in (("bias", bias), ("syn_decay", syn_decay), ("mem_decay", mem_decay),
+                          ("ada_decay", ada_decay), ("b_rest", b_rest), ("b_step", b_step),
+                          ("a_jump", a_jump), ("syn", 0), ("mem", 0), ("b", b_rest), ("a", 0),
+                          ("s", 0)):
+            setattr(self, var, Var(shape=shape, init=init))
+        self.saturations = Var(shape=(1,), init=0)
+
+
+class LeakyReadoutLayer(AbstractProcess):
+    """Non-spiking leaky readout of a trained SNN (neurons.leaky_readout_step) in its window,
+    holding r otherwise; sends r every step (the host keeps the value at the window's end)."""
+
+    def __init__(self, *, shape: tuple[int], bias: np.ndarray, decay: np.ndarray,
+                 timesteps: int, window_start: int, period: int, name: str | None = None):
+        super().__init__(shape=shape, timesteps=timesteps, window_start=window_start,
+                         period=period, name=name)
+        self.a_in = InPort(shape=shape)
+        self.r_out = OutPort(shape=shape)
+        self.bias = Var(shape=shape, init=bias)
+        self.decay = Var(shape=shape, init=decay)
+        self.r = Var(shape=shape, init=0)
+        self.saturations = Var(shape=(1,), init=0)

@@ -1,0 +1,201 @@
+"""Deploy a directly trained SNN (`loihi-deploy train-snn --model snn`) through the compiler and
+run it in closed loop on its reaching task: `loihi-deploy deploy-snn RUN_DIR`.
+
+    load_trained_snn (compiler.frontend)  -> TrainedSpikingGraph, float
+    calibrate: CALIBRATION_EPISODES float-emulator episodes on their own seeds -> the largest
+               |input| per dimension (observation and target)
+    quantize_trained (compiler.quantize)  -> + Loihi fixed-point profile
+    evaluate on the training run's evaluation seeds, every row the same episodes:
+        torch         the trained network itself (loihi_deploy.snn.layers)
+        emulator      float and fixed point (sim_backend.emulator.TrainedEmulator)
+        lava          fixed point, Lava's CPU simulation (runtime.lava_bridge.LavaController),
+                      episode by episode, actions compared with the fixed emulator's
+Fidelity: the fixed-point emulator replays the float emulator's closed-loop inputs (open loop),
+action RMSE and max |diff| against the float actions.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+
+import numpy as np
+import torch
+
+from loihi_deploy.snn.predictive import (EVAL_SEED, SNNTrainConfig, TorchController,
+                                         build_networks, reaching_metrics, rollout)
+
+CALIBRATION_SEED, CALIBRATION_EPISODES = 20_000, 10
+BUNDLED = pathlib.Path(__file__).resolve().parents[1] / "policies" / "trained_snn"
+
+
+def bundled_trained_snns() -> list[str]:
+    """Names of the bundled trained SNN runs (loihi_deploy/policies/trained_snn/NAME)."""
+    return sorted(p.parent.name for p in BUNDLED.glob("*/metrics.json"))
+
+
+def resolve_run(name_or_dir: str | pathlib.Path) -> pathlib.Path:
+    """A train-snn output folder, or the name of a bundled run (e.g. reach2d_snn)."""
+    path = pathlib.Path(name_or_dir)
+    if path.is_dir():
+        return path
+    if (BUNDLED / str(name_or_dir)).is_dir():
+        return BUNDLED / str(name_or_dir)
+    raise FileNotFoundError(f"{name_or_dir}: neither a train-snn output folder nor a bundled "
+                            f"trained SNN ({', '.join(bundled_trained_snns()) or 'none'})")
+
+
+def _torch_policy(run_dir: pathlib.Path, config: dict, obs_dim: int, act_dim: int,
+                  target_dim: int):
+    known = SNNTrainConfig.__dataclass_fields__
+    cfg = SNNTrainConfig(**{k: v for k, v in config.items() if k in known})
+    _, policy = build_networks(cfg, obs_dim, act_dim, target_dim)
+    policy.load_state_dict(torch.load(run_dir / "policy.pt", weights_only=True))
+    return policy
+
+
+def _inputs(data: dict) -> np.ndarray:
+    """(E, L, d) controller inputs of a rollout: observation then target, per step."""
+    obs = data["obs"][:, :-1]
+    target = np.broadcast_to(data["target"][:, None, :], (*obs.shape[:2], data["target"].shape[1]))
+    return np.concatenate([obs, target], axis=2)
+
+
+def replay_actions(controller, inputs: np.ndarray) -> np.ndarray:
+    """Open loop: the controller's actions (E, L, a) for recorded inputs (E, L, d)."""
+    controller.reset()
+    return np.stack([controller.act(inputs[:, t]) for t in range(inputs.shape[1])], axis=1)
+
+
+def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
+                   lava_episodes: int = 20, progress: bool = True) -> dict:
+    """Compile, quantise and evaluate (module docstring). Returns the report dict."""
+    from tqdm.auto import tqdm
+
+    from compiler.frontend import load_trained_snn
+    from compiler.quantize import quantize_trained
+    from loihi_deploy.snn.tasks import make_task
+    from sim_backend.emulator import TrainedEmulator
+
+    run_dir = resolve_run(run_dir)
+    graph = load_trained_snn(run_dir)
+    task = graph.task
+    env = make_task(task)
+    if graph.obs_dim != env.obs_dim + env.target_dim or graph.act_dim != env.act_dim:
+        raise ValueError(f"{run_dir}: the policy takes {graph.obs_dim} inputs and gives "
+                         f"{graph.act_dim} actions; task {task!r} has {env.obs_dim} + "
+                         f"{env.target_dim} inputs and {env.act_dim} actions")
+    seeds = np.arange(EVAL_SEED, EVAL_SEED + episodes)
+    calibration = rollout(TrainedEmulator(graph, CALIBRATION_EPISODES, "float"), task,
+                          np.arange(CALIBRATION_SEED, CALIBRATION_SEED + CALIBRATION_EPISODES))
+    absmax = np.abs(_inputs(calibration)).reshape(-1, graph.obs_dim).max(axis=0)
+    fixed_graph = quantize_trained(graph, absmax)
+
+    rows, timings = {}, {}
+    policy = _torch_policy(run_dir, graph.source["config"], env.obs_dim, env.act_dim,
+                           env.target_dim)
+    data = {}
+    for name, controller in (("torch", TorchController(policy, episodes)),
+                             ("emulator float", TrainedEmulator(fixed_graph, episodes, "float")),
+                             ("emulator fixed", TrainedEmulator(fixed_graph, episodes, "fixed"))):
+        start = time.perf_counter()
+        data[name] = rollout(controller, task, seeds)
+        timings[name] = time.perf_counter() - start
+        rows[name] = reaching_metrics(data[name]["distance"], task)
+        if name == "emulator fixed":
+            rows[name]["saturations"], rows[name]["input_clips"] = \
+                controller.fixed_point_events()
+        if name == "emulator float":
+            counts = controller.spike_counts
+            rows[name]["spikes_per_neuron_per_step"] = [
+                float(c.sum() / (c.size * data[name]["act"].shape[1])) for c in counts]
+
+    replay = replay_actions(TrainedEmulator(fixed_graph, episodes, "fixed"),
+                            _inputs(data["emulator float"]))
+    diff = replay - data["emulator float"]["act"]
+    fidelity = {"action_rmse": float(np.sqrt(np.mean(diff ** 2))),
+                "action_max_abs_diff": float(np.abs(diff).max()),
+                "torch_vs_float_emulator_max_abs_diff": float(np.abs(
+                    data["torch"]["act"] - data["emulator float"]["act"]).max())}
+
+    lava = None
+    if lava_episodes > 0:
+        lava = _run_lava(fixed_graph, task, seeds[:lava_episodes],
+                         data["emulator fixed"]["act"][:lava_episodes], progress, tqdm)
+        rows["lava fixed"] = lava.pop("metrics")
+    layers = [layer.synapse.shape for layer in graph.layers]
+    return {"run_dir": str(run_dir), "task": task, "episodes": episodes,
+            "eval_seeds": [int(seeds[0]), int(seeds[-1])],
+            "network": {"inputs": graph.obs_dim, "layers": [s[0] for s in layers],
+                        "actions": graph.act_dim, "substeps": graph.substeps,
+                        "trained_parameters": _parameter_count(policy),
+                        "deployed_synapses": int(sum(s[0] * s[1] for s in layers)
+                                                 + graph.act_dim * layers[-1][0]),
+                        "input_bits": fixed_graph.fixed.input_bits,
+                        "weight_exps": [q.weight_exp for q in fixed_graph.fixed.layers]},
+            "rows": rows, "fidelity": fidelity, "lava": lava,
+            "seconds": {k: round(v, 2) for k, v in timings.items()}}
+
+
+def _parameter_count(net: torch.nn.Module) -> int:
+    return int(sum(p.numel() for p in net.parameters()))
+
+
+def _run_lava(graph, task: str, seeds: np.ndarray, emulator_actions: np.ndarray,
+              progress: bool, tqdm) -> dict:
+    """Lava fixed point, one episode per seed (batch 1), against the emulator's actions."""
+    from runtime.lava_bridge import LavaController
+    distances, max_diff, saturations = [], 0.0, 0
+    start = time.perf_counter()
+    with LavaController(graph, "fixed") as lava:
+        for i, seed in enumerate(tqdm(seeds, desc="lava fixed_pt", unit="episode",
+                                      disable=not progress)):
+            data = rollout(lava, task, [seed])
+            distances.append(data["distance"][0])
+            max_diff = max(max_diff, float(np.abs(data["act"][0] - emulator_actions[i]).max()))
+            saturations += lava.fixed_point_events()[0]
+        latency = float(np.median(lava.latencies_s))
+    metrics = reaching_metrics(np.array(distances), task)
+    metrics["saturations"] = saturations
+    return {"metrics": metrics, "episodes": len(seeds), "max_abs_diff_vs_emulator": max_diff,
+            "actions_identical": max_diff == 0.0, "median_latency_ms": 1e3 * latency,
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def format_report(report: dict) -> str:
+    net = report["network"]
+    lines = [f"{report['run_dir']}: task {report['task']}, {report['episodes']} episodes "
+             f"(seeds {report['eval_seeds'][0]}..{report['eval_seeds'][1]})",
+             f"network {net['inputs']} -> {' -> '.join(map(str, net['layers']))} -> "
+             f"{net['actions']} (adaptive LIF, {net['substeps']} substeps per env step); "
+             f"{net['trained_parameters']} trained parameters, {net['deployed_synapses']} "
+             f"synapses on chip; inputs {net['input_bits']}-bit payloads, weight exponents "
+             f"{net['weight_exps']}",
+             f"{'backend':<16}{'success':>9}{'final dist':>12}{'on target':>11}"
+             f"{'cum. dist':>11}"]
+    for name, row in report["rows"].items():
+        lines.append(f"{name:<16}{row['success_rate']:>9.0%}{row['final_distance']:>10.3f} m"
+                     f"{row['time_on_target']:>11.1%}{row['cumulative_distance']:>11.1f}")
+    f = report["fidelity"]
+    lines.append(f"float vs fixed point (same inputs, open loop): action RMSE "
+                 f"{f['action_rmse']:.4f}, max |diff| {f['action_max_abs_diff']:.3f}; torch vs "
+                 f"float emulator max |diff| {f['torch_vs_float_emulator_max_abs_diff']:.2g}")
+    fixed = report["rows"]["emulator fixed"]
+    lines.append(f"fixed point: {fixed['saturations']} saturation events, "
+                 f"{fixed['input_clips']} clipped inputs")
+    if report["lava"]:
+        lava = report["lava"]
+        lines.append(f"Lava fixed_pt vs emulator fixed ({lava['episodes']} episodes, closed "
+                     f"loop): actions identical: {lava['actions_identical']} (max |diff| "
+                     f"{lava['max_abs_diff_vs_emulator']:.3g}); median latency "
+                     f"{lava['median_latency_ms']:.1f} ms per env step")
+    return "\n".join(lines)
+
+
+def write_report(report: dict, path: str | pathlib.Path) -> pathlib.Path:
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=1))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,125 @@
+"""Deploying a directly trained SNN: adaptive LIF dynamics by hand, frontend equivalence with
+the torch network, fixed point, Lava bit-exactness, the deploy-snn command."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from compiler.frontend import PolicyLoadError, from_trained_snn, load_trained_snn
+from compiler.quantize import quantize_trained
+from loihi_deploy.snn.layers import SpikingNetwork
+from sim_backend import neurons
+from sim_backend.emulator import TrainedEmulator
+
+
+def _params(**overrides):
+    values = dict(bias=np.array([0.0]), syn_decay=np.array([0.5]), mem_decay=np.array([0.75]),
+                  ada_decay=np.array([0.5]), b_rest=np.array([1.0]), b_step=np.array([0.25]),
+                  a_jump=np.array([0.5]))
+    values.update(overrides)
+    return neurons.AlifParams(**values)
+
+
+def test_alif_step_by_hand_float():
+    p = _params()
+    st = neurons.alif_start(p, 1)
+    st, _ = neurons.alif_step(st, np.array([[2.0]]), p)
+    # syn = 2; mem = 0 + 2 = 2 > vth 1 -> spike; b = 1 - 0.25; a = 0.5
+    assert (st.syn[0, 0], st.mem[0, 0], st.s[0, 0], st.b[0, 0], st.a[0, 0]) == (2, 2, 1, .75, .5)
+    st, _ = neurons.alif_step(st, np.array([[0.0]]), p)
+    # vth = 0.75 + 0.5; syn = 1; mem = 0.75 * 2 + 1 - 1.25 = 1.25, not > 1.25 -> no spike
+    assert (st.syn[0, 0], st.mem[0, 0], st.s[0, 0]) == (1.0, 1.25, 0)
+    assert (st.b[0, 0], st.a[0, 0]) == (0.5, 0.25)
+
+
+def test_alif_step_fixed_point_decays_round_toward_zero():
+    p = _params(bias=np.array([0]), syn_decay=np.array([2048]),
+                mem_decay=np.array([3072]), ada_decay=np.array([2048]), b_rest=np.array([640]),
+                b_step=np.array([64]), a_jump=np.array([64]))
+    st = neurons.AlifState(*(np.array([[v]]) for v in (-3, -5, 640, 3, 0)))
+    st, saturated = neurons.alif_step(st, np.array([[1]]), p, neurons.FIXED)
+    # syn = -(3 * 2048 >> 12) + (1 << 6) = -1 + 64; mem = -(5 * 3072 >> 12) + 63 = -3 + 63
+    assert st.syn[0, 0] == 63 and st.mem[0, 0] == 60 and st.s[0, 0] == 0
+    assert st.b[0, 0] == 576 and st.a[0, 0] == 1 and np.all(saturated == 0)
+
+
+def _spiking_network(n_in=5, n_out=2, seed=0) -> SpikingNetwork:
+    torch.manual_seed(seed)
+    net = SpikingNetwork(n_in, n_out, hidden=24, layers=2, substeps=7, rank=6, output="tanh")
+    with torch.no_grad():   # livelier than the quiet initialisation, so spikes happen
+        net.input_scale.fill_(3.0)
+        for layer in net.layers:
+            layer.linear.weight.mul_(4.0)
+            layer.tau_mem.log_tau.add_(torch.randn(layer.n) * 0.3)
+        net.readout.linear.weight.mul_(5.0)
+    return net
+
+
+def _state(net) -> dict:
+    return {k: v.detach().double().numpy() for k, v in net.state_dict().items()}
+
+
+def test_frontend_float_emulator_matches_the_torch_network():
+    net = _spiking_network()
+    graph = from_trained_snn(_state(net), 7)
+    assert graph.obs_dim == 5 and graph.act_dim == 2 and graph.layers[1].synapse.shape == (24, 24)
+    x = np.random.default_rng(0).uniform(-1, 1, (30, 4, 5))
+    emulator = TrainedEmulator(graph, 4, "float")
+    net.reset(4)
+    with torch.no_grad():
+        for t in range(30):
+            expected = net(torch.tensor(x[t], dtype=torch.float32)).numpy()
+            np.testing.assert_allclose(emulator.act(x[t]), expected, atol=1e-4)
+    assert all(c.sum() > 0 for c in emulator.spike_counts)   # the comparison saw spikes
+
+
+def test_fixed_point_profile_is_close_and_lava_is_bit_exact():
+    pytest.importorskip("lava")
+    from runtime.lava_bridge import LavaController
+    graph = quantize_trained(from_trained_snn(_state(_spiking_network()), 7), np.ones(5))
+    fixed = graph.fixed
+    assert all(np.abs(q.weight).max() >= 128 for q in fixed.layers)   # 8-bit range in use
+    assert all(np.all((m > 0) & (m < 4096)) for decays in fixed.decays for m in decays)
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 8, 1, 5))
+    emulator = TrainedEmulator(graph, 1, "fixed")
+    float_emulator = TrainedEmulator(graph, 1, "float")
+    errors = []
+    with LavaController(graph, "fixed") as lava:
+        for episode in x:                       # two episodes: reset must clear every state
+            emulator.reset()
+            lava.reset()
+            float_emulator.reset()
+            for step in episode:
+                expected = emulator.act(step)
+                np.testing.assert_array_equal(lava.act(step), expected)
+                errors.append(np.abs(expected - float_emulator.act(step)).max())
+        assert lava.fixed_point_events() == (0, 0)
+    assert np.mean(errors) < 0.25    # fixed point follows float (8-bit weights, chaotic SNN)
+
+
+def test_load_trained_snn_refuses_gru_runs_and_missing_files(tmp_path):
+    with pytest.raises(PolicyLoadError, match="no policy.pt"):
+        load_trained_snn(tmp_path)
+    (tmp_path / "policy.pt").write_bytes(b"")
+    (tmp_path / "metrics.json").write_text(json.dumps({"config": {"model": "gru"}}))
+    with pytest.raises(PolicyLoadError, match="not spiking"):
+        load_trained_snn(tmp_path)
+
+
+def test_deploy_snn_command_end_to_end(tmp_path, capsys):
+    from loihi_deploy.cli import main
+    run = tmp_path / "run"
+    assert main(["train-snn", "--model", "snn", "--iterations", "1", "--hidden", "16",
+                 "--batch", "4", "--model-batches", "1", "--policy-batches", "1",
+                 "--horizon", "3", "--out", str(run)]) == 0
+    out = tmp_path / "deploy.json"
+    assert main(["deploy-snn", str(run), "--episodes", "2", "--lava-episodes", "1",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "emulator fixed" in text and "actions identical: True" in text
+    report = json.loads(out.read_text())
+    assert set(report["rows"]) == {"torch", "emulator float", "emulator fixed", "lava fixed"}
+    assert report["fidelity"]["torch_vs_float_emulator_max_abs_diff"] < 1e-4
+    torch_row, float_row = report["rows"]["torch"], report["rows"]["emulator float"]
+    assert all(torch_row[k] == pytest.approx(float_row[k], rel=1e-3) for k in torch_row)
