@@ -294,6 +294,14 @@ def _cmd_policies(args, argv) -> None:
             if "expert" in meta else ""
         print(f"{name:<40}{meta['env_id']:<32}{meta['algo']:<8}{steps:>9}"
               f"{ev['mean']:>13.1f} +- {ev['std']:<6.1f}{note}")
+    from loihi_deploy.snn.deploy import BUNDLED, bundled_trained_snns
+    print(f"\ntrained spiking controllers (loihi-deploy deploy-snn NAME):\n"
+          f"{'name':<16}{'task':<10}{'iterations':>11}{'success':>9}{'final distance':>16}")
+    for name in bundled_trained_snns():
+        result = json.loads((BUNDLED / name / "metrics.json").read_text())
+        final = result["final"]
+        print(f"{name:<16}{result['config']['task']:<10}{final['iteration']:>11}"
+              f"{final['success_rate']:>9.0%}{final['final_distance']:>14.3f} m")
 
 
 def _cmd_bench(args, argv) -> None:

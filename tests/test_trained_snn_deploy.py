@@ -123,3 +123,27 @@ def test_deploy_snn_command_end_to_end(tmp_path, capsys):
     assert report["fidelity"]["torch_vs_float_emulator_max_abs_diff"] < 1e-4
     torch_row, float_row = report["rows"]["torch"], report["rows"]["emulator float"]
     assert all(torch_row[k] == pytest.approx(float_row[k], rel=1e-3) for k in torch_row)
+
+
+@pytest.mark.parametrize("name", ["reach2d_snn", "panda_snn"])
+def test_bundled_trained_snn_reproduces_its_evaluation_and_runs_on_lava(name):
+    """The bundled run's recorded final evaluation (same seeds) replays through the torch
+    network and the float emulator; one episode on Lava fixed_pt equals the emulator's."""
+    pytest.importorskip("lava")
+    from loihi_deploy.snn.deploy import deploy_trained, resolve_run
+    recorded = json.loads((resolve_run(name) / "metrics.json").read_text())["final"]
+    report = deploy_trained(name, episodes=20, lava_episodes=1, progress=False)
+    for row in ("torch", "emulator float"):
+        assert report["rows"][row]["cumulative_distance"] == pytest.approx(
+            recorded["cumulative_distance"], rel=0.02)
+    assert report["rows"]["torch"]["success_rate"] == recorded["success_rate"]
+    assert report["fidelity"]["torch_vs_float_emulator_max_abs_diff"] < 1e-4
+    assert report["lava"]["actions_identical"]
+    assert report["rows"]["emulator fixed"]["saturations"] == 0
+
+
+def test_deploy_snn_names_a_missing_run(tmp_path, capsys):
+    from loihi_deploy.cli import main
+    assert main(["deploy-snn", str(tmp_path / "nowhere")]) != 0
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "bundled trained SNN" in err and "Traceback" not in err

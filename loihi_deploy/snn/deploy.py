@@ -10,8 +10,10 @@ run it in closed loop on its reaching task: `loihi-deploy deploy-snn RUN_DIR`.
         emulator      float and fixed point (sim_backend.emulator.TrainedEmulator)
         lava          fixed point, Lava's CPU simulation (runtime.lava_bridge.LavaController),
                       episode by episode, actions compared with the fixed emulator's
-Fidelity: the fixed-point emulator replays the float emulator's closed-loop inputs (open loop),
-action RMSE and max |diff| against the float actions.
+Fidelity, open loop (closed-loop trajectories of a spiking controller part ways after one
+flipped spike): the fixed-point emulator replays the float emulator's inputs (action RMSE and
+max |diff| against the float actions), the float emulator replays the torch network's (max
+|diff|: float64 vs torch's float32).
 """
 from __future__ import annotations
 
@@ -116,7 +118,8 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
     fidelity = {"action_rmse": float(np.sqrt(np.mean(diff ** 2))),
                 "action_max_abs_diff": float(np.abs(diff).max()),
                 "torch_vs_float_emulator_max_abs_diff": float(np.abs(
-                    data["torch"]["act"] - data["emulator float"]["act"]).max())}
+                    replay_actions(TrainedEmulator(fixed_graph, episodes, "float"),
+                                   _inputs(data["torch"])) - data["torch"]["act"]).max())}
 
     lava = None
     if lava_episodes > 0:
