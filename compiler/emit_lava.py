@@ -178,27 +178,27 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
     period = T + n_layers + 1
     syns, params, readout_syn, (readout_bias, readout_decay), _ = trained_constants(graph,
                                                                                      profile)
+    if profile == "fixed":   # the chip's 8-bit weights and exponents
+        weights = [(q.weight, q.weight_exp) for q in graph.fixed.layers]
+        readout_weights = (graph.fixed.readout.weight, graph.fixed.readout.weight_exp)
+    else:                    # float: the emulator's weights
+        weights = [(syn.weight_t.T, None) for syn in syns]
+        readout_weights = (readout_syn.weight_t.T, None)
     input_bits = graph.fixed.input_bits if profile == "fixed" else FLOAT_PAYLOAD_BITS
 
-    def dense(syn, message_bits: int, name: str):
-        if syn.exp is None:
-            return Dense(weights=syn.weight_t.T.copy(), num_message_bits=message_bits, name=name)
-        return Dense(weights=np.rint(syn.weight_t.T).astype(np.int32), weight_exp=syn.exp,
-                     num_message_bits=message_bits, name=name)
+    def dense(weight_and_exp, message_bits: int, name: str):
+        w, exp = weight_and_exp
+        if exp is None:
+            return Dense(weights=w.copy(), num_message_bits=message_bits, name=name)
+        return Dense(weights=w.astype(np.int32), weight_exp=exp, num_message_bits=message_bits,
+                     name=name)
 
-    if profile == "fixed":   # the chip's 8-bit weights and exponents, not the folded ones
-        fixed = graph.fixed
-        syns = [dataclasses.replace(syn, weight_t=q.weight.T.astype(np.float64),
-                                    exp=q.weight_exp)
-                for syn, q in zip(syns, fixed.layers)]
-        readout_syn = dataclasses.replace(readout_syn, weight_t=fixed.readout.weight.T
-                                          .astype(np.float64), exp=fixed.readout.weight_exp)
     buffer = max(period, 2)
     injector = Injector(shape=(graph.obs_dim,), buffer_size=buffer)
     extractor = Extractor(shape=(graph.act_dim,), buffer_size=buffer)
     denses, layers, source = [], [], injector.out_port
-    for k, (syn, p) in enumerate(zip(syns, params)):
-        d = dense(syn, input_bits if k == 0 else 0, f"dense{k}")
+    for k, (w, p) in enumerate(zip(weights, params)):
+        d = dense(w, input_bits if k == 0 else 0, f"dense{k}")
         layer = AlifLayer(shape=(p.bias.size,), **p._asdict(), timesteps=T, window_start=k + 1,
                           period=period, name=f"alif{k}")
         source.connect(d.s_in)
@@ -206,7 +206,7 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
         source = layer.s_out
         denses.append(d)
         layers.append(layer)
-    d_out = dense(readout_syn, 0, "dense_readout")
+    d_out = dense(readout_weights, 0, "dense_readout")
     readout = LeakyReadoutLayer(shape=(graph.act_dim,), bias=readout_bias, decay=readout_decay,
                                 timesteps=T, window_start=n_layers + 1, period=period,
                                 name="readout")

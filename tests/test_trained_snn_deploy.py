@@ -147,3 +147,15 @@ def test_deploy_snn_names_a_missing_run(tmp_path, capsys):
     assert main(["deploy-snn", str(tmp_path / "nowhere")]) != 0
     err = capsys.readouterr().err
     assert "nowhere" in err and "bundled trained SNN" in err and "Traceback" not in err
+
+
+def test_lava_float_profile_matches_the_float_emulator():
+    pytest.importorskip("lava")
+    from runtime.lava_bridge import LavaController
+    graph = from_trained_snn(_state(_spiking_network()), 7)
+    x = np.random.default_rng(2).uniform(-1, 1, (6, 1, 5))
+    emulator = TrainedEmulator(graph, 1, "float")
+    with LavaController(graph, "float") as lava:
+        lava.reset()
+        for step in x:
+            np.testing.assert_allclose(lava.act(step), emulator.act(step), atol=1e-9)
