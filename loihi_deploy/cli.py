@@ -265,6 +265,7 @@ def _cmd_train_snn(args, argv) -> None:
                          rank=args.rank or None, substeps=args.substeps,
                          iterations=args.iterations, batch=args.batch, horizon=args.horizon,
                          model_batches=args.model_batches, policy_batches=args.policy_batches,
+                         refit_scale=args.refit_scale,
                          seed=args.seed, threads=args.threads,
                          out=args.out or f"runs/{args.task}-{args.model}-s{args.seed}")
     out = train_snn(cfg, argv)
@@ -482,6 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy-batches", type=_positive, default=10,
                    help="policy updates per iteration (10)")
     p.add_argument("--horizon", type=_positive, default=20, help="imagined steps (20)")
+    p.add_argument("--refit-scale", action="store_true",
+                   help="refit the forward model's output scale (std of the state changes) "
+                        "on the whole buffer every iteration, not only on the first "
+                        "iteration's episodes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=_positive, default=1)
     p.add_argument("--out", help="output folder (default runs/TASK-MODEL-sSEED)")

@@ -112,7 +112,8 @@ def test_deploy_snn_command_end_to_end(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train-snn", "--model", "snn", "--iterations", "1", "--hidden", "16",
                  "--batch", "4", "--model-batches", "1", "--policy-batches", "1",
-                 "--horizon", "3", "--out", str(run)]) == 0
+                 "--horizon", "3", "--refit-scale", "--out", str(run)]) == 0
+    assert json.loads((run / "metrics.json").read_text())["config"]["refit_scale"] is True
     out = tmp_path / "deploy.json"
     assert main(["deploy-snn", str(run), "--episodes", "2", "--lava-episodes", "1",
                  "--out", str(out)]) == 0
