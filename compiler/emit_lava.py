@@ -58,6 +58,16 @@ def lava_kernel(kernel: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(kernel.transpose(0, 3, 2, 1)[:, ::-1, ::-1])
 
 
+def lava_dense(weight_and_exp: tuple, message_bits: int, name: str):
+    """A stock Lava Dense: (float weights, None) or (8-bit integer weights, exponent)."""
+    from lava.proc.dense.process import Dense
+    w, exp = weight_and_exp
+    if exp is None:
+        return Dense(weights=w.copy(), num_message_bits=message_bits, name=name)
+    return Dense(weights=w.astype(np.int32), weight_exp=exp, num_message_bits=message_bits,
+                 name=name)
+
+
 def emit_lava(graph: SpikingGraph, profile: str | None = None,
               alpha: float | None = None) -> LavaNetwork:
     """Build (not run) the Lava processes of `graph`. Needs Lava (sim_backend.lava_support)."""
@@ -65,7 +75,6 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
     require_lava()
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.conv.process import Conv
-    from lava.proc.dense.process import Dense
     from lava.proc.io.extractor import Extractor
     from lava.proc.io.injector import Injector
 
@@ -93,11 +102,7 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
 
     def dense(weight_and_exp, message_bits: int, name: str, order: np.ndarray | None):
         w, exp = weight_and_exp
-        w = w if order is None else w[:, order]
-        if exp is None:
-            return Dense(weights=w.copy(), num_message_bits=message_bits, name=name)
-        return Dense(weights=w.astype(np.int32), weight_exp=exp, num_message_bits=message_bits,
-                     name=name)
+        return lava_dense((w if order is None else w[:, order], exp), message_bits, name)
 
     def conv(weight_and_exp, message_bits: int, name: str, layer: Conv2d):
         w, _ = weight_and_exp   # the exponent is applied by the neuron layer (input_exp)
@@ -164,7 +169,6 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
     from sim_backend.lava_support import require_lava
     require_lava()
     from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.dense.process import Dense
     from lava.proc.io.extractor import Extractor
     from lava.proc.io.injector import Injector
 
@@ -186,19 +190,12 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
         readout_weights = (readout_syn.weight_t.T, None)
     input_bits = graph.fixed.input_bits if profile == "fixed" else FLOAT_PAYLOAD_BITS
 
-    def dense(weight_and_exp, message_bits: int, name: str):
-        w, exp = weight_and_exp
-        if exp is None:
-            return Dense(weights=w.copy(), num_message_bits=message_bits, name=name)
-        return Dense(weights=w.astype(np.int32), weight_exp=exp, num_message_bits=message_bits,
-                     name=name)
-
     buffer = max(period, 2)
     injector = Injector(shape=(graph.obs_dim,), buffer_size=buffer)
     extractor = Extractor(shape=(graph.act_dim,), buffer_size=buffer)
     denses, layers, source = [], [], injector.out_port
     for k, (w, p) in enumerate(zip(weights, params)):
-        d = dense(w, input_bits if k == 0 else 0, f"dense{k}")
+        d = lava_dense(w, input_bits if k == 0 else 0, f"dense{k}")
         layer = AlifLayer(shape=(p.bias.size,), **p._asdict(), timesteps=T, window_start=k + 1,
                           period=period, name=f"alif{k}")
         source.connect(d.s_in)
@@ -206,7 +203,7 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
         source = layer.s_out
         denses.append(d)
         layers.append(layer)
-    d_out = dense(readout_weights, 0, "dense_readout")
+    d_out = lava_dense(readout_weights, 0, "dense_readout")
     readout = LeakyReadoutLayer(shape=(graph.act_dim,), bias=readout_bias, decay=readout_decay,
                                 timesteps=T, window_start=n_layers + 1, period=period,
                                 name="readout")
