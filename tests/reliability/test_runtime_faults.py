@@ -2,9 +2,11 @@
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -33,20 +35,31 @@ def test_interrupting_a_lava_run_stops_cleanly(tmp_path, sig):
     # many episodes, so the run is still going when the signal comes even if they are short
     proc = subprocess.Popen([*cli, "run", str(bundle), "--backend", "lava", "--episodes", "200",
                              "--json", str(tmp_path / "partial.json")],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while len(_children_of(proc.pid)) < 5 and time.monotonic() < deadline:
-        time.sleep(0.2)  # wait until Lava's process models are running
-    time.sleep(1.0)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # the signal comes once decisions are running (a progress rate on stderr), not while Lava
+    # is still starting: a count of child processes raced with the runtime's start-up
+    err_chunks, running = [], threading.Event()
+
+    def read_stderr():
+        for chunk in iter(lambda: os.read(proc.stderr.fileno(), 4096), b""):
+            err_chunks.append(chunk)
+            if re.search(rb"[0-9]step/s", b"".join(err_chunks[-2:])):   # a measured rate
+                running.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    assert running.wait(60), "the Lava run never reported progress"
     children = _children_of(proc.pid)
     assert children, "Lava did not start"
     proc.send_signal(sig)
     try:
-        _, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         pytest.fail("the run did not stop within 30 s of the signal")
-    assert proc.returncode == 130 and "interrupted" in err
+    reader.join(5)
+    err = b"".join(err_chunks).decode(errors="replace")
+    assert proc.returncode == 130 and "interrupted" in err, err[-3000:]
     partial = json.loads((tmp_path / "partial.json").read_text())
     assert partial["interrupted"] is True and len(partial["returns"]) < 200
     time.sleep(0.5)
