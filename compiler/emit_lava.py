@@ -20,13 +20,15 @@ Lava's order (lava_order); the host permutes the observation before injecting it
 from __future__ import annotations
 
 import dataclasses
+import functools
+from typing import Callable
 
 import numpy as np
 
 from compiler.ir import Conv2d, SpikingGraph, TrainedSpikingGraph
-from sim_backend import neurons
-from sim_backend.emulator import (input_exponents, neuron_constants, synapses,
-                                  trained_constants)
+from sim_backend import codec, neurons
+from sim_backend.emulator import (decode_trained, encode_trained, input_exponents,
+                                  neuron_constants, synapses, trained_constants)
 
 FLOAT_PAYLOAD_BITS = 24  # layer-0 Dense in the float profile: graded (real-valued) payload
 
@@ -42,6 +44,10 @@ class LavaNetwork:
     readout: object
     denses: list                # Dense / Conv synapse processes
     run_cfg: object
+    encode: Callable            # (1, obs_dim) observation -> (payload, clipped entries)
+    decode: Callable            # (1, act_dim) readout at the decision's last step -> action
+    episode_start: list         # (Var, value) pairs that put the network back at rest
+    first_step_only: bool = False           # the payload enters at step 1 only (else every step)
     input_order: np.ndarray | None = None   # observation entry order Lava expects (or None)
 
 
@@ -155,7 +161,10 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if profile == "fixed" else "floating_pt",
                            exception_proc_model_map=HOST_IO_MODELS[profile])
     return LavaNetwork(graph, profile, period, injector, extractor, layers, readout, denses,
-                       run_cfg, input_order)
+                       run_cfg, functools.partial(codec.encode, graph, profile=profile),
+                       functools.partial(codec.decode, graph, profile=profile),
+                       [(layer.v0, layer.v0.init) for layer in layers],
+                       graph.encoder == "change", input_order)
 
 
 def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) -> LavaNetwork:
@@ -213,5 +222,8 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
     denses.append(d_out)
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if profile == "fixed" else "floating_pt",
                            exception_proc_model_map=HOST_IO_MODELS[profile])
+    at_rest = [(var, 0) for layer in layers for var in (layer.syn, layer.mem, layer.a, layer.s)]
+    at_rest += [(layer.b, p.b_rest) for layer, p in zip(layers, params)] + [(readout.r, 0)]
     return LavaNetwork(graph, profile, period, injector, extractor, layers, readout, denses,
-                       run_cfg)
+                       run_cfg, functools.partial(encode_trained, graph, profile=profile),
+                       functools.partial(decode_trained, graph, profile=profile), at_rest)

@@ -1,6 +1,6 @@
 """Runtime bridge: env observations -> Lava graph -> actions, one decision per env step.
 
-Per decision: encode the observation (sim_backend.codec), start RunSteps(period) without
+Per decision: encode the observation (LavaNetwork.encode), start RunSteps(period) without
 blocking, send the payload for every Lava step (differential coding: the first step only, then
 zeros) through the Injector (its buffer holds a whole
 decision), receive the readout of every step through the Extractor (keeping the last, the
@@ -20,8 +20,6 @@ import time
 import numpy as np
 
 from compiler.ir import SpikingGraph, TrainedSpikingGraph
-from sim_backend import codec, neurons
-from sim_backend.emulator import decode_trained, encode_trained
 
 BACKENDS = ("emulator", "lava", "loihi")
 
@@ -54,37 +52,22 @@ class LavaController:
         membrane policies do not apply to it."""
         from compiler.emit_lava import emit_lava, emit_lava_trained
         self.graph = graph
-        self.trained = isinstance(graph, TrainedSpikingGraph)
-        self.net = emit_lava_trained(graph, profile) if self.trained else \
-            emit_lava(graph, profile, alpha)
+        self.net = emit_lava_trained(graph, profile) if isinstance(graph, TrainedSpikingGraph) \
+            else emit_lava(graph, profile, alpha)
         self.profile = self.net.profile
         self.timeout_s = timeout_s
         self.latencies_s: list[float] = []
         self.input_clips = 0
         self._started = False
         self._closed = False
-        if not self.trained:
-            thetas = [layer.threshold.init for layer in self.net.layers]
-            arith = neurons.FIXED if self.profile == "fixed" else neurons.FLOAT
-            self._initial_v0 = [neurons.initial_potential(np.asarray(th), graph.neuron, arith)
-                                for th in thetas]
 
     # -- controller protocol ---------------------------------------------------------------
     def reset(self) -> None:
-        """Start of an episode: every layer's membrane back to v_init (a trained SNN: every
-        state variable back to rest)."""
-        if not self._started:
-            return
-        if self.trained:
-            for layer in self.net.layers:
-                zeros = np.zeros(layer.syn.shape)
-                for var in (layer.syn, layer.mem, layer.a, layer.s):
-                    var.set(zeros)
-                layer.b.set(np.asarray(layer.b_rest.get()))
-            self.net.readout.r.set(np.zeros(self.net.readout.r.shape))
-            return
-        for layer, v0 in zip(self.net.layers, self._initial_v0):
-            layer.v0.set(v0)
+        """Start of an episode: the network back at rest (converted: every layer's v0 at
+        v_init; trained: every state variable)."""
+        if self._started:
+            for var, value in self.net.episode_start:
+                var.set(np.array(np.broadcast_to(value, var.shape)))
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         from lava.magma.core.run_conditions import RunSteps
@@ -94,10 +77,7 @@ class LavaController:
                              f"(1, {self.graph.obs_dim}), got {obs.shape}")
         if self._closed:
             raise RuntimeError("LavaController is closed")
-        if self.trained:
-            payload, clipped = encode_trained(self.graph, obs, self.profile)
-        else:
-            payload, clipped = codec.encode(self.graph, obs, self.profile)
+        payload, clipped = self.net.encode(obs)
         self.input_clips += int(clipped.sum())
         payload = payload[0].astype(np.int32 if self.profile == "fixed" else np.float64)
         if self.net.input_order is not None:   # a convolution reads Lava's (W, H, C) order
@@ -108,17 +88,14 @@ class LavaController:
         first.run(condition=RunSteps(num_steps=self.net.period, blocking=False),
                   run_cfg=self.net.run_cfg)
         deadline = time.monotonic() + self.timeout_s
-        once = not self.trained and self.graph.encoder == "change"   # differential: step 1
+        once = self.net.first_step_only   # differential coding
         for step in range(self.net.period):  # the injector's buffer holds a whole decision
             self.net.injector.send(payload * 0 if once and step > 0 else payload)
         for _ in range(self.net.period):  # so does the extractor's: Lava never waits on us
             acc = self._receive(deadline)
         self._wait(deadline)
         self.latencies_s.append(time.perf_counter() - start)
-        acc = np.asarray(acc, dtype=np.float64)[None, :]
-        if self.trained:
-            return decode_trained(self.graph, acc, self.profile)
-        return codec.decode(self.graph, acc, self.profile)
+        return self.net.decode(np.asarray(acc, dtype=np.float64)[None, :])
 
     # -- bounded I/O -------------------------------------------------------------------------
     def _receive(self, deadline: float) -> np.ndarray:

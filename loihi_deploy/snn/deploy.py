@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from loihi_deploy.snn.predictive import (EVAL_SEED, SNNTrainConfig, TorchController,
-                                         build_networks, reaching_metrics, rollout)
+                                         build_networks, parameter_count, reaching_metrics,
+                                         rollout)
 
 CALIBRATION_SEED, CALIBRATION_EPISODES = 20_000, 10
 BUNDLED = pathlib.Path(__file__).resolve().parents[1] / "policies" / "trained_snn"
@@ -76,13 +77,13 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
 
     from compiler.frontend import load_trained_snn
     from compiler.quantize import quantize_trained
-    from loihi_deploy.snn.tasks import make_task
+    from loihi_deploy.snn.tasks import task_type
     from sim_backend.emulator import TrainedEmulator
 
     run_dir = resolve_run(run_dir)
     graph = load_trained_snn(run_dir)
     task = graph.task
-    env = make_task(task)
+    env = task_type(task)
     if graph.obs_dim != env.obs_dim + env.target_dim or graph.act_dim != env.act_dim:
         raise ValueError(f"{run_dir}: the policy takes {graph.obs_dim} inputs and gives "
                          f"{graph.act_dim} actions; task {task!r} has {env.obs_dim} + "
@@ -131,17 +132,13 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
             "eval_seeds": [int(seeds[0]), int(seeds[-1])],
             "network": {"inputs": graph.obs_dim, "layers": [s[0] for s in layers],
                         "actions": graph.act_dim, "substeps": graph.substeps,
-                        "trained_parameters": _parameter_count(policy),
+                        "trained_parameters": parameter_count(policy),
                         "deployed_synapses": int(sum(s[0] * s[1] for s in layers)
                                                  + graph.act_dim * layers[-1][0]),
                         "input_bits": fixed_graph.fixed.input_bits,
                         "weight_exps": [q.weight_exp for q in fixed_graph.fixed.layers]},
             "rows": rows, "fidelity": fidelity, "lava": lava,
             "seconds": {k: round(v, 2) for k, v in timings.items()}}
-
-
-def _parameter_count(net: torch.nn.Module) -> int:
-    return int(sum(p.numel() for p in net.parameters()))
 
 
 def _run_lava(graph, task: str, seeds: np.ndarray, emulator_actions: np.ndarray,

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from loihi_deploy.snn.layers import GRUNetwork, SpikingNetwork
-from loihi_deploy.snn.tasks import make_task
+from loihi_deploy.snn.tasks import make_task, task_type
 
 EVAL_SEED = 10_000
 
@@ -140,7 +140,7 @@ def rollout(controller, task: str, seeds, noise: float = 0.0, rng=None) -> dict:
 def reaching_metrics(distance: np.ndarray, task: str) -> dict:
     """distance (E, L) per step -> cumulative distance (per episode, mean), final distance,
     success rate (final distance within the task's radius), time on target."""
-    radius = make_task(task).success_radius
+    radius = task_type(task).success_radius
     return {"cumulative_distance": float(distance.sum(axis=1).mean()),
             "final_distance": float(distance[:, -1].mean()),
             "success_rate": float((distance[:, -1] < radius).mean()),

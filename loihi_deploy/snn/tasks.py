@@ -131,7 +131,12 @@ class PandaReach(gym.Env):
 TASKS = {"reach2d": Reach2D, "panda": PandaReach}
 
 
-def make_task(name: str) -> gym.Env:
+def task_type(name: str) -> type:
+    """The task's class (its obs_dim, act_dim, target_dim, success_radius) by name."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}")
-    return TASKS[name]()
+    return TASKS[name]
+
+
+def make_task(name: str) -> gym.Env:
+    return task_type(name)()
