@@ -15,6 +15,7 @@ from compiler.convert import convert
 from compiler.frontend import load_policy
 from compiler.ir import AnnGraph, MembranePolicy, NeuronModel, SpikingGraph
 from compiler.quantize import quantize
+from loihi_deploy.stats import mean_ci95
 from loihi_deploy.zoo import resolve_policy
 from runtime.pixels import is_pixel_env
 from runtime.closed_loop import (AnnController, episode_seeds, run_episodes,
@@ -44,16 +45,6 @@ def compile_policy(ann: AnnGraph, env_id: str, timesteps: int,
         graph = quantize(graph, np.asarray(cal.info["obs_absmax"]),
                          integer_input_max=255 if is_pixel_env(env_id) else None)
     return graph
-
-
-def mean_ci95(x) -> tuple[float, float]:
-    """Mean and half-width of the 95% t-interval of the mean."""
-    from scipy import stats
-    x = np.asarray(x, dtype=np.float64)
-    if x.size < 2:
-        return float(x.mean()), float("nan")
-    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
-    return float(x.mean()), float(half)
 
 
 def evaluate_ann(ann: AnnGraph, env_id: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,

@@ -34,7 +34,8 @@ import numpy as np
 from compiler.calibrate import calibrate
 from compiler.convert import convert
 from compiler.ir import MembranePolicy, NeuronModel
-from loihi_deploy.api import evaluate_ann, load_ann, mean_ci95, sweep
+from loihi_deploy.api import evaluate_ann, load_ann, sweep
+from loihi_deploy.stats import mean_ci95
 
 PAPER_ACTORS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference_actors"
 PAPER_ENVS = ("Ant-v4", "HalfCheetah-v4", "Hopper-v4", "Walker2d-v4")

@@ -97,7 +97,8 @@ def _layer_text(layer) -> str:
 
 
 def _cmd_run(args, argv) -> None:
-    from loihi_deploy.api import DEFAULT_EVAL_SEED, mean_ci95, run_backend
+    from loihi_deploy.api import DEFAULT_EVAL_SEED, run_backend
+    from loihi_deploy.stats import mean_ci95
     graph, env_id = _bundle_and_env(args)
     if args.membrane is not None:
         graph = graph.replace(membrane=args.membrane)
@@ -287,14 +288,16 @@ def _cmd_policies(args, argv) -> None:
     if not zoo:
         print("no bundled policies")
         return
-    print(f"{'name':<40}{'env':<32}{'algo':<8}{'steps':>9}{'return (20 ep)':>22}")
+    print(f"{'name':<40}{'env':<32}{'algo':<8}{'steps':>9}{'return: mean ± std':>22}")
     for name, meta in zoo.items():
         ev = meta["evaluation"]
         steps = meta.get("steps", meta.get("frames", "?"))   # distilled: labelled frames
         note = f"  (expert {meta['expert']}: {meta['expert_evaluation']['mean']:.1f})" \
             if "expert" in meta else ""
         print(f"{name:<40}{meta['env_id']:<32}{meta['algo']:<8}{steps:>9}"
-              f"{ev['mean']:>13.1f} +- {ev['std']:<6.1f}{note}")
+              f"{ev['mean']:>13.1f} ± {ev['std']:<7.1f}{note}")
+    print("(recorded over 20 episodes, reset seeds 10000.., on the training machine; float "
+          "rollouts differ between CPUs: docs/reproducibility.md)")
     from loihi_deploy.snn.deploy import BUNDLED, bundled_trained_snns
     print(f"\ntrained spiking controllers (loihi-deploy deploy-snn NAME):\n"
           f"{'name':<16}{'task':<10}{'iterations':>11}{'success':>9}{'final distance':>16}")

@@ -28,6 +28,9 @@ def run_demo(out_dir: str = "out/demo", timesteps: int = 16, episodes: int = 30,
           f"({graph.calibration['episodes']} ANN episodes, per-neuron max)")
     result = sweep(graph, ann, DEMO_ENV, alphas, episodes, progress=True)
     print(format_sweep_table(result))
+    print("(returns: mean and 95% CI half-width over the episodes; float closed-loop rollouts "
+          "are chaotic and differ between CPUs, so other machines print other means within "
+          "these intervals: docs/reproducibility.md)")
     best = result.alphas[result.best_alpha_index]
     fixed = quantize(graph.replace(membrane=MembranePolicy("crpi", best)),
                      np.asarray(graph.calibration["obs_absmax"]))

@@ -3,10 +3,12 @@
     from loihi_deploy.testing import assert_deploys
 
     def test_cheetah_policy_still_controls():
-        assert_deploys("build/cheetah.h5", min_ratio=0.8, episodes=10)
+        assert_deploys("build/cheetah.h5", min_ratio=0.5, episodes=10)
 
 The bundle is run on the emulator (or Lava with backend="lava") next to the ANN it was
-compiled from (its weights are in the bundle), on the same episode seeds.
+compiled from (its weights are in the bundle), on the same episode seeds. Closed-loop returns
+differ between CPUs (docs/reproducibility.md): set min_ratio with a margin below the ratio the
+bundle reaches, not at it.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 
 from compiler.bundle import check_bundle_env, load_bundle
 from compiler.ir import AnnGraph
+from loihi_deploy.stats import mean_ci95
 
 
 @dataclasses.dataclass
@@ -25,6 +28,8 @@ class DeployCheck:
     ann_mean: float
     snn_mean: float
     ratio: float
+    ann_ci95: float      # half-widths of the 95% t-intervals of the means
+    snn_ci95: float
     min_ratio: float
     floor: float | None
     passed: bool
@@ -33,7 +38,8 @@ class DeployCheck:
         verdict = "PASS" if self.passed else "FAIL"
         floor = f", floor {self.floor:g}" if self.floor is not None else ""
         return (f"{verdict}: {self.env_id}, {self.episodes} episodes: SNN {self.snn_mean:.1f} "
-                f"vs ANN {self.ann_mean:.1f} = {self.ratio:.3f} of the ANN (required >= "
+                f"± {self.snn_ci95:.1f} vs ANN {self.ann_mean:.1f} ± {self.ann_ci95:.1f} "
+                f"(mean ± 95% CI) = {self.ratio:.3f} of the ANN (required >= "
                 f"{self.min_ratio:g}{floor})")
 
 
@@ -50,13 +56,14 @@ def check_deployment(bundle, env_id: str | None = None, min_ratio: float = 0.8,
     graph = load_bundle(bundle)
     env_id = env_id or graph.env_id
     check_bundle_env(graph, env_id, str(bundle))
-    ann_mean = float(np.mean(evaluate_ann(ann_of(graph), env_id, episodes, seed)))
+    ann_mean, ann_ci = mean_ci95(evaluate_ann(ann_of(graph), env_id, episodes, seed))
     run = run_backend(graph, env_id, episodes, seed, backend, profile)
-    snn_mean = float(np.mean(run.returns))
+    snn_mean, snn_ci = mean_ci95(run.returns)
     ratio = snn_mean / ann_mean if ann_mean > 0 else float("nan")
     passed = bool(ratio >= min_ratio and (floor is None or snn_mean >= floor)
                   and all(e is None for e in run.errors))
-    return DeployCheck(env_id, episodes, ann_mean, snn_mean, ratio, min_ratio, floor, passed)
+    return DeployCheck(env_id, episodes, ann_mean, snn_mean, ratio, ann_ci, snn_ci, min_ratio,
+                       floor, passed)
 
 
 def assert_deploys(bundle, **kwargs) -> DeployCheck:

@@ -27,3 +27,17 @@ def resolve_policy(name_or_path: str) -> pathlib.Path:
         return pathlib.Path(zoo[name_or_path]["path"])
     raise FileNotFoundError(f"{name_or_path}: neither a file nor a bundled policy "
                             f"(bundled: {', '.join(zoo) or 'none'})")
+
+
+def recorded_evaluation(meta: dict) -> "np.ndarray":
+    """Per-episode returns recorded in a policy's metadata, checked for internal consistency
+    (their mean is the recorded mean). Measured on one machine: compare with a replay only
+    through loihi_deploy.stats.replay_agrees."""
+    import numpy as np
+    evaluation = meta.get("evaluation") or {}
+    returns = np.asarray(evaluation.get("returns", []), dtype=np.float64)
+    if returns.size < 2 or not np.isclose(returns.mean(), evaluation.get("mean", np.nan),
+                                           rtol=1e-6, atol=0.01):
+        raise ValueError(f"{meta.get('path', 'policy')}: recorded evaluation is missing or its "
+                         f"mean does not match its per-episode returns")
+    return returns

@@ -129,15 +129,17 @@ def test_deploy_snn_command_end_to_end(tmp_path, capsys):
 @pytest.mark.parametrize("name", ["reach2d_snn", "panda_snn"])
 def test_bundled_trained_snn_reproduces_its_evaluation_and_runs_on_lava(name):
     """The bundled run's recorded final evaluation (same seeds) replays through the torch
-    network and the float emulator; one episode on Lava fixed_pt equals the emulator's."""
+    network and the float emulator, statistically (torch and BLAS kernels differ between
+    CPUs: docs/reproducibility.md); one episode on Lava fixed_pt equals the emulator's."""
     pytest.importorskip("lava")
     from loihi_deploy.snn.deploy import deploy_trained, resolve_run
+    from loihi_deploy.stats import replay_agrees
     recorded = json.loads((resolve_run(name) / "metrics.json").read_text())["final"]
     report = deploy_trained(name, episodes=20, lava_episodes=1, progress=False)
     for row in ("torch", "emulator float"):
-        assert report["rows"][row]["cumulative_distance"] == pytest.approx(
-            recorded["cumulative_distance"], rel=0.02)
-    assert report["rows"]["torch"]["success_rate"] == recorded["success_rate"]
+        check = replay_agrees(report["rows"][row]["cumulative_distance_per_episode"],
+                              recorded["cumulative_distance"])
+        assert check.agrees, f"{name} {row}: {check.summary()}"
     assert report["fidelity"]["torch_vs_float_emulator_max_abs_diff"] < 1e-4
     assert report["lava"]["actions_identical"]
     assert report["rows"]["emulator fixed"]["saturations"] == 0

@@ -105,6 +105,8 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
         data[name] = rollout(controller, task, seeds)
         timings[name] = time.perf_counter() - start
         rows[name] = reaching_metrics(data[name]["distance"], task)
+        rows[name]["cumulative_distance_per_episode"] = \
+            data[name]["distance"].sum(axis=1).round(6).tolist()
         if name == "emulator fixed":
             rows[name]["saturations"], rows[name]["input_clips"] = \
                 controller.fixed_point_events()
