@@ -178,6 +178,11 @@ class SweepResult:
             return None
         return mean_ci95(self.snn_returns[i] - self.snn_returns[self.alphas.index(0.0)])
 
+    def beats_vanilla(self, i: int) -> bool:
+        """Row i is better than alpha 0: the paired 95% CI of the difference excludes 0."""
+        delta = self.delta_vs_vanilla(i)
+        return bool(delta and self.alphas[i] != 0.0 and delta[0] - delta[1] > 0)
+
     @property
     def best_alpha_index(self) -> int:
         return int(np.argmax(self.snn_returns.mean(axis=1)))
@@ -233,11 +238,13 @@ def format_sweep_table(result: SweepResult) -> str:
     for i, (alpha, returns) in enumerate(zip(result.alphas, result.snn_returns)):
         mean, ci = mean_ci95(returns)
         name = "SNN vanilla" if alpha == 0 else f"SNN CRPI a={alpha:g}"
-        mark = "  <- best" if i == best and len(result.alphas) > 1 else ""
+        mark = "  <- best" if i == best and result.beats_vanilla(i) else ""
         delta = result.delta_vs_vanilla(i)
         delta_text = f"{delta[0]:+.1f} +- {delta[1]:.1f}" if delta and alpha != 0 else ""
         lines.append(f"{name:<16}{mean:>12.1f}{ci:>11.1f}{100 * mean / ann_mean:>8.1f}%"
                      f"{delta_text:>26}{mark}")
+    if 0.0 in result.alphas and len(result.alphas) > 1 and not result.beats_vanilla(best):
+        lines.append("no alpha beats vanilla: every paired 95% CI of the difference contains 0")
     return "\n".join(lines)
 
 

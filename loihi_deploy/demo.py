@@ -32,12 +32,14 @@ def run_demo(out_dir: str = "out/demo", timesteps: int = 16, episodes: int = 30,
           "are chaotic and differ between CPUs, so other machines print other means within "
           "these intervals: docs/reproducibility.md)")
     best = result.alphas[result.best_alpha_index]
+    significance = "better than vanilla by its paired 95% CI" \
+        if result.beats_vanilla(result.best_alpha_index) else "highest mean, within the noise"
     fixed = quantize(graph.replace(membrane=MembranePolicy("crpi", best)),
                      np.asarray(graph.calibration["obs_absmax"]))
     bundle = save_bundle(fixed, out / f"halfcheetah_if_t{timesteps}_crpi.h5")
     plot_sweep(result, out / "alpha_sweep.png")
     (out / "alpha_sweep.json").write_text(json.dumps(result.to_json(), indent=1))
-    print(f"wrote {bundle} (CRPI alpha {best:g}, float + Loihi fixed point), "
+    print(f"wrote {bundle} (CRPI alpha {best:g}: {significance}; float + Loihi fixed point), "
           f"{out / 'alpha_sweep.png'}, {out / 'alpha_sweep.json'}")
     if lava_decisions:
         compare_lava(fixed, lava_decisions)
