@@ -36,8 +36,8 @@ import platform
 
 import numpy as np
 
-from compiler.ir import (ActionHead, Conv2d, Dense, FixedLayer, FixedProfile, MembranePolicy,
-                         NeuronModel, SpikingGraph, SpikingLayer)
+from compiler.ir import (ActionHead, Conv2d, Dense, EnvSpaces, FixedLayer, FixedProfile,
+                         MembranePolicy, NeuronModel, SpikingGraph, SpikingLayer)
 
 FORMAT = "loihi-deploy-bundle"
 SCHEMA_VERSION = 3
@@ -272,12 +272,11 @@ def _load_fixed(arrays: dict, attrs: dict, n_hidden: int) -> FixedProfile:
                         arrays["fixed/readout_scale"], attr("fixed_headroom_bits"))
 
 
-def check_bundle_env(graph: SpikingGraph, env_id: str, where: str) -> None:
-    """Raise BundleError if env_id's observation/action spaces do not fit the graph."""
-    from runtime.envs import make_env, space_sizes
-    env = make_env(env_id)
-    obs_dim, act_dim, low, high = space_sizes(env)
-    env.close()
+def check_bundle_env(graph: SpikingGraph, spaces: EnvSpaces, where: str) -> None:
+    """Raise BundleError if the env's observation/action spaces (runtime.envs.env_spaces) do
+    not fit the graph."""
+    env_id, obs_dim, act_dim = spaces.env_id, spaces.obs_dim, spaces.act_dim
+    low, high = spaces.action_low, spaces.action_high
     if (graph.obs_dim, graph.act_dim) != (obs_dim, act_dim):
         raise BundleError(f"{where}: compiled for {graph.env_id} ({graph.obs_dim} observations, "
                           f"{graph.act_dim} actions) but {env_id} has {obs_dim} observations, "

@@ -1,7 +1,8 @@
-"""Calibration: per-neuron thresholds from closed-loop rollouts of the ANN (REFERENCE 1.3).
+"""Calibration: per-neuron thresholds from the states a policy visits (docs/conversion.md).
 
-The deterministic ANN runs `episodes` episodes (env reset seeds seed, seed+1, ...); every
-hidden ReLU output on every visited state is recorded. theta = per-neuron max (the paper's
+The states come from closed-loop rollouts of the deterministic ANN, recorded by the runtime
+(runtime.closed_loop.visited_states; loihi_deploy.api.calibrate_policy does both). Every
+hidden ReLU output on every state is computed here. theta = per-neuron max (the paper's
 default) or a per-neuron percentile; convolutional layers get one theta per channel (max or
 percentile over all its positions). Neurons that never activate get theta = 0 (silent).
 """
@@ -12,7 +13,6 @@ import dataclasses
 import numpy as np
 
 from compiler.ir import AnnGraph, Conv2d
-from runtime.closed_loop import AnnController, run_episodes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,14 +20,6 @@ class Calibration:
     """thresholds[l]: (n_l,) per hidden layer; info: how they were obtained."""
     thresholds: tuple[np.ndarray, ...]
     info: dict
-
-
-def visited_states(ann: AnnGraph, env_id: str, episodes: int, seed: int,
-                   progress: bool = False) -> np.ndarray:
-    """(N, obs_dim) every observation the ANN acted on, over all episodes."""
-    rollout = run_episodes(AnnController(ann), env_id, seed + np.arange(episodes), record=True,
-                           progress="calibrate" if progress else False)
-    return np.concatenate([rollout.observations[b, :n] for b, n in enumerate(rollout.lengths)])
 
 
 def thresholds_from_states(ann: AnnGraph, states: np.ndarray, method: str = "max",
@@ -65,10 +57,14 @@ def _by_channel(layer, activations: np.ndarray) -> np.ndarray:
     return activations.T
 
 
-def calibrate(ann: AnnGraph, env_id: str, episodes: int = 10, seed: int = 0,
-              method: str = "max", percentile: float = 99.99,
-              progress: bool = False) -> Calibration:
-    states = visited_states(ann, env_id, episodes, seed, progress)
+def calibrate(ann: AnnGraph, states: np.ndarray, method: str = "max",
+              percentile: float = 99.99, info: dict | None = None) -> Calibration:
+    """Thresholds from `states` (N, obs_dim) and the per-input absolute maxima the quantiser
+    scales the observations by; `info` (where the states came from) is kept with them."""
+    states = np.asarray(states)
+    if states.ndim != 2 or len(states) == 0:
+        raise ValueError(f"calibration needs a non-empty (N, obs_dim) array of states, got "
+                         f"shape {states.shape}")
     thresholds = thresholds_from_states(ann, states, method, percentile)
     absmax = states if states.dtype.kind == "u" else np.abs(states)
     first = ann.hidden[0]
@@ -77,8 +73,8 @@ def calibrate(ann: AnnGraph, env_id: str, episodes: int = 10, seed: int = 0,
     else:
         absmax = absmax.max(axis=0)
     absmax = absmax.astype(np.float64)
-    info = {"env_id": env_id, "episodes": episodes, "seed": seed, "method": method,
-            "states": int(len(states)), "obs_absmax": absmax.round(6).tolist()}
+    info = {**(info or {}), "method": method, "states": int(len(states)),
+            "obs_absmax": absmax.round(6).tolist()}
     if method == "percentile":
         info["percentile"] = percentile
     return Calibration(thresholds, info)

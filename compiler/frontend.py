@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from compiler.ir import (ActionHead, AlifLayer, AnnGraph, Conv2d, Dense, LeakyReadout,
+from compiler.ir import (ALIF_ADAPTATION_XI, ALIF_DT, ALIF_THRESHOLD_DECAY, ActionHead,
+                         AlifLayer, AnnGraph, Conv2d, Dense, EnvSpaces, LeakyReadout,
                          TrainedSpikingGraph)
 
 
@@ -136,28 +137,19 @@ def _graph(hidden: list[Dense], readout: Dense, head: ActionHead, source: dict,
         raise PolicyLoadError(f"{where}: {exc}") from None
 
 
-def _env_spaces(env_id: str):
-    from runtime.envs import make_env, space_sizes
-    env = make_env(env_id)
-    try:
-        return space_sizes(env)
-    finally:
-        env.close()
-
-
-def _bounds(env_id: str | None, action_low, action_high, layers: list[Dense],
+def _bounds(spaces: EnvSpaces | None, action_low, action_high, layers: list[Dense],
             where: str) -> ActionHead:
-    """The tanh head onto the given bounds, or onto env_id's (after checking the sizes)."""
+    """The tanh head onto the given bounds, or onto the env's (after checking the sizes)."""
     obs_dim, act_dim = layers[0].shape[1], layers[-1].shape[0]
     if action_low is None or action_high is None:
-        if env_id is None:
+        if spaces is None:
             raise PolicyLoadError(f"{where}: need the env id (or action bounds) to know the "
                                   f"action range")
-        env_obs, env_act, action_low, action_high = _env_spaces(env_id)
-        if (obs_dim, act_dim) != (env_obs, env_act):
+        action_low, action_high = spaces.action_low, spaces.action_high
+        if (obs_dim, act_dim) != (spaces.obs_dim, spaces.act_dim):
             raise PolicyLoadError(f"{where}: policy maps {obs_dim} observations to {act_dim} "
-                                  f"actions but {env_id} has {env_obs} observations and "
-                                  f"{env_act} actions")
+                                  f"actions but {spaces.env_id} has {spaces.obs_dim} "
+                                  f"observations and {spaces.act_dim} actions")
     head = ActionHead.from_bounds(action_low, action_high)
     if head.scale.size != act_dim:
         raise PolicyLoadError(f"{where}: policy outputs {act_dim} actions but the action bounds "
@@ -165,7 +157,7 @@ def _bounds(env_id: str | None, action_low, action_high, layers: list[Dense],
     return head
 
 
-def from_paper_state_dict(state: dict, head_bounds: tuple | None, env_id: str | None,
+def from_paper_state_dict(state: dict, head_bounds: tuple | None, spaces: EnvSpaces | None,
                           source: dict, where: str) -> AnnGraph:
     """The CRPI paper's TD3 (l1, l2, l3) or SAC (fc1, fc2, fc_mu) actor."""
     if "l1.weight" in state:
@@ -178,7 +170,7 @@ def from_paper_state_dict(state: dict, head_bounds: tuple | None, env_id: str | 
         raise PolicyLoadError(f"{where}: not a paper actor (expected keys l1/l2/l3 or "
                               f"fc1/fc2/fc_mu)")
     low, high = head_bounds or (None, None)
-    head = _bounds(env_id, low, high, layers, where)
+    head = _bounds(spaces, low, high, layers, where)
     return _graph(layers[:-1], layers[-1], head, source, where)
 
 
@@ -199,7 +191,7 @@ def _read_sb3_zip(path: pathlib.Path) -> tuple[dict, dict]:
     return data, state
 
 
-def from_sb3_zip(path: pathlib.Path, env_id: str | None, source: dict) -> AnnGraph:
+def from_sb3_zip(path: pathlib.Path, spaces: EnvSpaces | None, source: dict) -> AnnGraph:
     """A Stable-Baselines3 TD3 or SAC model; reads the actor only, never unpickles."""
     where = str(path)
     data, state = _read_sb3_zip(path)
@@ -220,7 +212,7 @@ def from_sb3_zip(path: pathlib.Path, env_id: str | None, source: dict) -> AnnGra
                               f"{policy_module or 'unknown'}); keys: {sorted(state)[:10]}")
     if len(layers) < 2:
         raise PolicyLoadError(f"{where}: actor has no hidden layer")
-    head = _bounds(env_id, None, None, layers, where)
+    head = _bounds(spaces, None, None, layers, where)
     return _graph(layers[:-1], layers[-1], head, {**source, "kind": f"sb3-{algo}"}, where)
 
 
@@ -295,8 +287,9 @@ def _is_sb3_zip(path: pathlib.Path) -> bool:
         return "policy.pth" in zf.namelist()
 
 
-def load_policy(path: str | pathlib.Path, env_id: str | None = None) -> AnnGraph:
-    """Load any supported policy file, then validate it against env_id's spaces if given."""
+def load_policy(path: str | pathlib.Path, spaces: EnvSpaces | None = None) -> AnnGraph:
+    """Load any supported policy file, then validate it against the env's spaces if given
+    (runtime.envs.env_spaces reads them; loihi_deploy.api.load_ann does both)."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise PolicyLoadError(f"{path}: no such policy file")
@@ -304,20 +297,19 @@ def load_policy(path: str | pathlib.Path, env_id: str | None = None) -> AnnGraph
         raise PolicyLoadError(f"{path}: empty file")
     source = {"path": str(path), "sha256": sha256_file(path)}
     if _is_sb3_zip(path):
-        graph = from_sb3_zip(path, env_id, source)
+        graph = from_sb3_zip(path, spaces, source)
     else:
         state = _torch_load_weights(path.read_bytes(), str(path))
         meta = read_policy_metadata(path)
         if "l1.weight" in state or "fc1.weight" in state:
-            graph = from_paper_state_dict(state, None, env_id, source, str(path))
+            graph = from_paper_state_dict(state, None, spaces, source, str(path))
         elif "0.weight" in state:
-            if meta is None and env_id is None:
+            if meta is None and spaces is None:
                 raise PolicyLoadError(f"{path}: a Sequential state dict needs its sidecar "
                                       f"{path.with_suffix('.json').name} or an env id")
-            env_id = env_id or meta["env_id"]
             bounds = (meta["action_low"], meta["action_high"]) if meta else (None, None)
             layers = _sequential_layers(state, meta, str(path))
-            head = _bounds(env_id, *bounds, layers, str(path))
+            head = _bounds(spaces, *bounds, layers, str(path))
             graph = _graph(layers[:-1], layers[-1], head,
                            {**source, "kind": "sequential", **({"metadata": meta} if meta else {})},
                            str(path))
@@ -325,24 +317,24 @@ def load_policy(path: str | pathlib.Path, env_id: str | None = None) -> AnnGraph
             raise PolicyLoadError(f"{path}: unrecognised state dict (keys {sorted(state)[:10]}); "
                                   f"expected a paper actor (l1/l2/l3, fc1/fc2/fc_mu) or an "
                                   f"nn.Sequential state dict (0.weight, 2.weight, ...)")
-    if env_id is not None:
-        check_against_env(graph, env_id, str(path))
+    if spaces is not None:
+        check_against_env(graph, spaces, str(path))
     return graph
 
 
-def check_against_env(graph: AnnGraph, env_id: str, where: str) -> None:
-    obs_dim, act_dim, low, high = _env_spaces(env_id)
-    if graph.obs_dim != obs_dim:
+def check_against_env(graph: AnnGraph, spaces: EnvSpaces, where: str) -> None:
+    env_id = spaces.env_id
+    if graph.obs_dim != spaces.obs_dim:
         raise PolicyLoadError(f"{where}: policy expects {graph.obs_dim}-dim observations but "
-                              f"{env_id} gives {obs_dim}")
-    if graph.act_dim != act_dim:
+                              f"{env_id} gives {spaces.obs_dim}")
+    if graph.act_dim != spaces.act_dim:
         raise PolicyLoadError(f"{where}: policy outputs {graph.act_dim} actions but {env_id} "
-                              f"takes {act_dim}")
-    expected = ActionHead.from_bounds(low, high)
+                              f"takes {spaces.act_dim}")
+    expected = spaces.head()
     if not (np.allclose(graph.head.scale, expected.scale)
             and np.allclose(graph.head.offset, expected.offset)):
         raise PolicyLoadError(f"{where}: action bounds recorded with the policy do not match "
-                              f"{env_id}'s [{low}, {high}]")
+                              f"{env_id}'s [{spaces.action_low}, {spaces.action_high}]")
 
 
 def from_trained_snn(state: dict, substeps: int, task: str = "", source: dict | None = None,
@@ -352,7 +344,6 @@ def from_trained_snn(state: dict, substeps: int, task: str = "", source: dict | 
     compress: the chip holds the full n x n matrix), turns log time constants into per-substep
     decays beta = exp(-dt / tau), and folds each membrane's gain (1 - beta_mem) (the readout's
     1 - beta_out) into its rows and bias."""
-    from loihi_deploy.snn.layers import ADAPTATION_XI, DT, THRESHOLD_DECAY
 
     def array(key):
         if key not in state:
@@ -380,7 +371,7 @@ def from_trained_snn(state: dict, substeps: int, task: str = "", source: dict | 
         ada = beta(prefix + "tau_ada.log_tau")
         layers.append(AlifLayer(Dense(weight * gain, array(prefix + "linear.bias") * gain[:, 0]),
                                 beta(prefix + "tau_syn.log_tau"), mem, ada,
-                                ADAPTATION_XI * (1 - ada), THRESHOLD_DECAY * DT))
+                                ALIF_ADAPTATION_XI * (1 - ada), ALIF_THRESHOLD_DECAY * ALIF_DT))
     out = beta("readout.tau.log_tau")
     readout = LeakyReadout(Dense(array("readout.linear.weight") * (1 - out)[:, None],
                                  array("readout.linear.bias") * (1 - out)), out)

@@ -15,7 +15,7 @@ SpikingGraph the converted policy, one decision per env step (REFERENCE 1.1):
              or once, as a change (differential coding). The membrane policy says what the
              membrane holds at the start of each decision (sim_backend.neurons has the
              equations).
-TrainedSpikingGraph  a directly trained SNN (loihi_deploy.snn), state carried across env
+TrainedSpikingGraph  a directly trained SNN (loihi_deploy.training.snn), state carried across env
              steps: `substeps` substeps per env step, the input (observation then target) a
              constant current into adaptive current-based LIF layers (AlifLayer), a leaky
              non-spiking readout read at the last substep, action = tanh(readout)
@@ -198,6 +198,20 @@ class ActionHead:
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         return self.offset + self.scale * np.tanh(z)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpaces:
+    """What the compiler needs to know of an environment, read by the runtime (runtime.envs.
+    env_spaces): observation and action sizes, action bounds (act_dim,) in action units."""
+    env_id: str
+    obs_dim: int
+    act_dim: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+
+    def head(self) -> "ActionHead":
+        return ActionHead.from_bounds(self.action_low, self.action_high)
 
 
 def _check_chain(layers: list[Synapse], what: str) -> None:
@@ -560,6 +574,13 @@ def _as_fraction(name: str, a, size: int) -> np.ndarray:
         raise ValueError(f"{name}: decay factors must lie in [0, 1), got "
                          f"[{a.min():.4g}, {a.max():.4g}]")
     return a
+
+
+# Adaptive-LIF model constants (docs/snn_control.md): one definition, used by training
+# (loihi_deploy.training.snn.layers) and by the lowering to AlifLayer (compiler.frontend).
+ALIF_DT = 2e-3                   # seconds per substep
+ALIF_THRESHOLD_DECAY = 10.0      # threshold base decays by this much per second
+ALIF_ADAPTATION_XI = 0.05        # threshold increase per unit of adaptation
 
 
 @dataclasses.dataclass(frozen=True)

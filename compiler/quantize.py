@@ -46,12 +46,17 @@ import numpy as np
 
 from compiler.ir import (Conv2d, FixedLayer, FixedProfile, SpikingGraph, TrainedFixedProfile,
                          TrainedSpikingGraph, per_channel)
-from sim_backend import neurons
 
 WEIGHT_MAX = 254          # largest even 8-bit mixed-sign weight
 WEIGHT_EXP_RANGE = (-8, 7)
 BIAS_MANT_MAX, BIAS_EXP_MAX = 4095, 7
 VTH_MANT_MAX = 2 ** 17 - 1
+DECAY_BITS = 12           # a decay factor beta as the mantissa round(beta * 4096), as Lava's LIF
+
+
+def decay_mantissa(beta) -> np.ndarray:
+    """Decay factor(s) beta in [0, 1] -> integer mantissa(s) round(beta * 2**DECAY_BITS)."""
+    return np.round(np.asarray(beta, dtype=np.float64) * 2 ** DECAY_BITS).astype(np.int64)
 
 
 def _even(x: np.ndarray) -> np.ndarray:
@@ -269,7 +274,7 @@ def quantize_trained(graph: TrainedSpikingGraph, obs_absmax: np.ndarray | float,
                                               np.ones(layer.synapse.shape[0]), headroom_bits)
         state_scale = 64 * q.scale
         fixed_layers.append(q)
-        decays.append(tuple(neurons.FIXED.decay_mantissa(d) for d in
+        decays.append(tuple(decay_mantissa(d) for d in
                             (layer.syn_decay, layer.mem_decay, layer.ada_decay)))
         steps.append(np.round(layer.threshold_step * state_scale).astype(np.int64))
         jumps.append(np.round(layer.adaptation_jump * state_scale).astype(np.int64))
@@ -277,7 +282,7 @@ def quantize_trained(graph: TrainedSpikingGraph, obs_absmax: np.ndarray | float,
                      np.ones(graph.act_dim), headroom_bits)
     fixed = TrainedFixedProfile(input_scale, input_bits, tuple(fixed_layers), tuple(decays),
                                 tuple(steps), tuple(jumps), readout,
-                                neurons.FIXED.decay_mantissa(graph.readout.decay), headroom_bits)
+                                decay_mantissa(graph.readout.decay), headroom_bits)
     return graph.replace(fixed=fixed)
 
 

@@ -10,24 +10,39 @@ import dataclasses
 
 import numpy as np
 
-from compiler.calibrate import calibrate
+from compiler.calibrate import Calibration, calibrate
 from compiler.convert import convert
-from compiler.frontend import load_policy
+from compiler.frontend import load_policy, read_policy_metadata
 from compiler.ir import AnnGraph, MembranePolicy, NeuronModel, SpikingGraph
 from compiler.quantize import quantize
 from loihi_deploy.stats import mean_ci95
 from loihi_deploy.zoo import resolve_policy
+from runtime.envs import env_spaces
 from runtime.pixels import is_pixel_env
 from runtime.closed_loop import (AnnController, episode_seeds, run_episodes,
-                                 run_episodes_parallel)
+                                 run_episodes_parallel, visited_states)
 from sim_backend.emulator import Emulator
 
 DEFAULT_EVAL_SEED = 100  # evaluation resets use seeds 100, 101, ...; calibration uses 0, 1, ...
 
 
-def load_ann(policy: str, env_id: str | None) -> AnnGraph:
-    """A bundled policy name or a policy file, validated against env_id."""
-    return load_policy(resolve_policy(policy), env_id)
+def load_ann(policy: str, env_id: str | None = None) -> AnnGraph:
+    """A bundled policy name or a policy file, validated against env_id's spaces (default:
+    the env its sidecar metadata names, if any)."""
+    path = resolve_policy(policy)
+    if env_id is None:
+        env_id = (read_policy_metadata(path) or {}).get("env_id")
+    return load_policy(path, env_spaces(env_id) if env_id else None)
+
+
+def calibrate_policy(ann: AnnGraph, env_id: str, episodes: int = 10, seed: int = 0,
+                     method: str = "max", percentile: float = 99.99,
+                     progress: bool = False) -> Calibration:
+    """Run the ANN in closed loop (reset seeds seed..seed+episodes-1), record the states it
+    visits, and calibrate the thresholds on them (compiler.calibrate)."""
+    states = visited_states(AnnController(ann), env_id, episodes, seed, progress)
+    return calibrate(ann, states, method, percentile,
+                     {"env_id": env_id, "episodes": episodes, "seed": seed})
 
 
 def compile_policy(ann: AnnGraph, env_id: str, timesteps: int,
@@ -39,7 +54,8 @@ def compile_policy(ann: AnnGraph, env_id: str, timesteps: int,
     fixed-point numbers (compiler.quantize)."""
     if profile not in ("float", "fixed"):
         raise ValueError(f"profile must be 'float' or 'fixed', got {profile!r}")
-    cal = calibrate(ann, env_id, calib_episodes, calib_seed, calib_method, percentile, progress)
+    cal = calibrate_policy(ann, env_id, calib_episodes, calib_seed, calib_method, percentile,
+                           progress)
     graph = convert(ann, cal, timesteps, membrane, env_id, neuron)
     if profile == "fixed":   # pixels (0..255) travel as they are: integer payloads
         graph = quantize(graph, np.asarray(cal.info["obs_absmax"]),

@@ -31,10 +31,9 @@ import time
 
 import numpy as np
 
-from compiler.calibrate import calibrate
 from compiler.convert import convert
 from compiler.ir import MembranePolicy, NeuronModel
-from loihi_deploy.api import evaluate_ann, load_ann, sweep
+from loihi_deploy.api import calibrate_policy, evaluate_ann, load_ann, sweep
 from loihi_deploy.stats import mean_ci95
 
 PAPER_ACTORS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference_actors"
@@ -147,7 +146,7 @@ def run_part(part: str, specs: list[PolicySpec], configs, alphas, episodes: int,
     for spec, neuron, T, clip in jobs:
         if spec.label not in cache:
             ann = load_ann(spec.policy, spec.env_id)
-            cache[spec.label] = (ann, calibrate(ann, spec.env_id, 10, 0, "max"))
+            cache[spec.label] = (ann, calibrate_policy(ann, spec.env_id, 10, 0, "max"))
         if spec.label not in ann_returns:
             ann_returns[spec.label] = evaluate_ann(cache[spec.label][0], spec.env_id, episodes,
                                                    seed)
@@ -250,7 +249,7 @@ def _graph(spec: PolicySpec, cache: dict, neuron: str, T: int):
     """(ann, graph (crpi, alpha per row), calibration) with calibration cached per policy."""
     if spec.label not in cache:
         ann = load_ann(spec.policy, spec.env_id)
-        cache[spec.label] = (ann, calibrate(ann, spec.env_id, 10, 0, "max"))
+        cache[spec.label] = (ann, calibrate_policy(ann, spec.env_id, 10, 0, "max"))
     ann, cal = cache[spec.label]
     graph = convert(ann, cal, T, MembranePolicy("crpi", 0.0), spec.env_id,
                     NeuronModel.parse(neuron))

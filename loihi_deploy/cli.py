@@ -63,9 +63,10 @@ def _bundle_and_env(args):
     """The bundle and the env to run it in (--env, else the one it was compiled for), checked
     to fit each other."""
     from compiler.bundle import check_bundle_env, load_bundle
+    from runtime.envs import env_spaces
     graph = load_bundle(args.bundle)
     env_id = args.env or graph.env_id
-    check_bundle_env(graph, env_id, str(args.bundle))
+    check_bundle_env(graph, env_spaces(env_id), str(args.bundle))
     return graph, env_id
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from compiler.bundle import check_bundle_env, load_bundle
 from compiler.ir import AnnGraph
 from loihi_deploy.stats import mean_ci95
+from runtime.envs import env_spaces
 
 
 @dataclasses.dataclass
@@ -55,7 +56,7 @@ def check_deployment(bundle, env_id: str | None = None, min_ratio: float = 0.8,
     from loihi_deploy.api import evaluate_ann, run_backend
     graph = load_bundle(bundle)
     env_id = env_id or graph.env_id
-    check_bundle_env(graph, env_id, str(bundle))
+    check_bundle_env(graph, env_spaces(env_id), str(bundle))
     ann_mean, ann_ci = mean_ci95(evaluate_ann(ann_of(graph), env_id, episodes, seed))
     run = run_backend(graph, env_id, episodes, seed, backend, profile)
     snn_mean, snn_ci = mean_ci95(run.returns)

@@ -47,6 +47,15 @@ class Rollout:
         return np.array([e is not None for e in (self.errors or [None] * len(self.returns))])
 
 
+def visited_states(controller: "Controller", env_id: str, episodes: int, seed: int,
+                   progress: bool = False) -> np.ndarray:
+    """(N, obs_dim) every observation `controller` acted on over `episodes` episodes (reset
+    seeds seed, seed+1, ...): the calibration data of compiler.calibrate."""
+    rollout = run_episodes(controller, env_id, seed + np.arange(episodes), record=True,
+                           progress="calibrate" if progress else False)
+    return np.concatenate([rollout.observations[b, :n] for b, n in enumerate(rollout.lengths)])
+
+
 class NonFiniteObservation(ValueError):
     pass
 

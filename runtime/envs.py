@@ -10,6 +10,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 
+from compiler.ir import EnvSpaces
 from runtime import pixels   # sets MUJOCO_GL=egl (unless set) before mujoco is imported
 
 ENV_KWARGS = {"Ant-v5": {"include_cfrc_ext_in_observation": False}}
@@ -58,3 +59,12 @@ def space_sizes(env: gym.Env) -> tuple[int, int, np.ndarray, np.ndarray]:
     if not isinstance(act, gym.spaces.Box) or len(act.shape) != 1:
         raise ValueError(f"expected a flat Box action space, got {act}")
     return obs.shape[0], act.shape[0], act.low.astype(np.float64), act.high.astype(np.float64)
+
+
+def env_spaces(env_id: str) -> EnvSpaces:
+    """The compiler's view of env_id (sizes and action bounds), read from one env instance."""
+    env = make_env(env_id)
+    try:
+        return EnvSpaces(env_id, *space_sizes(env))
+    finally:
+        env.close()

@@ -54,6 +54,8 @@ import typing
 
 import numpy as np
 
+from compiler import quantize
+
 
 class FloatArithmetic:
     """Real-valued profile (float64 or float32 arrays)."""
@@ -165,7 +167,7 @@ class FixedArithmetic:
         # sat((a << (6 + input_exp)) + bias)
         return cls.saturate(cls.activation(a_in, input_exp) + bias)[0]
 
-    DECAY_BITS = 12               # a decay factor beta as the mantissa round(beta * 4096)
+    DECAY_BITS = quantize.DECAY_BITS   # decay factors as mantissas (compiler.quantize)
 
     @classmethod
     def decay(cls, x, beta_mant):
@@ -173,10 +175,6 @@ class FixedArithmetic:
         if np.issubdtype(np.asarray(x).dtype, np.integer):
             x = x.astype(np.int64)
         return np.sign(x) * shift_right(np.abs(x) * beta_mant, cls.DECAY_BITS)
-
-    @classmethod
-    def decay_mantissa(cls, beta):
-        return np.round(np.asarray(beta, dtype=np.float64) * 2 ** cls.DECAY_BITS).astype(np.int64)
 
     @classmethod
     def wrap(cls, x):

@@ -21,11 +21,10 @@ def test_max_and_percentile_per_neuron():
 
 
 def test_calibration_is_seeded_and_counts_states():
-    from compiler.frontend import load_policy
-    from loihi_deploy.zoo import resolve_policy
-    ann = load_policy(resolve_policy("inverted_double_pendulum_v5_td3"))
-    a = calibrate(ann, "InvertedDoublePendulum-v5", episodes=2, seed=5)
-    b = calibrate(ann, "InvertedDoublePendulum-v5", episodes=2, seed=5)
+    from loihi_deploy.api import calibrate_policy, load_ann
+    ann = load_ann("inverted_double_pendulum_v5_td3")
+    a = calibrate_policy(ann, "InvertedDoublePendulum-v5", episodes=2, seed=5)
+    b = calibrate_policy(ann, "InvertedDoublePendulum-v5", episodes=2, seed=5)
     assert a.info["states"] > 2 and a.info["seed"] == 5
     for x, y in zip(a.thresholds, b.thresholds):
         np.testing.assert_array_equal(x, y)

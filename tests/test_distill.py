@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from compiler.frontend import load_policy
+from loihi_deploy.api import load_ann
 from compiler.ir import Conv2d
 from loihi_deploy.distill import DistillConfig, distill
 from runtime.pixels import pixel_shape
@@ -19,7 +19,7 @@ def test_distill_exports_a_convertible_pixel_policy_and_resumes(tmp_path, capsys
     assert meta["env_id"] == "InvertedPendulum-v5-pixels" and meta["algo"] == "dagger"
     assert meta["input"]["shape"] == list(pixel_shape()) and len(meta["conv"]) == 3
     assert len(meta["evaluation"]["returns"]) == 2 and meta["expert_evaluation"]["episodes"] == 2
-    graph = load_policy(out, "InvertedPendulum-v5-pixels")
+    graph = load_ann(out, "InvertedPendulum-v5-pixels")
     assert isinstance(graph.hidden[0], Conv2d) and graph.obs_dim == int(np.prod(pixel_shape()))
     # a second run with more iterations continues from the first one's data and student
     cfg.iterations = 2

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from compiler.frontend import PolicyLoadError, from_sequential, load_policy
+from compiler.frontend import PolicyLoadError, from_sequential
+from loihi_deploy.api import load_ann
 
 
 @pytest.mark.parametrize("name,env,kind", [("TD3_Hopper-v4_actor.pt", "Hopper-v4", "paper-td3"),
@@ -12,7 +13,7 @@ from compiler.frontend import PolicyLoadError, from_sequential, load_policy
                                            ("TD3_Ant-v4_actor.pt", "Ant-v5", "paper-td3")])
 def test_paper_actor_matches_its_torch_definition(reference_actor, name, env, kind):
     path = reference_actor(name)
-    graph = load_policy(path, env)
+    graph = load_ann(path, env)
     assert graph.source["kind"] == kind and len(graph.source["sha256"]) == 64
     state = torch.load(path, map_location="cpu", weights_only=True)
     keys = ("l1", "l2", "l3") if kind == "paper-td3" else ("fc1", "fc2", "fc_mu")
@@ -28,7 +29,7 @@ def test_paper_actor_matches_its_torch_definition(reference_actor, name, env, ki
 def test_paper_actor_wrong_env_names_both_sizes(reference_actor):
     with pytest.raises(PolicyLoadError, match="11 observations to 3 actions but Walker2d-v4 has "
                                               "17 observations and 6 actions"):
-        load_policy(reference_actor("TD3_Hopper-v4_actor.pt"), "Walker2d-v4")
+        load_ann(reference_actor("TD3_Hopper-v4_actor.pt"), "Walker2d-v4")
 
 
 @pytest.mark.parametrize("algo", ["TD3", "SAC"])
@@ -39,7 +40,7 @@ def test_sb3_zip_actor_matches_sb3_predict(tmp_path, algo):
     model = getattr(sb3, algo)("MlpPolicy", env, policy_kwargs={"net_arch": [32, 32]}, seed=0,
                                device="cpu")
     model.save(tmp_path / "model.zip")
-    graph = load_policy(tmp_path / "model.zip", "InvertedPendulum-v5")
+    graph = load_ann(tmp_path / "model.zip", "InvertedPendulum-v5")
     assert graph.source["kind"] == f"sb3-{algo.lower()}"
     obs = np.stack([env.observation_space.sample() for _ in range(16)])
     want, _ = model.predict(obs, deterministic=True)
@@ -53,7 +54,7 @@ def test_sb3_zip_with_tanh_activation_is_refused(tmp_path):
                     policy_kwargs={"net_arch": [8], "activation_fn": nn.Tanh})
     model.save(tmp_path / "tanh.zip")
     with pytest.raises(PolicyLoadError, match="only ReLU actors convert"):
-        load_policy(tmp_path / "tanh.zip", "InvertedPendulum-v5")
+        load_ann(tmp_path / "tanh.zip", "InvertedPendulum-v5")
 
 
 def test_sequential_object_and_file_roundtrip(tmp_path):

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from compiler.frontend import load_policy
+from loihi_deploy.api import load_ann
 from loihi_deploy.train import TrainConfig, train
 
 
@@ -23,5 +23,5 @@ def test_train_checkpoints_resumes_and_exports(tmp_path, capsys):
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["steps"] == 450 and meta["evaluation"]["episodes"] == 3
     assert meta["command"] == "loihi-deploy train --steps 450"
-    graph = load_policy(out)  # the exported file loads through the frontend on its own
+    graph = load_ann(out)  # the exported file loads through the frontend on its own
     assert graph.obs_dim == 4 and np.allclose(graph.head.scale, 3.0)

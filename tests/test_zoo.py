@@ -8,7 +8,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from compiler.frontend import load_policy, sha256_file
+from compiler.frontend import sha256_file
+from loihi_deploy.api import load_ann
 from loihi_deploy.stats import replay_agrees
 from loihi_deploy.train import EVAL_SEED
 from loihi_deploy.zoo import bundled_policies, recorded_evaluation
@@ -27,7 +28,7 @@ def test_bundled_weights_match_their_metadata(name):
     meta = ZOO[name]
     path = pathlib.Path(meta["path"])
     assert sha256_file(path) == meta["sha256"], f"{path} changed after its metadata was written"
-    graph = load_policy(path, meta["env_id"])
+    graph = load_ann(path, meta["env_id"])
     assert (graph.obs_dim, graph.act_dim) == (meta["obs_dim"], meta["act_dim"])
     command = json.loads(path.with_suffix(".json").read_text())["command"]
     assert command.startswith(("loihi-deploy train", "loihi-deploy distill"))
@@ -42,7 +43,7 @@ def test_recorded_evaluation_replays_statistically(name):
     meta = ZOO[name]
     recorded = recorded_evaluation(meta)
     assert meta["evaluation"]["reset_seeds"].startswith(str(EVAL_SEED))
-    graph = load_policy(pathlib.Path(meta["path"]), meta["env_id"])
+    graph = load_ann(pathlib.Path(meta["path"]), meta["env_id"])
     returns = run_episodes(AnnController(graph), meta["env_id"],
                            EVAL_SEED + np.arange(len(recorded))).returns
     check = replay_agrees(returns, recorded)

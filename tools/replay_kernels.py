@@ -24,7 +24,7 @@ def replay(names: list[str]) -> list[dict]:
     import numpy as np
     from threadpoolctl import threadpool_info
 
-    from compiler.frontend import load_policy
+    from loihi_deploy.api import load_ann
     from loihi_deploy.stats import replay_agrees
     from loihi_deploy.train import EVAL_SEED
     from loihi_deploy.zoo import bundled_policies, recorded_evaluation
@@ -36,7 +36,7 @@ def replay(names: list[str]) -> list[dict]:
     for name in names:
         meta = zoo[name]
         recorded = recorded_evaluation(meta)
-        graph = load_policy(pathlib.Path(meta["path"]), meta["env_id"])
+        graph = load_ann(pathlib.Path(meta["path"]), meta["env_id"])
         returns = run_episodes(AnnController(graph), meta["env_id"],
                                EVAL_SEED + np.arange(len(recorded))).returns
         check = replay_agrees(returns, recorded)

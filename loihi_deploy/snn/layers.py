@@ -22,9 +22,11 @@ import math
 import torch
 from torch import nn
 
-DT = 2e-3                  # seconds per substep
+from compiler.ir import ALIF_ADAPTATION_XI as ADAPTATION_XI
+from compiler.ir import ALIF_DT as DT
+from compiler.ir import ALIF_THRESHOLD_DECAY as THRESHOLD_DECAY
+
 TAU_MEM, TAU_SYN, TAU_ADA, TAU_OUT = 10e-3, 5e-3, 100e-3, 10e-3
-THRESHOLD_DECAY, ADAPTATION_XI = 10.0, 0.05
 SURROGATE_SIGMA, SURROGATE_H, SURROGATE_S = 1 / 16, 0.15, 6.0
 XI_INIT = 4.0              # membrane fluctuation = threshold / XI_INIT at initialisation
 

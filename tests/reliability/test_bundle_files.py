@@ -3,6 +3,7 @@ import h5py
 import numpy as np
 import pytest
 
+from runtime.envs import env_spaces
 from compiler.bundle import BundleError, check_bundle_env, load_bundle, save_bundle, write_header
 from compiler.calibrate import Calibration
 from compiler.convert import convert
@@ -86,6 +87,6 @@ def test_newer_schema_and_missing_field(tmp_path, graph):
 
 
 def test_env_mismatch_is_named(graph):
-    check_bundle_env(graph, "InvertedDoublePendulum-v5", "b.h5")
+    check_bundle_env(graph, env_spaces("InvertedDoublePendulum-v5"), "b.h5")
     with pytest.raises(BundleError, match="9 observations, 1 actions\\) but Hopper-v5 has 11"):
-        check_bundle_env(graph, "Hopper-v5", "b.h5")
+        check_bundle_env(graph, env_spaces("Hopper-v5"), "b.h5")

@@ -4,7 +4,8 @@ import pickle
 import pytest
 import torch
 
-from compiler.frontend import PolicyLoadError, load_policy
+from compiler.frontend import PolicyLoadError
+from loihi_deploy.api import load_ann
 
 
 class _Exploit:
@@ -20,12 +21,12 @@ def test_pickle_carrying_code_is_refused_without_running_it(tmp_path):
     evil = tmp_path / "evil.pt"
     torch.save({"l1.weight": torch.zeros(2, 2), "payload": _Exploit()}, evil, pickle_protocol=2)
     with pytest.raises(PolicyLoadError, match="refused"):
-        load_policy(evil, "Hopper-v4")
+        load_ann(evil, "Hopper-v4")
     assert not marker.exists()
     raw = tmp_path / "raw.pkl"
     raw.write_bytes(pickle.dumps(_Exploit()))
     with pytest.raises(PolicyLoadError):
-        load_policy(raw, "Hopper-v4")
+        load_ann(raw, "Hopper-v4")
     assert not marker.exists()
 
 
@@ -35,4 +36,4 @@ def test_garbage_files_get_clear_errors(tmp_path, content, match):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(content)
     with pytest.raises(PolicyLoadError, match=match):
-        load_policy(bad, "Hopper-v4")
+        load_ann(bad, "Hopper-v4")
