@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt tools/patch_lava.py tools/render_deps.s
 	$(PIP) install --quiet --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
 	$(PIP) install --quiet -c constraints.txt "scikit-learn<1.7" "networkx<=2.8.7" "asteval<0.10"
 	$(PY) tools/patch_lava.py
-	$(PY) -c "import lava.magma.core.run_configs, compiler, runtime, sim_backend, loihi_deploy; print('install ok')"
+	$(PY) -c "import lava.magma.core.run_configs, loihi_deploy.compiler, loihi_deploy.runtime, loihi_deploy.sim_backend, loihi_deploy.cli; print('install ok')"
 	touch $(STAMP)
 
 demo: install

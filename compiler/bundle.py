@@ -36,8 +36,9 @@ import platform
 
 import numpy as np
 
-from compiler.ir import (ActionHead, Conv2d, Dense, EnvSpaces, FixedLayer, FixedProfile,
-                         MembranePolicy, NeuronModel, SpikingGraph, SpikingLayer)
+from loihi_deploy.compiler.ir import (ActionHead, Conv2d, Dense, EnvSpaces, FixedLayer,
+                                      FixedProfile, MembranePolicy, NeuronModel, SpikingGraph,
+                                      SpikingLayer)
 
 FORMAT = "loihi-deploy-bundle"
 SCHEMA_VERSION = 3

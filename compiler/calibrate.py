@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from compiler.ir import AnnGraph, Conv2d
+from loihi_deploy.compiler.ir import AnnGraph, Conv2d
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Conversion pass: AnnGraph + Calibration -> SpikingGraph (REFERENCE 1.1, 2).
+"""Conversion pass: AnnGraph + Calibration -> SpikingGraph (docs/conversion.md, docs/neuron_models.md).
 
 Weights and biases are the ANN's, unchanged; each hidden ReLU becomes a layer of spiking
 neurons (IF, SNM, MT or DC) whose threshold is its calibrated theta; the ANN's last Linear becomes the readout of the mean
@@ -6,8 +6,9 @@ spike output; the tanh head is kept.
 """
 from __future__ import annotations
 
-from compiler.calibrate import Calibration
-from compiler.ir import AnnGraph, MembranePolicy, NeuronModel, SpikingGraph, SpikingLayer
+from loihi_deploy.compiler.calibrate import Calibration
+from loihi_deploy.compiler.ir import (AnnGraph, MembranePolicy, NeuronModel, SpikingGraph,
+                                      SpikingLayer)
 
 
 def convert(ann: AnnGraph, calibration: Calibration, timesteps: int,

@@ -1,4 +1,4 @@
-"""Export to lava-dl's netx HDF5 (REFERENCE 3.4): what Loihi's stock neurons can express.
+"""Export to lava-dl's netx HDF5 (docs/lava.md section 4): what Loihi's stock neurons can express.
 
 netx describes layers of stock CUBA LIF neurons (hard reset to 0) behind integer Dense
 weights. Of a SpikingGraph it can carry exactly the `cuba` neuron model (IF with a hard reset,
@@ -25,7 +25,7 @@ import pathlib
 import h5py
 import numpy as np
 
-from compiler.ir import Conv2d, SpikingGraph
+from loihi_deploy.compiler.ir import Conv2d, SpikingGraph
 
 
 def not_expressible(graph: SpikingGraph) -> list[str]:

@@ -23,7 +23,7 @@ import pathlib
 
 import numpy as np
 
-from compiler.ir import Conv2d, SpikingGraph, per_channel
+from loihi_deploy.compiler.ir import Conv2d, SpikingGraph, per_channel
 
 NOT_EXPRESSIBLE = ["reset by subtraction (NIR IF resets to v_reset)",
                    "T internal steps per decision and the membrane policy at decision starts",

@@ -6,11 +6,11 @@ Supported sources (load_policy picks by file type and keys):
   * Stable-Baselines3 TD3/SAC .zip files (only policy.pth and the JSON `data` are read);
   * the project's policy files: a state dict of nn.Sequential(Linear, ReLU, ..., Linear[, Tanh])
     or, for pixel policies, nn.Sequential(Conv2d, ReLU, ..., Flatten, Linear, ReLU, ..., Tanh),
-    with a sidecar JSON (loihi_deploy.train and loihi_deploy.distill write them), and live
+    with a sidecar JSON (loihi_deploy.training.train and loihi_deploy.training.distill write them), and live
     nn.Sequential objects.
 The action head is tanh mapped onto the env's action bounds.
 
-Directly trained SNNs (loihi_deploy.snn, `loihi-deploy train-snn --model snn`) load into a
+Directly trained SNNs (loihi_deploy.training.snn, `loihi-deploy train-snn --model snn`) load into a
 TrainedSpikingGraph with load_trained_snn (a training run's folder: policy.pt + metrics.json).
 """
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from compiler.ir import (ALIF_ADAPTATION_XI, ALIF_DT, ALIF_THRESHOLD_DECAY, ActionHead,
-                         AlifLayer, AnnGraph, Conv2d, Dense, EnvSpaces, LeakyReadout,
-                         TrainedSpikingGraph)
+from loihi_deploy.compiler.ir import (ALIF_ADAPTATION_XI, ALIF_DT, ALIF_THRESHOLD_DECAY, ActionHead,
+                                      AlifLayer, AnnGraph, Conv2d, Dense, EnvSpaces, LeakyReadout,
+                                      TrainedSpikingGraph)
 
 
 class PolicyLoadError(ValueError):
@@ -339,7 +339,7 @@ def check_against_env(graph: AnnGraph, spaces: EnvSpaces, where: str) -> None:
 
 def from_trained_snn(state: dict, substeps: int, task: str = "", source: dict | None = None,
                      where: str = "policy") -> TrainedSpikingGraph:
-    """A loihi_deploy.snn.layers.SpikingNetwork state dict -> TrainedSpikingGraph. Folds the
+    """A loihi_deploy.training.snn.layers.SpikingNetwork state dict -> TrainedSpikingGraph. Folds the
     per-input scale into layer 0's columns, multiplies out latent compression (W = linear @
     compress: the chip holds the full n x n matrix), turns log time constants into per-substep
     decays beta = exp(-dt / tau), and folds each membrane's gain (1 - beta_mem) (the readout's
@@ -353,7 +353,7 @@ def from_trained_snn(state: dict, substeps: int, task: str = "", source: dict | 
         return np.asarray(state[key], dtype=np.float64)
 
     def beta(key):
-        return np.exp(-DT / np.exp(array(key)))
+        return np.exp(-ALIF_DT / np.exp(array(key)))
 
     n_layers = len({k.split(".")[1] for k in state if k.startswith("layers.")})
     if n_layers == 0:

@@ -1,4 +1,4 @@
-"""Hardware mapping estimate for Loihi 1 and Loihi 2 (REFERENCE 3.5).
+"""Hardware mapping estimate for Loihi 1 and Loihi 2 (docs/lava.md section 5).
 
 Model (an estimate, stated so it can be checked): each hidden layer and the readout is placed
 on its own cores with dense connectivity from the previous layer.
@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from compiler.ir import Conv2d, SpikingGraph
+from loihi_deploy.compiler.ir import Conv2d, SpikingGraph
 
 CHIPS = {
     "Loihi 1": {"cores": 128, "neurons_per_core": 1024, "synapse_bytes_per_core": 128 * 1024,

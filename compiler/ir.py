@@ -4,7 +4,7 @@ Semantics (units are the policy's own: observation units in, action units out):
 
 AnnGraph     the trained policy. hidden[i]: x <- relu(W x + b); readout: z = W x + b;
              head: action = offset + scale * tanh(z).
-SpikingGraph the converted policy, one decision per env step (REFERENCE 1.1):
+SpikingGraph the converted policy, one decision per env step (docs/conversion.md section 1):
              hidden layer l integrates I = W x_prev + b (W: Dense or Conv2d; activations are
              flat vectors, (C, H, W) order for convolutions) into spiking neurons (NeuronModel:
              IF, SNM, MT or DC) with per-neuron threshold theta; an event of code q carries
@@ -313,7 +313,7 @@ MAX_LEVELS = 7   # fixed point: level theta >> i is exact for i <= 6 (theta = vt
 
 @dataclasses.dataclass(frozen=True)
 class NeuronModel:
-    """Neuron model of every hidden layer (REFERENCE 1.1 and 2; sim_backend.neurons).
+    """Neuron model of every hidden layer (docs/conversion.md section 1 and docs/neuron_models.md; sim_backend.neurons).
 
     kind:   if     IF, soft reset, binary spikes of amplitude theta (the paper)
             snm    signed neuron with memory (+-theta events, running-total gate)

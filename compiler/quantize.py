@@ -44,8 +44,8 @@ import dataclasses
 
 import numpy as np
 
-from compiler.ir import (Conv2d, FixedLayer, FixedProfile, SpikingGraph, TrainedFixedProfile,
-                         TrainedSpikingGraph, per_channel)
+from loihi_deploy.compiler.ir import (Conv2d, FixedLayer, FixedProfile, SpikingGraph,
+                                      TrainedFixedProfile, TrainedSpikingGraph, per_channel)
 
 WEIGHT_MAX = 254          # largest even 8-bit mixed-sign weight
 WEIGHT_EXP_RANGE = (-8, 7)
@@ -139,7 +139,7 @@ def floor_thresholds(graph: SpikingGraph,
     """Stock profile: thresholds below the layer's `percentile`-th (of those > 0) are raised to
     it. One vth per layer means neuron i's scale is V / theta_i; a tiny theta_i would take a
     huge scale, crowd out every other neuron's weight resolution and wrap its current."""
-    from compiler.ir import SpikingLayer
+    from loihi_deploy.compiler.ir import SpikingLayer
     hidden = []
     for layer in graph.hidden:
         theta = layer.threshold

@@ -6,22 +6,24 @@
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 
 import numpy as np
 
-from compiler.calibrate import Calibration, calibrate
-from compiler.convert import convert
-from compiler.frontend import load_policy, read_policy_metadata
-from compiler.ir import AnnGraph, MembranePolicy, NeuronModel, SpikingGraph
-from compiler.quantize import quantize
+from loihi_deploy.compiler.calibrate import Calibration, calibrate
+from loihi_deploy.compiler.convert import convert
+from loihi_deploy.compiler.frontend import load_policy, read_policy_metadata
+from loihi_deploy.compiler.ir import AnnGraph, MembranePolicy, NeuronModel, SpikingGraph
+from loihi_deploy.compiler.quantize import quantize
+from loihi_deploy.options import option, positive_int
 from loihi_deploy.stats import mean_ci95
 from loihi_deploy.zoo import resolve_policy
-from runtime.envs import env_spaces
-from runtime.pixels import is_pixel_env
-from runtime.closed_loop import (AnnController, episode_seeds, run_episodes,
-                                 run_episodes_parallel, visited_states)
-from sim_backend.emulator import Emulator
+from loihi_deploy.runtime.envs import env_spaces
+from loihi_deploy.runtime.pixels import is_pixel_env
+from loihi_deploy.runtime.closed_loop import (AnnController, episode_seeds, run_episodes,
+                                              run_episodes_parallel, visited_states)
+from loihi_deploy.sim_backend.emulator import Emulator
 
 DEFAULT_EVAL_SEED = 100  # evaluation resets use seeds 100, 101, ...; calibration uses 0, 1, ...
 
@@ -35,8 +37,49 @@ def load_ann(policy: str, env_id: str | None = None) -> AnnGraph:
     return load_policy(path, env_spaces(env_id) if env_id else None)
 
 
-def calibrate_policy(ann: AnnGraph, env_id: str, episodes: int = 10, seed: int = 0,
-                     method: str = "max", percentile: float = 99.99,
+def levels_arg(text: str) -> int:
+    """--levels: MT / DC threshold levels, 1..MAX_LEVELS."""
+    from loihi_deploy.compiler.ir import MAX_LEVELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [1, {MAX_LEVELS}], got {text!r} (in Loihi fixed point "
+            f"the smallest level theta >> (levels-1) is exact only up to {MAX_LEVELS} levels)")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class CompileOptions:
+    """How a policy is calibrated and converted: the options of `compile` and `sweep`, and the
+    defaults of compile_policy and calibrate_policy."""
+    timesteps: int = option(8, short="-T", type=positive_int,
+                            help="internal SNN steps per decision")
+    calib_episodes: int = option(10, type=positive_int,
+                                 help="ANN episodes recorded for the thresholds")
+    calib_seed: int = option(0, help="reset seed of the first calibration episode")
+    calib_method: str = option("max", choices=["max", "percentile"],
+                               help="per-neuron threshold: max (the paper's) or a percentile")
+    percentile: float = option(99.99, help="the percentile of --calib-method percentile")
+    neuron: str = option("if", choices=["if", "snm", "mt", "dc", "dc-if", "cuba"],
+                         help="neuron model: if (the paper's IF), snm (signed, with memory), mt "
+                              "(multi-threshold), dc (differential coding on MT), dc-if "
+                              "(differential coding on signed IF), cuba (Loihi's stock neuron, "
+                              "hard reset: what `export --format netx` can carry)")
+    levels: int = option(4, type=levels_arg,
+                         help="MT / DC threshold levels theta/2**i, 1..7")
+
+
+COMPILE_DEFAULTS = CompileOptions()
+
+
+def calibrate_policy(ann: AnnGraph, env_id: str,
+                     episodes: int = COMPILE_DEFAULTS.calib_episodes,
+                     seed: int = COMPILE_DEFAULTS.calib_seed,
+                     method: str = COMPILE_DEFAULTS.calib_method,
+                     percentile: float = COMPILE_DEFAULTS.percentile,
                      progress: bool = False) -> Calibration:
     """Run the ANN in closed loop (reset seeds seed..seed+episodes-1), record the states it
     visits, and calibrate the thresholds on them (compiler.calibrate)."""
@@ -45,9 +88,12 @@ def calibrate_policy(ann: AnnGraph, env_id: str, episodes: int = 10, seed: int =
                      {"env_id": env_id, "episodes": episodes, "seed": seed})
 
 
-def compile_policy(ann: AnnGraph, env_id: str, timesteps: int,
-                   membrane: MembranePolicy = MembranePolicy(), calib_episodes: int = 10,
-                   calib_seed: int = 0, calib_method: str = "max", percentile: float = 99.99,
+def compile_policy(ann: AnnGraph, env_id: str, timesteps: int = COMPILE_DEFAULTS.timesteps,
+                   membrane: MembranePolicy = MembranePolicy(),
+                   calib_episodes: int = COMPILE_DEFAULTS.calib_episodes,
+                   calib_seed: int = COMPILE_DEFAULTS.calib_seed,
+                   calib_method: str = COMPILE_DEFAULTS.calib_method,
+                   percentile: float = COMPILE_DEFAULTS.percentile,
                    profile: str = "float", progress: bool = False,
                    neuron: NeuronModel = NeuronModel()) -> SpikingGraph:
     """Frontend output -> calibrated, converted SpikingGraph; profile "fixed" adds the Loihi
@@ -93,8 +139,8 @@ def run_backend(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEF
     pace: one decision per env control period, deadline misses counted (runtime.pacing)."""
     import time
 
-    from runtime.lava_bridge import BACKENDS, LavaController, loihi_available
-    from runtime.pacing import PacedController, control_period_s
+    from loihi_deploy.runtime.lava_bridge import BACKENDS, LavaController, loihi_available
+    from loihi_deploy.runtime.pacing import PacedController, control_period_s
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "loihi":
@@ -158,8 +204,8 @@ def verify_on_lava(graph: SpikingGraph, env_id: str, decisions: int = 200,
     Fixed point must match bit for bit; float too, with Lava's summation order.
     netx: a lava-dl netx file exported from `graph` (compiler.export_netx), run through
     lava-dl's reader instead of loihi-deploy's own processes (fixed point)."""
-    from runtime.lava_bridge import LavaController
-    from runtime.netx_runner import NetxController
+    from loihi_deploy.runtime.lava_bridge import LavaController
+    from loihi_deploy.runtime.netx_runner import NetxController
     profile = "fixed" if netx else profile or graph.profile
     controller = NetxController(netx, graph) if netx else LavaController(graph, profile)
     with controller as lava:

@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 
+from loihi_deploy.options import add_options, config_from_args, positive_int
+
 
 def parse_alphas(text: str) -> list[float]:
     """'0:1:0.1' (start:stop:step, inclusive) or '0,0.3,0.6'."""
@@ -26,7 +28,7 @@ def parse_alphas(text: str) -> list[float]:
 
 
 def _membrane(text: str):
-    from compiler.ir import MembranePolicy
+    from loihi_deploy.compiler.ir import MembranePolicy
     try:
         return MembranePolicy.parse(text)
     except ValueError as exc:
@@ -35,35 +37,15 @@ def _membrane(text: str):
 
 def _neuron(args):
     """NeuronModel from --neuron / --levels (both validated by the parser)."""
-    from compiler.ir import NeuronModel
+    from loihi_deploy.compiler.ir import NeuronModel
     return NeuronModel(args.neuron, args.levels)
-
-
-def _levels(text: str) -> int:
-    from compiler.ir import MAX_LEVELS
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_LEVELS:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer in [1, {MAX_LEVELS}], got {text!r} (in Loihi fixed point "
-            f"the smallest level theta >> (levels-1) is exact only up to {MAX_LEVELS} levels)")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
 
 
 def _bundle_and_env(args):
     """The bundle and the env to run it in (--env, else the one it was compiled for), checked
     to fit each other."""
-    from compiler.bundle import check_bundle_env, load_bundle
-    from runtime.envs import env_spaces
+    from loihi_deploy.compiler.bundle import check_bundle_env, load_bundle
+    from loihi_deploy.runtime.envs import env_spaces
     graph = load_bundle(args.bundle)
     env_id = args.env or graph.env_id
     check_bundle_env(graph, env_spaces(env_id), str(args.bundle))
@@ -71,8 +53,8 @@ def _bundle_and_env(args):
 
 
 def _cmd_compile(args, argv) -> None:
-    from compiler.bundle import save_bundle
-    from compiler.quantize import format_report, quantization_report
+    from loihi_deploy.compiler.bundle import save_bundle
+    from loihi_deploy.compiler.quantize import format_report, quantization_report
     from loihi_deploy.api import compile_policy, load_ann
     ann = load_ann(args.policy, args.env)
     graph = compile_policy(ann, args.env, args.timesteps, args.membrane, args.calib_episodes,
@@ -89,7 +71,7 @@ def _cmd_compile(args, argv) -> None:
 
 def _layer_text(layer) -> str:
     """'256' for a dense layer, 'conv 16x21x21 (4x4/4)' for a convolution."""
-    from compiler.ir import Conv2d
+    from loihi_deploy.compiler.ir import Conv2d
     syn = layer.synapse
     if isinstance(syn, Conv2d):
         kh, kw = syn.weight.shape[2:]
@@ -167,9 +149,9 @@ def _cmd_verify(args, argv) -> None:
 
 
 def _cmd_inspect(args, argv) -> None:
-    from compiler.bundle import load_bundle
-    from compiler.hardware import CHIPS, format_mapping, map_graph
-    from compiler.quantize import format_report, quantization_report
+    from loihi_deploy.compiler.bundle import load_bundle
+    from loihi_deploy.compiler.hardware import CHIPS, format_mapping, map_graph
+    from loihi_deploy.compiler.quantize import format_report, quantization_report
     graph = load_bundle(args.bundle)
     mappings = [map_graph(graph, chip) for chip in CHIPS]
     if args.json:
@@ -194,11 +176,11 @@ def _cmd_inspect(args, argv) -> None:
 
 
 def _cmd_export(args, argv) -> None:
-    from compiler.bundle import load_bundle
-    from compiler.export_nir import NOT_EXPRESSIBLE, export_nir
+    from loihi_deploy.compiler.bundle import load_bundle
+    from loihi_deploy.compiler.export_nir import NOT_EXPRESSIBLE, export_nir
     graph = load_bundle(args.bundle)
     if args.format == "netx":
-        from compiler.export_netx import export_netx
+        from loihi_deploy.compiler.export_netx import export_netx
         path = export_netx(graph, args.output)
         print(f"wrote {path} (lava-dl netx: {len(graph.hidden)} CUBA layers + readout "
               f"integrator, fixed point); run it with hdf5.Network(..., input_message_bits="
@@ -221,10 +203,10 @@ def _cmd_check(args, argv) -> None:
 
 
 def _cmd_sweep(args, argv) -> None:
-    from compiler.ir import MembranePolicy
+    from loihi_deploy.compiler.ir import MembranePolicy
     from loihi_deploy.api import (compile_policy, format_sweep_table, load_ann, plot_sweep,
                                   sweep)
-    from runtime.closed_loop import default_workers
+    from loihi_deploy.runtime.closed_loop import default_workers
     ann = load_ann(args.policy, args.env)
     graph = compile_policy(ann, args.env, args.timesteps,
                            MembranePolicy("crpi", 0.0, args.crpi_clip), args.calib_episodes,
@@ -243,39 +225,26 @@ def _cmd_sweep(args, argv) -> None:
 
 
 def _cmd_train(args, argv) -> None:
-    from loihi_deploy.train import TrainConfig, train
-    cfg = TrainConfig(algo=args.algo, env_id=args.env, steps=args.steps, seed=args.seed,
-                      run_dir=args.run_dir or "", threads=args.threads,
-                      eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
-                      learning_starts=args.learning_starts, out=args.out or "",
-                      init_from=args.init_from or "", action_cost=args.action_cost)
-    train(cfg, argv)
+    from loihi_deploy.training.configs import TrainConfig
+    from loihi_deploy.training.train import train
+    train(config_from_args(TrainConfig, args), argv)
 
 
 def _cmd_distill(args, argv) -> None:
-    from loihi_deploy.distill import DistillConfig, distill
-    cfg = DistillConfig(expert=args.expert, env_id=args.env, iterations=args.iterations,
-                        episodes=args.episodes, updates=args.updates, noise=args.noise,
-                        shift=args.shift, seed=args.seed,
-                        threads=args.threads, run_dir=args.run_dir or "", out=args.out or "")
-    distill(cfg, argv)
+    from loihi_deploy.training.configs import DistillConfig
+    from loihi_deploy.training.distill import distill
+    distill(config_from_args(DistillConfig, args), argv)
 
 
 def _cmd_train_snn(args, argv) -> None:
-    from loihi_deploy.snn.predictive import SNNTrainConfig, train_snn
-    cfg = SNNTrainConfig(task=args.task, model=args.model, hidden=args.hidden,
-                         rank=args.rank or None, substeps=args.substeps,
-                         iterations=args.iterations, batch=args.batch, horizon=args.horizon,
-                         model_batches=args.model_batches, policy_batches=args.policy_batches,
-                         refit_scale=args.refit_scale,
-                         seed=args.seed, threads=args.threads,
-                         out=args.out or f"runs/{args.task}-{args.model}-s{args.seed}")
-    out = train_snn(cfg, argv)
+    from loihi_deploy.training.configs import SNNTrainConfig
+    from loihi_deploy.training.snn.predictive import train_snn
+    out = train_snn(config_from_args(SNNTrainConfig, args), argv)
     print(f"wrote {out}/policy.pt, model.pt, metrics.json, learning_curves.png")
 
 
 def _cmd_deploy_snn(args, argv) -> None:
-    from loihi_deploy.snn.deploy import deploy_trained, format_report, write_report
+    from loihi_deploy.deploy_snn import deploy_trained, format_report, write_report
     report = deploy_trained(args.run_dir, args.episodes, args.lava_episodes)
     report["command"] = " ".join(["loihi-deploy", *argv])
     print(format_report(report))
@@ -299,7 +268,7 @@ def _cmd_policies(args, argv) -> None:
               f"{ev['mean']:>13.1f} ± {ev['std']:<7.1f}{note}")
     print("(recorded over 20 episodes, reset seeds 10000.., on the training machine; float "
           "rollouts differ between CPUs: docs/reproducibility.md)")
-    from loihi_deploy.snn.deploy import BUNDLED, bundled_trained_snns
+    from loihi_deploy.deploy_snn import BUNDLED, bundled_trained_snns
     print(f"\ntrained spiking controllers (loihi-deploy deploy-snn NAME):\n"
           f"{'name':<16}{'task':<10}{'iterations':>11}{'success':>9}{'final distance':>16}")
     for name in bundled_trained_snns():
@@ -310,7 +279,7 @@ def _cmd_policies(args, argv) -> None:
 
 
 def _cmd_bench(args, argv) -> None:
-    from loihi_deploy.bench import run_bench
+    from loihi_deploy.studies.bench import run_bench
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     run_bench(args.out, args.quick, parts, args.episodes, args.workers, args.resume,
               command="loihi-deploy " + " ".join(a for a in argv if a != "--quick"),
@@ -333,27 +302,15 @@ def _write_json(path, obj) -> None:
 
 
 def _add_compile_options(p) -> None:
+    from loihi_deploy.api import CompileOptions
     p.add_argument("policy", help="bundled policy name (see `loihi-deploy policies`), a paper "
                                   "actor .pt, an SB3 .zip, or a policy .pt with its .json")
     p.add_argument("--env", required=True, help="gymnasium id, e.g. HalfCheetah-v5")
-    p.add_argument("-T", "--timesteps", type=_positive, default=8,
-                   help="internal SNN steps per decision (default 8)")
-    p.add_argument("--calib-episodes", type=_positive, default=10,
-                   help="ANN episodes recorded for thresholds (default 10)")
-    p.add_argument("--calib-seed", type=int, default=0)
-    p.add_argument("--calib-method", choices=["max", "percentile"], default="max")
-    p.add_argument("--percentile", type=float, default=99.99)
-    p.add_argument("--neuron", default="if",
-                   choices=["if", "snm", "mt", "dc", "dc-if", "cuba"],
-                   help="neuron model: if (the paper's IF), snm (signed, with memory), mt "
-                        "(multi-threshold), dc (differential coding on MT), dc-if (differential "
-                        "coding on signed IF), cuba (Loihi's stock neuron, hard reset: what "
-                        "`export --format netx` can carry) (default if)")
-    p.add_argument("--levels", type=_levels, default=4,
-                   help="MT / DC threshold levels theta/2**i, 1..7 (default 4)")
+    add_options(p, CompileOptions)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from loihi_deploy.training.configs import DistillConfig, SNNTrainConfig, TrainConfig
     parser = argparse.ArgumentParser(
         prog="loihi-deploy",
         description="Compile continuous-control policies into spiking networks for Loihi "
@@ -374,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a compiled bundle in closed loop")
     p.add_argument("bundle")
     p.add_argument("--env", help="env id (default: the one the bundle was compiled for)")
-    p.add_argument("--episodes", type=_positive, default=10)
+    p.add_argument("--episodes", type=positive_int, default=10)
     p.add_argument("--seed", type=int, help="first episode reset seed (default 100)")
     p.add_argument("--membrane", type=_membrane, help="override the bundle's membrane policy")
     p.add_argument("--backend", choices=["emulator", "lava", "loihi"], default="emulator",
@@ -396,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "that their actions are identical")
     p.add_argument("bundle")
     p.add_argument("--env", help="env id (default: the one the bundle was compiled for)")
-    p.add_argument("--decisions", type=_positive, default=200)
+    p.add_argument("--decisions", type=positive_int, default=200)
     p.add_argument("--seed", type=int, help="episode reset seed (default 100)")
     p.add_argument("--profile", choices=["float", "fixed"],
                    help="numeric profile (default: the bundle's)")
@@ -423,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", help="env id (default: the one the bundle was compiled for)")
     p.add_argument("--min-ratio", type=float, default=0.8)
     p.add_argument("--floor", type=float, help="absolute minimum mean return")
-    p.add_argument("--episodes", type=_positive, default=10)
+    p.add_argument("--episodes", type=positive_int, default=10)
     p.add_argument("--backend", choices=["emulator", "lava"], default="emulator")
     p.add_argument("--profile", choices=["float", "fixed"])
     p.set_defaults(func=_cmd_check)
@@ -432,12 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compile_options(p)
     p.add_argument("--alphas", type=parse_alphas, default=parse_alphas("0:1:0.1"),
                    help="START:STOP:STEP or a comma list (default 0:1:0.1)")
-    p.add_argument("--episodes", type=_positive, default=10, help="episodes per alpha")
+    p.add_argument("--episodes", type=positive_int, default=10, help="episodes per alpha")
     p.add_argument("--seed", type=int, default=100, help="first episode reset seed")
     p.add_argument("--crpi-clip", type=float, default=None,
                    help="CRPI clip radius in event units (default: the neuron's, 0.5 for IF "
                         "and SNM = theta/2, 0.75 for MT and DC = 0.75 of the smallest level)")
-    p.add_argument("--workers", type=_positive,
+    p.add_argument("--workers", type=positive_int,
                    help="processes the episodes are split across (default: one per core). "
                         "Fixed point gives identical results for any value; float results "
                         "depend on it through BLAS summation order (chaotic tasks amplify it)")
@@ -461,8 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixel-policies", metavar="NAMES",
                    help="pixels part: comma list of bundled pixel policies (default all)")
     p.add_argument("--out", default="docs/results", help="output folder (default docs/results)")
-    p.add_argument("--episodes", type=_positive, help="episodes per cell (default 30; quick 5)")
-    p.add_argument("--workers", type=_positive, help="processes (default: one per core)")
+    p.add_argument("--episodes", type=positive_int, help="episodes per cell (default 30; quick 5)")
+    p.add_argument("--workers", type=positive_int, help="processes (default: one per core)")
     p.add_argument("--ray", metavar="ADDRESS",
                    help="run the sweep's episodes on a Ray cluster: 'auto', HOST:PORT, or "
                         "'local' (Ray's local mode); needs the cluster extra (ray)")
@@ -472,28 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-snn", help="train a spiking (or GRU) controller end to end by "
                                          "predictive control: forward model + policy through it")
-    p.add_argument("--task", choices=["reach2d", "panda"], default="reach2d",
-                   help="reach2d: planar two-link arm; panda: MuJoCo Franka Panda, torques")
-    p.add_argument("--model", choices=["snn", "gru"], default="snn",
-                   help="adaptive-LIF spiking networks, or the GRU baseline (default snn)")
-    p.add_argument("--hidden", type=_positive, default=64, help="hidden units per layer (64)")
-    p.add_argument("--rank", type=int, default=16,
-                   help="latent compression rank between spiking layers, 0 = off (16)")
-    p.add_argument("--substeps", type=_positive, default=7, help="2 ms substeps per env step")
-    p.add_argument("--iterations", type=_positive, default=30)
-    p.add_argument("--batch", type=_positive, default=64, help="windows per batch (64)")
-    p.add_argument("--model-batches", type=_positive, default=25,
-                   help="forward-model updates per iteration (25)")
-    p.add_argument("--policy-batches", type=_positive, default=10,
-                   help="policy updates per iteration (10)")
-    p.add_argument("--horizon", type=_positive, default=20, help="imagined steps (20)")
-    p.add_argument("--refit-scale", action="store_true",
-                   help="refit the forward model's output scale (std of the state changes) "
-                        "on the whole buffer every iteration, not only on the first "
-                        "iteration's episodes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=_positive, default=1)
-    p.add_argument("--out", help="output folder (default runs/TASK-MODEL-sSEED)")
+    add_options(p, SNNTrainConfig)
     p.set_defaults(func=_cmd_train_snn)
 
     p = sub.add_parser("deploy-snn", help="compile a trained spiking controller (train-snn "
@@ -501,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "closed loop: torch, emulator float/fixed, Lava")
     p.add_argument("run_dir", help="train-snn output folder (policy.pt, metrics.json) or a "
                                    "bundled run: reach2d_snn, panda_snn")
-    p.add_argument("--episodes", type=_positive, default=20,
+    p.add_argument("--episodes", type=positive_int, default=20,
                    help="evaluation episodes (the training run's evaluation seeds) (20)")
     p.add_argument("--lava-episodes", type=int, default=20,
                    help="of those, how many also run on Lava fixed_pt, 0 = skip (20)")
@@ -510,41 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a ReLU TD3/SAC policy (Stable-Baselines3), "
                                      "checkpointed and resumable, and export its actor")
-    p.add_argument("--algo", choices=["td3", "sac"], default="td3")
-    p.add_argument("--env", required=True, help="gymnasium id, e.g. HalfCheetah-v5")
-    p.add_argument("--steps", type=_positive, required=True, help="total env steps")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=_positive, default=1, help="torch threads (default 1)")
-    p.add_argument("--run-dir", help="checkpoint folder (default runs/ENV-ALGO-sSEED); "
-                                     "re-running the same command resumes from it")
-    p.add_argument("--eval-every", type=_positive, default=25_000)
-    p.add_argument("--checkpoint-every", type=_positive, default=25_000)
-    p.add_argument("--learning-starts", type=int, default=10_000)
-    p.add_argument("--out", help="exported policy path (default RUN_DIR/policy.pt)")
-    p.add_argument("--init-from", help="SB3 model.zip (or run dir) to fine-tune from, e.g. a "
-                                       "state policy continued on ENV-repeat2")
-    p.add_argument("--action-cost", type=float, default=0.0,
-                   help="training reward minus COST x mean squared normalised action (a gentler "
-                        "expert for pixel distillation); evaluations use the env's reward")
+    add_options(p, TrainConfig)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("distill", help="distil a state-based expert into a convolutional pixel "
                                        "policy (DAgger on rendered frames), resumable")
-    p.add_argument("--expert", required=True, help="bundled policy name or file (state-based)")
-    p.add_argument("--env", required=True, help="pixel env id, e.g. HalfCheetah-v5-pixels")
-    p.add_argument("--iterations", type=_positive, default=6, help="DAgger iterations")
-    p.add_argument("--episodes", type=_positive, default=10, help="episodes per iteration")
-    p.add_argument("--updates", type=_positive, default=2000,
-                   help="minibatch steps per iteration (batch 128)")
-    p.add_argument("--noise", type=float, default=0.1,
-                   help="Gaussian noise on executed actions, in [-1, 1] action units (DART)")
-    p.add_argument("--shift", type=int, default=0,
-                   help="random-shift augmentation in pixels (DrQ: 4; default off)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=_positive, default=1, help="torch threads (default 1)")
-    p.add_argument("--run-dir", help="folder for data and checkpoints (default "
-                                     "runs/distill-ENV-sSEED); re-running resumes")
-    p.add_argument("--out", help="exported policy path (default RUN_DIR/pixel_policy.pt)")
+    add_options(p, DistillConfig)
     p.set_defaults(func=_cmd_distill)
 
     p = sub.add_parser("policies", help="list the bundled policies and their recorded return")
@@ -553,14 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job: bundled HalfCheetah policy, ANN vs vanilla "
                                     "SNN vs CRPI, with a plot")
     p.add_argument("--out", default="out/demo")
-    p.add_argument("-T", "--timesteps", type=_positive, default=16)
-    p.add_argument("--episodes", type=_positive, default=30, help="episodes per alpha")
+    p.add_argument("-T", "--timesteps", type=positive_int, default=16)
+    p.add_argument("--episodes", type=positive_int, default=30, help="episodes per alpha")
     p.set_defaults(func=_cmd_demo)
     return parser
 
 
 def _terminate(signum, frame):
-    from runtime.closed_loop import STOP
+    from loihi_deploy.runtime.closed_loop import STOP
     STOP.set()                                   # every run loop stops at its next decision
     raise KeyboardInterrupt(f"signal {signum}")  # unwind: controllers close, Lava stops
 
@@ -569,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    from runtime.closed_loop import STOP
+    from loihi_deploy.runtime.closed_loop import STOP
     STOP.clear()
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)

@@ -8,9 +8,9 @@ import pathlib
 
 import numpy as np
 
-from compiler.bundle import save_bundle
-from compiler.ir import MembranePolicy
-from compiler.quantize import quantize
+from loihi_deploy.compiler.bundle import save_bundle
+from loihi_deploy.compiler.ir import MembranePolicy
+from loihi_deploy.compiler.quantize import quantize
 from loihi_deploy.api import (compile_policy, format_sweep_table, load_ann, plot_sweep, sweep,
                               verify_on_lava)
 
@@ -49,7 +49,7 @@ def run_demo(out_dir: str = "out/demo", timesteps: int = 16, episodes: int = 30,
 
 def compare_lava(graph, decisions: int) -> None:
     """Same episode, Lava Loihi2SimCfg fixed_pt vs the emulator: actions must be identical."""
-    from sim_backend.lava_support import LavaUnavailable
+    from loihi_deploy.sim_backend.lava_support import LavaUnavailable
     try:
         check = verify_on_lava(graph, DEMO_ENV, decisions, profile="fixed", progress=True)
     except LavaUnavailable as exc:

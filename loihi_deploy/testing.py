@@ -16,10 +16,10 @@ import dataclasses
 
 import numpy as np
 
-from compiler.bundle import check_bundle_env, load_bundle
-from compiler.ir import AnnGraph
+from loihi_deploy.compiler.bundle import check_bundle_env, load_bundle
+from loihi_deploy.compiler.ir import AnnGraph
 from loihi_deploy.stats import mean_ci95
-from runtime.envs import env_spaces
+from loihi_deploy.runtime.envs import env_spaces
 
 
 @dataclasses.dataclass

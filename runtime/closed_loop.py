@@ -21,8 +21,8 @@ from typing import Callable, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-from runtime.envs import make_env
-from runtime.pixels import is_pixel_env
+from loihi_deploy.runtime.envs import make_env
+from loihi_deploy.runtime.pixels import is_pixel_env
 
 
 class Controller(Protocol):

@@ -10,8 +10,8 @@ import warnings
 import gymnasium as gym
 import numpy as np
 
-from compiler.ir import EnvSpaces
-from runtime import pixels   # sets MUJOCO_GL=egl (unless set) before mujoco is imported
+from loihi_deploy.compiler.ir import EnvSpaces
+from loihi_deploy.runtime import pixels  # sets MUJOCO_GL=egl (unless set) before mujoco loads
 
 ENV_KWARGS = {"Ant-v5": {"include_cfrc_ext_in_observation": False}}
 # gymnasium's v4 XML files use an attribute MuJoCo 4 deprecates; MuJoCo prints the warning from

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from compiler.ir import SpikingGraph, TrainedSpikingGraph
+from loihi_deploy.compiler.ir import SpikingGraph, TrainedSpikingGraph
 
 BACKENDS = ("emulator", "lava", "loihi")
 
@@ -50,7 +50,7 @@ class LavaController:
         """A TrainedSpikingGraph (directly trained SNN) takes observation + target as its
         input, keeps its state across decisions and is reset between episodes; alpha and
         membrane policies do not apply to it."""
-        from sim_backend.lava_graph import emit_lava, emit_lava_trained
+        from loihi_deploy.sim_backend.lava_graph import emit_lava, emit_lava_trained
         self.graph = graph
         self.net = emit_lava_trained(graph, profile) if isinstance(graph, TrainedSpikingGraph) \
             else emit_lava(graph, profile, alpha)

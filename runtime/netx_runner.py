@@ -8,7 +8,7 @@ integrates exactly its T-step window; after the P steps the readout block's curr
 (sum of readout inputs) << 6, which the host decodes like the emulator's accumulator.
 
 Import route: lava.lib.dl.netx imports lava.lib.dl.slayer, whose package __init__ imports
-its object-detection code and so OpenCV, which is not installed here (REFERENCE 3; the OpenCV
+its object-detection code and so OpenCV, which is not installed here (docs/lava.md; the OpenCV
 wheels that install pull numpy 2, which hangs Lava). When that import fails, slayer is
 registered as a bare package (its __init__ skipped) and only the modules netx needs are
 imported from it: lava-dl's own code, nothing replaced.
@@ -23,13 +23,13 @@ import types
 
 import numpy as np
 
-from compiler.ir import SpikingGraph
-from sim_backend import codec
+from loihi_deploy.compiler.ir import SpikingGraph
+from loihi_deploy.sim_backend import codec
 
 
 def import_netx():
     """lava.lib.dl.netx.hdf5 (see the module docstring for the import route)."""
-    from sim_backend.lava_support import require_lava
+    from loihi_deploy.sim_backend.lava_support import require_lava
     require_lava()
     try:
         import lava.lib.dl.netx.hdf5 as hdf5
@@ -56,7 +56,7 @@ class NetxController:
         from lava.magma.core.run_configs import Loihi2SimCfg
         from lava.proc.io.injector import Injector
 
-        from sim_backend.lava_procs.models import HOST_IO_MODELS
+        from loihi_deploy.sim_backend.lava_procs.models import HOST_IO_MODELS
         self.graph = graph
         self.period = graph.timesteps + len(graph.hidden) + 1
         self.net = hdf5.Network(net_config=str(netx_path),
@@ -80,7 +80,7 @@ class NetxController:
     def act(self, obs: np.ndarray) -> np.ndarray:
         from lava.magma.core.run_conditions import RunSteps
 
-        from runtime.lava_bridge import LavaTimeout, _run_bounded
+        from loihi_deploy.runtime.lava_bridge import LavaTimeout, _run_bounded
         payload, _ = codec.encode(self.graph, np.asarray(obs), "fixed")
         payload = payload[0].astype(np.int32)
         if not self._started:
@@ -98,7 +98,7 @@ class NetxController:
         return codec.decode(self.graph, (u >> 6).astype(np.float64)[None, :], "fixed")
 
     def close(self) -> None:
-        from runtime.lava_bridge import _run_bounded
+        from loihi_deploy.runtime.lava_bridge import _run_bounded
         if self._started:
             _run_bounded(self.injector.stop, 10.0)
             self._started = False

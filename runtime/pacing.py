@@ -14,7 +14,7 @@ import numpy as np
 
 def control_period_s(env_id: str) -> float:
     """The env's control period in seconds (MuJoCo: timestep x frame_skip)."""
-    from runtime.envs import make_env
+    from loihi_deploy.runtime.envs import make_env
     env = make_env(env_id)
     try:
         return float(env.unwrapped.dt)

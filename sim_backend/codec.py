@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.ir import SpikingGraph
+from loihi_deploy.compiler.ir import SpikingGraph
 
 
 def encode(graph: SpikingGraph, obs: np.ndarray, profile: str):

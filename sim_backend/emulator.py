@@ -23,8 +23,8 @@ import dataclasses
 
 import numpy as np
 
-from compiler.ir import Conv2d, SpikingGraph, TrainedSpikingGraph, per_channel
-from sim_backend import codec, neurons
+from loihi_deploy.compiler.ir import Conv2d, SpikingGraph, TrainedSpikingGraph, per_channel
+from loihi_deploy.sim_backend import codec, neurons
 
 
 @dataclasses.dataclass

@@ -25,10 +25,10 @@ from typing import Callable
 
 import numpy as np
 
-from compiler.ir import Conv2d, SpikingGraph, TrainedSpikingGraph
-from sim_backend import codec, neurons
-from sim_backend.emulator import (decode_trained, encode_trained, input_exponents,
-                                  neuron_constants, synapses, trained_constants)
+from loihi_deploy.compiler.ir import Conv2d, SpikingGraph, TrainedSpikingGraph
+from loihi_deploy.sim_backend import codec, neurons
+from loihi_deploy.sim_backend.emulator import (decode_trained, encode_trained, input_exponents,
+                                               neuron_constants, synapses, trained_constants)
 
 FLOAT_PAYLOAD_BITS = 24  # layer-0 Dense in the float profile: graded (real-valued) payload
 
@@ -77,15 +77,15 @@ def lava_dense(weight_and_exp: tuple, message_bits: int, name: str):
 def emit_lava(graph: SpikingGraph, profile: str | None = None,
               alpha: float | None = None) -> LavaNetwork:
     """Build (not run) the Lava processes of `graph`. Needs Lava (sim_backend.lava_support)."""
-    from sim_backend.lava_support import require_lava
+    from loihi_deploy.sim_backend.lava_support import require_lava
     require_lava()
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.conv.process import Conv
     from lava.proc.io.extractor import Extractor
     from lava.proc.io.injector import Injector
 
-    from sim_backend.lava_procs.models import HOST_IO_MODELS
-    from sim_backend.lava_procs.process import NeuronLayer, Readout
+    from loihi_deploy.sim_backend.lava_procs.models import HOST_IO_MODELS
+    from loihi_deploy.sim_backend.lava_procs.process import NeuronLayer, Readout
 
     profile = profile or graph.profile
     if profile == "fixed" and graph.fixed is None:
@@ -175,14 +175,14 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
     period = substeps + L Lava steps (L Dense layers): each process integrates in its window
     and holds its state outside it, so the state carries across env steps exactly as in the
     emulator, whose substeps have no synaptic delay."""
-    from sim_backend.lava_support import require_lava
+    from loihi_deploy.sim_backend.lava_support import require_lava
     require_lava()
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.extractor import Extractor
     from lava.proc.io.injector import Injector
 
-    from sim_backend.lava_procs.models import HOST_IO_MODELS
-    from sim_backend.lava_procs.process import AlifLayer, LeakyReadoutLayer
+    from loihi_deploy.sim_backend.lava_procs.models import HOST_IO_MODELS
+    from loihi_deploy.sim_backend.lava_procs.process import AlifLayer, LeakyReadoutLayer
 
     profile = profile or graph.profile
     if profile == "fixed" and graph.fixed is None:

@@ -19,7 +19,7 @@ def require_lava() -> None:
     import numpy
     if int(numpy.__version__.split(".")[0]) >= 2:
         raise LavaUnavailable(f"numpy {numpy.__version__} is installed; Lava 0.10 hangs with "
-                              f"numpy 2 in several places (REFERENCE section 3). Install "
+                              f"numpy 2 in several places (docs/lava.md section 1). Install "
                               f"numpy<2 (`make install` pins 1.26.4)")
     method = multiprocessing.get_start_method(allow_none=True)
     if method not in (None, "fork"):

@@ -3,7 +3,7 @@
 All functions are elementwise over numpy arrays of any shape (e.g. (B, n) for a batch), so a
 batch of rows can carry different alpha values (episodes x alphas in one batch). Each takes
 an arithmetic profile: FLOAT (the paper's real-valued model) or FIXED (Loihi fixed point).
-A neuron model (compiler.ir.NeuronModel) is a firing rule plus a coding (REFERENCE 1.1, 2).
+A neuron model (compiler.ir.NeuronModel) is a firing rule plus a coding (docs/conversion.md, docs/neuron_models.md).
 
 `cuba` is Loihi's stock CUBA compartment with du = 4095 (no current memory) and dv = 0 (no
 leak): IF with a HARD reset (v = 0 after a spike) and v starting at 0, the neuron lava-dl's
@@ -54,7 +54,7 @@ import typing
 
 import numpy as np
 
-from compiler import quantize
+from loihi_deploy.compiler import quantize
 
 
 class FloatArithmetic:
@@ -324,9 +324,9 @@ def dense_shift(accumulated: np.ndarray, weight_exp: int) -> np.ndarray:
     return shift_right(accumulated, -weight_exp) if weight_exp < 0 else accumulated
 
 
-# -- Adaptive current-based LIF (directly trained SNNs, loihi_deploy.snn) ------------------------
+# -- Adaptive current-based LIF (directly trained SNNs, loihi_deploy.training.snn) ------------------------
 #
-# The deployed form of loihi_deploy.snn.layers.ALIFLayer, one substep, per neuron, with the
+# The deployed form of loihi_deploy.training.snn.layers.ALIFLayer, one substep, per neuron, with the
 # membrane gain (1 - beta_mem) folded into the synaptic weights and bias (compiler pass
 # frontend.from_trained_snn), so syn here is (1 - beta_mem) x the trained model's syn:
 #     vth = b + a                                  threshold (a = xi * n, the adaptation)

@@ -3,7 +3,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from compiler.ir import ActionHead, AnnGraph, Dense
+from loihi_deploy.compiler.ir import ActionHead, AnnGraph, Dense
 
 REFERENCE_ACTORS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference_actors"
 

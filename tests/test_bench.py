@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from compiler.ir import MembranePolicy
-from loihi_deploy import analysis
+from loihi_deploy.compiler.ir import MembranePolicy
+from loihi_deploy.studies import analysis
 from loihi_deploy.api import compile_policy, load_ann
-from runtime.closed_loop import AnnController
+from loihi_deploy.runtime.closed_loop import AnnController
 
 POLICY, ENV = "inverted_double_pendulum_v5_td3", "InvertedDoublePendulum-v5"
 
@@ -24,7 +24,7 @@ def test_swap_with_the_same_policy_reproduces_its_return_exactly(idp):
     plain = analysis.swap_returns(AnnController(ann), AnnController(ann), ENV, [5, 6])
     driver, probe = plain
     np.testing.assert_array_equal(driver, probe)
-    from runtime.closed_loop import run_episodes
+    from loihi_deploy.runtime.closed_loop import run_episodes
     np.testing.assert_array_equal(driver, run_episodes(AnnController(ann), ENV, [5, 6]).returns)
 
 
@@ -35,7 +35,7 @@ def test_action_error_cosines_are_cosines_and_crpi_decorrelates_the_residual(idp
     for result in (vanilla, crpi):
         for key in ("ann_correction", "snn_consistency", "snn_drift"):
             assert -1.0 <= result[key] <= 1.0
-    # CRPI feeds the residual back: consecutive residuals correlate less (REFERENCE 1.5)
+    # CRPI feeds the residual back: consecutive residuals correlate less (docs/conversion.md section 5)
     assert np.mean(crpi["residual_cos"]) < np.mean(vanilla["residual_cos"])
 
 
@@ -62,7 +62,7 @@ def test_sweep_on_ray_local_mode_gives_the_process_results(idp):
     """Fixed point is exact for any split, so Ray (local mode) and processes must agree."""
     pytest.importorskip("ray")
     import ray
-    from compiler.quantize import quantize
+    from loihi_deploy.compiler.quantize import quantize
     from loihi_deploy.api import sweep
     ann, graph = idp
     fixed = quantize(graph, np.asarray(graph.calibration["obs_absmax"]))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from compiler.calibrate import calibrate, thresholds_from_states
+from loihi_deploy.compiler.calibrate import calibrate, thresholds_from_states
 from tests.conftest import random_ann
 
 

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from compiler.bundle import load_bundle, save_bundle
-from compiler.calibrate import Calibration, thresholds_from_states
-from compiler.convert import convert
-from compiler.frontend import PolicyLoadError, from_sequential
-from compiler.hardware import fan_out, map_graph, synapse_count
-from compiler.ir import AnnGraph, Conv2d, Dense, MembranePolicy, NeuronModel
-from compiler.quantize import ACC_MAX, quantize
-from sim_backend.emulator import Emulator
+from loihi_deploy.compiler.bundle import load_bundle, save_bundle
+from loihi_deploy.compiler.calibrate import Calibration, thresholds_from_states
+from loihi_deploy.compiler.convert import convert
+from loihi_deploy.compiler.frontend import PolicyLoadError, from_sequential
+from loihi_deploy.compiler.hardware import fan_out, map_graph, synapse_count
+from loihi_deploy.compiler.ir import AnnGraph, Conv2d, Dense, MembranePolicy, NeuronModel
+from loihi_deploy.compiler.quantize import ACC_MAX, quantize
+from loihi_deploy.sim_backend.emulator import Emulator
 
 IN_SHAPE = (3, 12, 12)
 
@@ -124,7 +124,7 @@ def test_mapping_counts_expanded_synapses():
 
 def test_nir_export_has_conv_and_flatten(tmp_path):
     import nir
-    from compiler.export_nir import export_nir
+    from loihi_deploy.compiler.export_nir import export_nir
     _, graph = _graph()
     read = nir.read(str(export_nir(graph.replace(fixed=None), tmp_path / "conv.nir")))
     kinds = {name: type(node).__name__ for name, node in read.nodes.items()}
@@ -137,7 +137,7 @@ def test_nir_export_has_conv_and_flatten(tmp_path):
 def test_lava_conv_processes_are_bit_exact_in_fixed_point(neuron, T):
     """Stock Lava Conv (its (W, H, C) layout and kernel flip handled by the emitter) feeding
     loihi-deploy's neuron layers: the same actions as the emulator, decision for decision."""
-    from runtime.lava_bridge import LavaController
+    from loihi_deploy.runtime.lava_bridge import LavaController
     _, graph = _graph(neuron, T)
     assert graph.fixed.hidden[0].weight_exp < 0    # the neuron applies the conv's exponent
     observations = _pixels(8, seed=9)

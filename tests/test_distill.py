@@ -1,12 +1,12 @@
-"""Pixel-policy distillation (loihi_deploy.distill): runs, resumes, exports a loadable policy."""
+"""Pixel-policy distillation (loihi_deploy.training.distill): runs, resumes, exports a loadable policy."""
 import json
 
 import numpy as np
 
 from loihi_deploy.api import load_ann
-from compiler.ir import Conv2d
-from loihi_deploy.distill import DistillConfig, distill
-from runtime.pixels import pixel_shape
+from loihi_deploy.compiler.ir import Conv2d
+from loihi_deploy.training.distill import DistillConfig, distill
+from loihi_deploy.runtime.pixels import pixel_shape
 
 
 def test_distill_exports_a_convertible_pixel_policy_and_resumes(tmp_path, capsys):

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from compiler.calibrate import Calibration
-from compiler.convert import convert
-from compiler.ir import MembranePolicy
-from sim_backend.emulator import Emulator
+from loihi_deploy.compiler.calibrate import Calibration
+from loihi_deploy.compiler.convert import convert
+from loihi_deploy.compiler.ir import MembranePolicy
+from loihi_deploy.sim_backend.emulator import Emulator
 from tests.conftest import random_ann
 
 

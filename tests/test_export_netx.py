@@ -3,8 +3,8 @@ import h5py
 import numpy as np
 import pytest
 
-from compiler.export_netx import export_netx, not_expressible
-from compiler.ir import MembranePolicy, NeuronModel
+from loihi_deploy.compiler.export_netx import export_netx, not_expressible
+from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
 from loihi_deploy.api import compile_policy, load_ann, verify_on_lava
 
 POLICY, ENV = "inverted_double_pendulum_v5_td3", "InvertedDoublePendulum-v5"

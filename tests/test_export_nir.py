@@ -4,10 +4,10 @@ import json
 import nir
 import numpy as np
 
-from compiler.calibrate import Calibration
-from compiler.convert import convert
-from compiler.export_nir import export_nir
-from compiler.ir import MembranePolicy
+from loihi_deploy.compiler.calibrate import Calibration
+from loihi_deploy.compiler.convert import convert
+from loihi_deploy.compiler.export_nir import export_nir
+from loihi_deploy.compiler.ir import MembranePolicy
 from tests.conftest import random_ann
 
 

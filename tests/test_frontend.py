@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from compiler.frontend import PolicyLoadError, from_sequential
+from loihi_deploy.compiler.frontend import PolicyLoadError, from_sequential
 from loihi_deploy.api import load_ann
 
 
@@ -35,7 +35,7 @@ def test_paper_actor_wrong_env_names_both_sizes(reference_actor):
 @pytest.mark.parametrize("algo", ["TD3", "SAC"])
 def test_sb3_zip_actor_matches_sb3_predict(tmp_path, algo):
     import stable_baselines3 as sb3
-    from runtime.envs import make_env
+    from loihi_deploy.runtime.envs import make_env
     env = make_env("InvertedPendulum-v5")  # action bounds [-3, 3]: exercises the head scale
     model = getattr(sb3, algo)("MlpPolicy", env, policy_kwargs={"net_arch": [32, 32]}, seed=0,
                                device="cpu")
@@ -49,7 +49,7 @@ def test_sb3_zip_actor_matches_sb3_predict(tmp_path, algo):
 
 def test_sb3_zip_with_tanh_activation_is_refused(tmp_path):
     import stable_baselines3 as sb3
-    from runtime.envs import make_env
+    from loihi_deploy.runtime.envs import make_env
     model = sb3.TD3("MlpPolicy", make_env("InvertedPendulum-v5"), device="cpu",
                     policy_kwargs={"net_arch": [8], "activation_fn": nn.Tanh})
     model.save(tmp_path / "tanh.zip")

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from compiler.ir import MembranePolicy, NeuronModel
+from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
 from loihi_deploy.api import compile_policy, load_ann
-from runtime.closed_loop import run_episodes
-from runtime.lava_bridge import LavaController, loihi_available
-from sim_backend.emulator import Emulator
+from loihi_deploy.runtime.closed_loop import run_episodes
+from loihi_deploy.runtime.lava_bridge import LavaController, loihi_available
+from loihi_deploy.sim_backend.emulator import Emulator
 
 pytestmark = pytest.mark.lava
 IDP = ("inverted_double_pendulum_v5_td3", "InvertedDoublePendulum-v5")

@@ -6,7 +6,7 @@ pytestmark = pytest.mark.lava
 
 
 def test_lava_runs_lif_dense_lif_under_loihi2simcfg():
-    from sim_backend.lava_support import require_lava
+    from loihi_deploy.sim_backend.lava_support import require_lava
     require_lava()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg

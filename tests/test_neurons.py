@@ -1,9 +1,9 @@
-"""The neuron equations against hand-computed event sequences (REFERENCE 1.1, 1.2, 2)."""
+"""The neuron equations against hand-computed event sequences (docs/conversion.md section 1, 1.2, 2)."""
 import numpy as np
 import pytest
 
-from compiler.ir import NeuronModel
-from sim_backend import neurons
+from loihi_deploy.compiler.ir import NeuronModel
+from loihi_deploy.sim_backend import neurons
 
 IF, SNM = NeuronModel("if"), NeuronModel("snm")
 

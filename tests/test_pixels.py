@@ -1,9 +1,9 @@
 """Pixel environments: offscreen rendering, frame stacking, action repeat (runtime.pixels)."""
 import numpy as np
 
-from runtime.closed_loop import decisions_per_episode
-from runtime.envs import make_env, space_sizes
-from runtime.pixels import pixel_shape, state_env_id
+from loihi_deploy.runtime.closed_loop import decisions_per_episode
+from loihi_deploy.runtime.envs import make_env, space_sizes
+from loihi_deploy.runtime.pixels import pixel_shape, state_env_id
 
 
 def test_pixel_observation_layout_and_frame_stack():

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import torch
 
-from loihi_deploy.snn import layers
-from loihi_deploy.snn.tasks import Reach2D, hand_position
+from loihi_deploy.training.snn import layers
+from loihi_deploy.training.snn.tasks import Reach2D, hand_position
 
 
 def test_spike_forward_is_heaviside_and_surrogate_peaks_at_threshold():
@@ -67,7 +67,7 @@ def test_train_snn_command_writes_metrics_and_learns_the_model(tmp_path):
 
 
 def test_panda_task_layout_torques_and_reachable_targets():
-    from loihi_deploy.snn.tasks import PandaReach, make_task
+    from loihi_deploy.training.snn.tasks import PandaReach, make_task
     env = make_task("panda")
     obs, info = env.reset(seed=5)
     assert obs.shape == (PandaReach.obs_dim,) and env.model.nu == 6 and env.model.nq == 6

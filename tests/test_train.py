@@ -4,7 +4,7 @@ import json
 import numpy as np
 
 from loihi_deploy.api import load_ann
-from loihi_deploy.train import TrainConfig, train
+from loihi_deploy.training.train import TrainConfig, train
 
 
 def test_train_checkpoints_resumes_and_exports(tmp_path, capsys):

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from compiler.frontend import PolicyLoadError, from_trained_snn, load_trained_snn
-from compiler.quantize import quantize_trained
-from loihi_deploy.snn.layers import SpikingNetwork
-from sim_backend import neurons
-from sim_backend.emulator import TrainedEmulator
+from loihi_deploy.compiler.frontend import PolicyLoadError, from_trained_snn, load_trained_snn
+from loihi_deploy.compiler.quantize import quantize_trained
+from loihi_deploy.training.snn.layers import SpikingNetwork
+from loihi_deploy.sim_backend import neurons
+from loihi_deploy.sim_backend.emulator import TrainedEmulator
 
 
 def _params(**overrides):
@@ -76,7 +76,7 @@ def test_frontend_float_emulator_matches_the_torch_network():
 
 def test_fixed_point_profile_is_close_and_lava_is_bit_exact():
     pytest.importorskip("lava")
-    from runtime.lava_bridge import LavaController
+    from loihi_deploy.runtime.lava_bridge import LavaController
     graph = quantize_trained(from_trained_snn(_state(_spiking_network()), 7), np.ones(5))
     fixed = graph.fixed
     assert all(np.abs(q.weight).max() >= 128 for q in fixed.layers)   # 8-bit range in use
@@ -132,7 +132,7 @@ def test_bundled_trained_snn_reproduces_its_evaluation_and_runs_on_lava(name):
     network and the float emulator, statistically (torch and BLAS kernels differ between
     CPUs: docs/reproducibility.md); one episode on Lava fixed_pt equals the emulator's."""
     pytest.importorskip("lava")
-    from loihi_deploy.snn.deploy import deploy_trained, resolve_run
+    from loihi_deploy.deploy_snn import deploy_trained, resolve_run
     from loihi_deploy.stats import replay_agrees
     recorded = json.loads((resolve_run(name) / "metrics.json").read_text())["final"]
     report = deploy_trained(name, episodes=20, lava_episodes=1, progress=False)
@@ -154,7 +154,7 @@ def test_deploy_snn_names_a_missing_run(tmp_path, capsys):
 
 def test_lava_float_profile_matches_the_float_emulator():
     pytest.importorskip("lava")
-    from runtime.lava_bridge import LavaController
+    from loihi_deploy.runtime.lava_bridge import LavaController
     graph = from_trained_snn(_state(_spiking_network()), 7)
     x = np.random.default_rng(2).uniform(-1, 1, (6, 1, 5))
     emulator = TrainedEmulator(graph, 1, "float")

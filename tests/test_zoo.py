@@ -8,12 +8,12 @@ import pathlib
 import numpy as np
 import pytest
 
-from compiler.frontend import sha256_file
+from loihi_deploy.compiler.frontend import sha256_file
 from loihi_deploy.api import load_ann
 from loihi_deploy.stats import replay_agrees
-from loihi_deploy.train import EVAL_SEED
+from loihi_deploy.training.train import EVAL_SEED
 from loihi_deploy.zoo import bundled_policies, recorded_evaluation
-from runtime.closed_loop import AnnController, run_episodes
+from loihi_deploy.runtime.closed_loop import AnnController, run_episodes
 
 ZOO = bundled_policies()
 

@@ -1,7 +1,7 @@
 """Make lava-nc 0.10.0 importable on Python 3.11 (idempotent).
 
 lava-nc 0.10.0 declares Requires-Python <3.11 and is archived upstream. Its one 3.11
-incompatibility (REFERENCE section 3) is in lava/magma/compiler/var_model.py: dataclass fields
+incompatibility (docs/lava.md section 1) is in lava/magma/compiler/var_model.py: dataclass fields
 `x: ByteEncoder = ByteEncoder()` use a mutable default, which Python 3.11 rejects. This script
 rewrites them as `field(default_factory=ByteEncoder)` in the installed copy.
 

@@ -26,9 +26,9 @@ def replay(names: list[str]) -> list[dict]:
 
     from loihi_deploy.api import load_ann
     from loihi_deploy.stats import replay_agrees
-    from loihi_deploy.train import EVAL_SEED
+    from loihi_deploy.training.train import EVAL_SEED
     from loihi_deploy.zoo import bundled_policies, recorded_evaluation
-    from runtime.closed_loop import AnnController, run_episodes
+    from loihi_deploy.runtime.closed_loop import AnnController, run_episodes
     zoo = bundled_policies()
     blas = [f"{p.get('internal_api')} {p.get('architecture')}" for p in threadpool_info()
             if p.get("user_api") == "blas"]

@@ -16,9 +16,10 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.injector import Injector, PyLoihiInjectorModel
 
-from sim_backend import neurons
-from compiler.ir import NeuronModel
-from sim_backend.lava_procs.process import AlifLayer, LeakyReadoutLayer, NeuronLayer, Readout
+from loihi_deploy.sim_backend import neurons
+from loihi_deploy.compiler.ir import NeuronModel
+from loihi_deploy.sim_backend.lava_procs.process import (AlifLayer, LeakyReadoutLayer,
+                                                         NeuronLayer, Readout)
 
 
 class _Window:
@@ -245,7 +246,7 @@ class PyLeakyReadoutFixed(_LeakyReadoutModel):
 
 class Int32InjectorModel(PyLoihiInjectorModel):
     """Injector for fixed-point graphs: a float injector feeding a fixed Dense makes Lava's
-    child raise and the host hang (REFERENCE 3.3), so payloads travel as int32."""
+    child raise and the host hang (docs/lava.md section 3), so payloads travel as int32."""
     in_port: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     out_port: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
 

@@ -3,11 +3,12 @@ import h5py
 import numpy as np
 import pytest
 
-from runtime.envs import env_spaces
-from compiler.bundle import BundleError, check_bundle_env, load_bundle, save_bundle, write_header
-from compiler.calibrate import Calibration
-from compiler.convert import convert
-from compiler.ir import MembranePolicy, NeuronModel
+from loihi_deploy.runtime.envs import env_spaces
+from loihi_deploy.compiler.bundle import (BundleError, check_bundle_env, load_bundle,
+                                          save_bundle, write_header)
+from loihi_deploy.compiler.calibrate import Calibration
+from loihi_deploy.compiler.convert import convert
+from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
 from tests.conftest import random_ann
 
 

@@ -1,7 +1,7 @@
 """Training checkpoints: a corrupt checkpoint gives a clear error naming the run directory."""
 import pytest
 
-from loihi_deploy.train import TrainConfig, train
+from loihi_deploy.training.train import TrainConfig, train
 
 
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip"])

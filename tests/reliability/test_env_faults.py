@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from compiler.ir import MembranePolicy
+from loihi_deploy.compiler.ir import MembranePolicy
 from loihi_deploy.api import compile_policy, load_ann, run_backend
 from loihi_deploy.cli import main
-from runtime.closed_loop import AnnController, NonFiniteObservation, run_episodes
+from loihi_deploy.runtime.closed_loop import AnnController, NonFiniteObservation, run_episodes
 from tests.reliability.faulty_envs import register
 
 POLICY = "inverted_double_pendulum_v5_td3"

@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from compiler.ir import MembranePolicy
+from loihi_deploy.compiler.ir import MembranePolicy
 from loihi_deploy.api import compile_policy, load_ann
-from runtime.lava_bridge import LavaController, LavaTimeout
+from loihi_deploy.runtime.lava_bridge import LavaController, LavaTimeout
 
 pytestmark = pytest.mark.lava
 IDP = ("inverted_double_pendulum_v5_td3", "InvertedDoublePendulum-v5")

@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 
-from compiler.calibrate import Calibration
-from compiler.convert import convert
-from compiler.ir import MembranePolicy, SpikingLayer
-from compiler.quantize import quantize
+from loihi_deploy.compiler.calibrate import Calibration
+from loihi_deploy.compiler.convert import convert
+from loihi_deploy.compiler.ir import MembranePolicy, SpikingLayer
+from loihi_deploy.compiler.quantize import quantize
 from loihi_deploy.api import compile_policy, load_ann, run_backend
-from runtime.closed_loop import episode_seeds, run_episodes
-from sim_backend.emulator import Emulator
+from loihi_deploy.runtime.closed_loop import episode_seeds, run_episodes
+from loihi_deploy.sim_backend.emulator import Emulator
 from tests.conftest import random_ann
 
 IDP = ("inverted_double_pendulum_v5_td3", "InvertedDoublePendulum-v5")

@@ -4,7 +4,7 @@ import pickle
 import pytest
 import torch
 
-from compiler.frontend import PolicyLoadError
+from loihi_deploy.compiler.frontend import PolicyLoadError
 from loihi_deploy.api import load_ann
 
 

@@ -3,20 +3,20 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.bundle import BundleError, load_bundle, save_bundle
-from compiler.calibrate import Calibration
-from compiler.convert import convert
-from compiler.ir import ActionHead, AnnGraph, Dense, MembranePolicy
-from compiler.quantize import quantize
-from sim_backend import codec
-from sim_backend.emulator import Emulator
+from loihi_deploy.compiler.bundle import BundleError, load_bundle, save_bundle
+from loihi_deploy.compiler.calibrate import Calibration
+from loihi_deploy.compiler.convert import convert
+from loihi_deploy.compiler.ir import ActionHead, AnnGraph, Dense, MembranePolicy
+from loihi_deploy.compiler.quantize import quantize
+from loihi_deploy.sim_backend import codec
+from loihi_deploy.sim_backend.emulator import Emulator
 from tests.conftest import random_ann
 
 finite = st.floats(-4, 4, allow_nan=False, allow_infinity=False)
 
 
 def transcription(currents, theta, T, alpha):
-    """REFERENCE 1.1 / 1.2 written out for one neuron, plain Python floats."""
+    """docs/conversion.md section 1 / 1.2 written out for one neuron, plain Python floats."""
     v0, spikes_per_decision = theta / 2, []
     for current in currents:          # one decision per constant input current
         v, n = v0, 0

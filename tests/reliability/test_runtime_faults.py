@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from runtime.pacing import PacedController
+from loihi_deploy.runtime.pacing import PacedController
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -5,12 +5,12 @@ Parts (each writes <part>.json, <part>.md and PNG figures into OUT; README.md in
                  ANN return, the SNN return with its 95% CI, the ratio to the ANN, the paired
                  difference to vanilla, the mean ratio over envs; return-vs-alpha figures.
   crpi_clip      CRPI's clip radius per neuron model: the default against a wider alternative.
-  amplification  error amplification (loihi_deploy.analysis): swap experiment, action-error
+  amplification  error amplification (loihi_deploy.studies.analysis): swap experiment, action-error
                  cosines, residual cosines, state / return divergence figures.
   cost           events and synaptic operations per decision from rollouts, energy estimates
                  (Loihi 1 Table 2 figures), the ANN's FLOPs, Lava latency per decision.
   fidelity       float vs Loihi fixed-point returns per neuron model.
-  simulator      emulator vs Lava vs a per-sample torch loop (loihi_deploy.perf), and scaling.
+  simulator      emulator vs Lava vs a per-sample torch loop (loihi_deploy.studies.perf), and scaling.
   pixels         the bundled pixel policies (distilled convolutional actors, 84x84 frames):
                  IF T=32/64, SNM T=8/16, MT and DC T=2, vanilla and CRPI (alphas 0.5, 1),
                  against the ANN and the state-based expert, with the energy estimate per
@@ -31,12 +31,12 @@ import time
 
 import numpy as np
 
-from compiler.convert import convert
-from compiler.ir import MembranePolicy, NeuronModel
+from loihi_deploy.compiler.convert import convert
+from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
 from loihi_deploy.api import calibrate_policy, evaluate_ann, load_ann, sweep
 from loihi_deploy.stats import mean_ci95
 
-PAPER_ACTORS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference_actors"
+PAPER_ACTORS = pathlib.Path(__file__).resolve().parents[3] / "shared" / "reference_actors"
 PAPER_ENVS = ("Ant-v4", "HalfCheetah-v4", "Hopper-v4", "Walker2d-v4")
 FULL_CONFIGS = ([("if", T) for T in (8, 16, 32, 64)] + [("snm", T) for T in (4, 8, 16)]
                 + [("mt:4", T) for T in (1, 2, 4)] + [("dc:4", T) for T in (1, 2, 4)])
@@ -56,7 +56,7 @@ class PolicySpec:
 
 
 def paper_policies() -> list[PolicySpec]:
-    """The paper's TD3 actors (REFERENCE 1.4) that are present."""
+    """The paper's TD3 actors (docs/conversion.md section 4) that are present."""
     return [PolicySpec(f"paper TD3 {env}", str(PAPER_ACTORS / f"TD3_{env}_actor.pt"), env)
             for env in PAPER_ENVS if (PAPER_ACTORS / f"TD3_{env}_actor.pt").exists()]
 
@@ -64,7 +64,7 @@ def paper_policies() -> list[PolicySpec]:
 def bundled_policy_specs(names=None, pixels: bool = False) -> list[PolicySpec]:
     """Bundled state policies (pixels=False) or pixel policies (pixels=True)."""
     from loihi_deploy.zoo import bundled_policies
-    from runtime.pixels import is_pixel_env
+    from loihi_deploy.runtime.pixels import is_pixel_env
     zoo = bundled_policies()
     return [PolicySpec(name, name, meta["env_id"]) for name, meta in zoo.items()
             if (names is None or name in names) and is_pixel_env(meta["env_id"]) == pixels]
@@ -241,7 +241,7 @@ def plot_alpha_curves(rows: list[dict], path: pathlib.Path) -> None:
 ENERGY_PJ = {"sop": 23.6, "active_update": 81.0, "inactive_update": 52.0, "spike": 1.7}
 ENERGY_SOURCE = ("Loihi 1, Davies et al. 2018 Table 2 (0.75 V): 23.6 pJ per synaptic op, 81 / "
                  "52 pJ per active / inactive neuron update, 1.7 pJ per within-tile spike")
-ALT_SOP_PJ, ANN_FLOP_PJ = 0.077, 12.5   # the pixel-task report's figures (REFERENCE 1.6)
+ALT_SOP_PJ, ANN_FLOP_PJ = 0.077, 12.5   # the pixel-task report's figures (docs/conversion.md section 6)
 ANALYSIS_CONFIGS = [("if", 16), ("snm", 8), ("mt:4", 2), ("dc:4", 2)]
 
 
@@ -259,7 +259,7 @@ def _graph(spec: PolicySpec, cache: dict, neuron: str, T: int):
 def amplification_part(specs, alphas_of, episodes: int, T: int = 16) -> list[dict]:
     """Per policy, IF at T: swap experiment, cosines, residual cosines, divergence curves, for
     vanilla and CRPI (alpha_of(spec): the conversion study's best alpha, else 0.5)."""
-    from loihi_deploy import analysis
+    from loihi_deploy.studies import analysis
     rows, cache = [], {}
     seeds = list(range(100, 100 + episodes))
     for spec in specs:
@@ -286,7 +286,7 @@ def format_amplification(rows: list[dict]) -> str:
         w, ann = r["swap"], r["swap"]["ann"]
         lines.append(f"| {r['policy']} | {r['alpha']:g} | {ann:.0f} | {w['snn'] / ann:.1%} | "
                      f"{w['snn_on_ann_states'] / ann:.1%} | {w['ann_on_snn_states'] / ann:.1%} |")
-    lines += ["", "Action-error cosines along the SNN's trajectory (REFERENCE 1.5) and the "
+    lines += ["", "Action-error cosines along the SNN's trajectory (docs/conversion.md section 5) and the "
               "residual cosine cos(e_k+1, e_k) per hidden layer:", "",
               "| policy | alpha | ANN Correction | SNN Consistency | SNN Drift | residual cos "
               "(layers) |", "|---|---|---|---|---|---|"]
@@ -325,10 +325,10 @@ def plot_divergence(rows: list[dict], path: pathlib.Path) -> None:
 def decision_cost(ann, graph, env_id: str, seeds, alpha: float) -> dict:
     """Events, synaptic ops and energy estimates per decision, averaged over the decisions of
     real closed-loop episodes (rows counted only while their episode runs)."""
-    from runtime.closed_loop import run_episodes
-    from sim_backend.emulator import Emulator
+    from loihi_deploy.runtime.closed_loop import run_episodes
+    from loihi_deploy.sim_backend.emulator import Emulator
 
-    from compiler.hardware import fan_out, synapse_count
+    from loihi_deploy.compiler.hardware import fan_out, synapse_count
     synapses = [*(h.synapse for h in graph.hidden), graph.readout]
     fanouts = [fan_out(syn) for syn in synapses]    # per input entry of each layer
 
@@ -416,7 +416,7 @@ def format_pixels(rows: list[dict]) -> str:
 
 def cost_part(specs, episodes: int, configs, lava_decisions: int) -> list[dict]:
     from loihi_deploy.api import verify_on_lava
-    from compiler.quantize import quantize
+    from loihi_deploy.compiler.quantize import quantize
     rows, cache = [], {}
     seeds = list(range(100, 100 + episodes))
     for spec in specs:
@@ -439,7 +439,7 @@ def format_cost(rows: list[dict]) -> str:
     lines = [f"Per decision, CRPI alpha 0.5, mean over the decisions of the episodes. Energy "
              f"is an ESTIMATE: {ENERGY_SOURCE}; 'alt' = {ALT_SOP_PJ * 1000:g} fJ per synaptic "
              f"op and the ANN at {ANN_FLOP_PJ:g} pJ per FLOP (figures of the pixel-task "
-             f"report, REFERENCE 1.6). Graded (multi-bit) events are counted as one synaptic "
+             f"report, docs/conversion.md section 6). Graded (multi-bit) events are counted as one synaptic "
              f"op each. Lava latency: Loihi2SimCfg on this CPU, fixed point, first policy.", "",
              "| policy | neuron | T | events | synaptic ops | energy (uJ) | alt (uJ) | ANN FLOPs "
              "| ANN (uJ) | Lava ms |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -454,9 +454,9 @@ def format_cost(rows: list[dict]) -> str:
 
 def fidelity_part(specs, episodes: int, configs) -> list[dict]:
     """Float vs fixed-point returns, vanilla and CRPI 0.5, same seeds."""
-    from compiler.quantize import quantize
-    from runtime.closed_loop import run_episodes
-    from sim_backend.emulator import Emulator
+    from loihi_deploy.compiler.quantize import quantize
+    from loihi_deploy.runtime.closed_loop import run_episodes
+    from loihi_deploy.sim_backend.emulator import Emulator
     rows, cache = [], {}
     seeds = np.array(list(range(100, 100 + episodes)))
     for spec in specs:
@@ -490,8 +490,8 @@ def format_fidelity(rows: list[dict]) -> str:
 
 
 def simulator_part(spec: PolicySpec, quick: bool) -> dict:
-    from compiler.quantize import quantize
-    from loihi_deploy import perf
+    from loihi_deploy.compiler.quantize import quantize
+    from loihi_deploy.studies import perf
     ann, graph, cal = _graph(spec, {}, "if", 8 if quick else 32)
     fixed = quantize(graph, np.asarray(cal.info["obs_absmax"]))
     alphas = [0.0, 0.5, 1.0] if quick else list(np.linspace(0, 1, 11).round(3))
@@ -566,7 +566,7 @@ def write_index(out: pathlib.Path, prefix: str, command: str,
               "pixels": "Pixel policies (convolutional)"}
     figures = {"conversion": ["conversion_alpha.png"], "amplification": ["amplification.png"],
                "pixels": ["pixels_alpha.png"]}
-    lines = ["# Results", "", f"Generated by `{command}` (loihi_deploy/bench.py); each section's "
+    lines = ["# Results", "", f"Generated by `{command}` (loihi_deploy/studies/bench.py); each section's "
              "numbers are in the JSON file of the same name.", "",
              "Closed-loop returns were measured on one machine; float rollouts are chaotic and "
              "their last bits depend on the CPU's BLAS kernels, so another machine gives other "

@@ -22,31 +22,12 @@ import time
 import gymnasium as gym
 import numpy as np
 
-from compiler.frontend import from_sequential, sha256_file
-from runtime.closed_loop import AnnController, episode_seeds, run_episodes
-from runtime.envs import make_env, space_sizes
+from loihi_deploy.compiler.frontend import from_sequential, sha256_file
+from loihi_deploy.training.configs import TrainConfig
+from loihi_deploy.runtime.closed_loop import AnnController, episode_seeds, run_episodes
+from loihi_deploy.runtime.envs import make_env, space_sizes
 
 EVAL_SEED = 10_000  # evaluation episodes reset with seeds EVAL_SEED + i; training uses `seed`
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    algo: str
-    env_id: str
-    steps: int
-    seed: int = 0
-    run_dir: str = ""
-    threads: int = 1
-    eval_every: int = 25_000
-    eval_episodes: int = 5
-    final_eval_episodes: int = 20
-    checkpoint_every: int = 25_000
-    learning_starts: int = 10_000
-    hidden: tuple[int, ...] = (256, 256)
-    out: str = ""  # exported policy path (.pt); default: <run_dir>/policy.pt
-    init_from: str = ""  # SB3 model.zip to start from (fine-tuning, e.g. on a '-repeat2' env)
-    action_cost: float = 0.0  # training reward - action_cost * mean(a_normalised ** 2);
-    #                           evaluations use the env's own reward
 
 
 def actor_sequential(model):

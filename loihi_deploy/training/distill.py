@@ -29,38 +29,19 @@ import time
 
 import numpy as np
 
-from compiler.frontend import from_sequential, sha256_file
+from loihi_deploy.compiler.frontend import from_sequential, sha256_file
+from loihi_deploy.training.configs import DistillConfig
 from loihi_deploy.api import load_ann
-from loihi_deploy.train import _atomic_json, _save_state_dict, library_versions
-from runtime import pixels
-from runtime.closed_loop import AnnController, episode_seeds, run_episodes
-from runtime.envs import make_env, space_sizes
+from loihi_deploy.training.train import _atomic_json, _save_state_dict, library_versions
+from loihi_deploy.runtime import pixels
+from loihi_deploy.runtime.closed_loop import AnnController, episode_seeds, run_episodes
+from loihi_deploy.runtime.envs import make_env, space_sizes
 
 EVAL_SEED = 10_000       # evaluation resets, as the zoo's
 COLLECT_SEED = 20_000    # data collection resets: COLLECT_SEED + 1000 * iteration + episode
 CONV_SPECS = ({"out": 16, "kernel": 4, "stride": 4}, {"out": 32, "kernel": 3, "stride": 2},
               {"out": 32, "kernel": 3, "stride": 1})
 INPUT_NORMALISATION = {"scale": 1 / 255, "offset": -0.5}
-
-
-@dataclasses.dataclass
-class DistillConfig:
-    expert: str                  # bundled policy name or file (state-based)
-    env_id: str                  # pixel env id, e.g. HalfCheetah-v5-pixels
-    iterations: int = 6
-    episodes: int = 10           # per DAgger iteration
-    updates: int = 2000          # minibatch steps per iteration
-    noise: float = 0.1           # executed-action noise, [-1, 1] action units (labels clean)
-    shift: int = 0               # random-shift augmentation, pixels (DrQ uses 4)
-    batch_size: int = 128
-    lr: float = 5e-4
-    hidden: int = 256
-    seed: int = 0
-    threads: int = 1
-    eval_episodes: int = 5       # after each iteration
-    final_eval_episodes: int = 20
-    run_dir: str = ""
-    out: str = ""
 
 
 def pixel_actor(obs_shape: tuple[int, int, int], act_dim: int, hidden: int = 256):

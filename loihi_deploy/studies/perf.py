@@ -16,11 +16,12 @@ import time
 
 import numpy as np
 
-from compiler.ir import ActionHead, AnnGraph, Dense, MembranePolicy, SpikingGraph, SpikingLayer
-from runtime.closed_loop import (AnnController, default_workers, episode_seeds, run_episodes,
-                                 run_episodes_parallel)
-from runtime.envs import make_env
-from sim_backend.emulator import Emulator
+from loihi_deploy.compiler.ir import (ActionHead, AnnGraph, Dense, MembranePolicy,
+                                      SpikingGraph, SpikingLayer)
+from loihi_deploy.runtime.closed_loop import (AnnController, default_workers, episode_seeds,
+                                              run_episodes, run_episodes_parallel)
+from loihi_deploy.runtime.envs import make_env
+from loihi_deploy.sim_backend.emulator import Emulator
 
 
 def _official_style_actor(graph: SpikingGraph):
@@ -150,7 +151,7 @@ def sweep_speed(graph: SpikingGraph, env_id: str, alphas, episodes: int) -> list
 def lava_speed(graph: SpikingGraph, ann: AnnGraph, env_id: str, decisions: int,
                batch: int) -> list[dict]:
     """Open-loop replay of `decisions` ANN-visited observations, per profile."""
-    from runtime.lava_bridge import LavaController
+    from loihi_deploy.runtime.lava_bridge import LavaController
     states = run_episodes(AnnController(ann), env_id, episode_seeds(100, 1),
                           max_steps=decisions, record=True).observations[0]
     rows = []

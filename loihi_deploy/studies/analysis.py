@@ -1,4 +1,4 @@
-"""Error-amplification analysis (REFERENCE 1.5, the paper's section 4), on the emulator.
+"""Error-amplification analysis (docs/conversion.md section 5, the paper's section 4), on the emulator.
 
 Every one-step counterfactual below scores an action by saving the MuJoCo state
 (mj_getState, mjSTATE_INTEGRATION), stepping with that action, and restoring the state
@@ -32,10 +32,10 @@ import warnings
 
 import numpy as np
 
-from compiler.ir import AnnGraph, SpikingGraph
-from runtime.closed_loop import AnnController
-from runtime.envs import make_env
-from sim_backend.emulator import Emulator
+from loihi_deploy.compiler.ir import AnnGraph, SpikingGraph
+from loihi_deploy.runtime.closed_loop import AnnController
+from loihi_deploy.runtime.envs import make_env
+from loihi_deploy.sim_backend.emulator import Emulator
 
 
 class _Counterfactual:

@@ -1,4 +1,4 @@
-"""Reaching tasks (gymnasium API) for the predictive-control controllers (REFERENCE 4).
+"""Reaching tasks (gymnasium API) for the predictive-control controllers (docs/snn_control.md).
 
 Every task's observation starts with the hand (end-effector) position, obs[:target_dim], the
 quantity the policy brings to info["target"]; `distance` in info is |hand - target| in metres.
@@ -78,7 +78,7 @@ class PandaReach(gym.Env):
     obs       end-effector xyz (3, metres, base frame), joint angles (6, rad)
     target    forward kinematics of random joint angles home + U(-0.8, 0.8) rad (in range),
               so it is reachable; start: home + U(-0.1, 0.1) rad, at rest
-    episodes  200 steps (4 s); success: final distance < 0.12 m (REFERENCE 4)."""
+    episodes  200 steps (4 s); success: final distance < 0.12 m (docs/snn_control.md)."""
     metadata = {"render_modes": []}
     obs_dim, act_dim, target_dim = 9, 6, 3
     success_radius = 0.12

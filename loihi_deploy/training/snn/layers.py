@@ -1,4 +1,4 @@
-"""Spiking layers in PyTorch for directly trained controllers (REFERENCE 4).
+"""Spiking layers in PyTorch for directly trained controllers (docs/snn_control.md).
 
 Adaptive current-based LIF (ALIF) neurons, per substep of dt seconds, per neuron, with
 beta_x = exp(-dt / tau_x) and tau_x = exp(log_tau_x) learnable (own learning rate):
@@ -22,9 +22,9 @@ import math
 import torch
 from torch import nn
 
-from compiler.ir import ALIF_ADAPTATION_XI as ADAPTATION_XI
-from compiler.ir import ALIF_DT as DT
-from compiler.ir import ALIF_THRESHOLD_DECAY as THRESHOLD_DECAY
+from loihi_deploy.compiler.ir import ALIF_ADAPTATION_XI as ADAPTATION_XI
+from loihi_deploy.compiler.ir import ALIF_DT as DT
+from loihi_deploy.compiler.ir import ALIF_THRESHOLD_DECAY as THRESHOLD_DECAY
 
 TAU_MEM, TAU_SYN, TAU_ADA, TAU_OUT = 10e-3, 5e-3, 100e-3, 10e-3
 SURROGATE_SIGMA, SURROGATE_H, SURROGATE_S = 1 / 16, 0.15, 6.0

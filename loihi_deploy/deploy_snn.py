@@ -6,7 +6,7 @@ run it in closed loop on its reaching task: `loihi-deploy deploy-snn RUN_DIR`.
                |input| per dimension (observation and target)
     quantize_trained (compiler.quantize)  -> + Loihi fixed-point profile
     evaluate on the training run's evaluation seeds, every row the same episodes:
-        torch         the trained network itself (loihi_deploy.snn.layers)
+        torch         the trained network itself (loihi_deploy.training.snn.layers)
         emulator      float and fixed point (sim_backend.emulator.TrainedEmulator)
         lava          fixed point, Lava's CPU simulation (runtime.lava_bridge.LavaController),
                       episode by episode, actions compared with the fixed emulator's
@@ -24,12 +24,12 @@ import time
 import numpy as np
 import torch
 
-from loihi_deploy.snn.predictive import (EVAL_SEED, SNNTrainConfig, TorchController,
+from loihi_deploy.training.snn.predictive import (EVAL_SEED, SNNTrainConfig, TorchController,
                                          build_networks, parameter_count, reaching_metrics,
                                          rollout)
 
 CALIBRATION_SEED, CALIBRATION_EPISODES = 20_000, 10
-BUNDLED = pathlib.Path(__file__).resolve().parents[1] / "policies" / "trained_snn"
+BUNDLED = pathlib.Path(__file__).resolve().parent / "policies" / "trained_snn"
 
 
 def bundled_trained_snns() -> list[str]:
@@ -75,10 +75,10 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
     """Compile, quantise and evaluate (module docstring). Returns the report dict."""
     from tqdm.auto import tqdm
 
-    from compiler.frontend import load_trained_snn
-    from compiler.quantize import quantize_trained
-    from loihi_deploy.snn.tasks import task_type
-    from sim_backend.emulator import TrainedEmulator
+    from loihi_deploy.compiler.frontend import load_trained_snn
+    from loihi_deploy.compiler.quantize import quantize_trained
+    from loihi_deploy.training.snn.tasks import task_type
+    from loihi_deploy.sim_backend.emulator import TrainedEmulator
 
     run_dir = resolve_run(run_dir)
     graph = load_trained_snn(run_dir)
@@ -146,7 +146,7 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
 def _run_lava(graph, task: str, seeds: np.ndarray, emulator_actions: np.ndarray,
               progress: bool, tqdm) -> dict:
     """Lava fixed point, one episode per seed (batch 1), against the emulator's actions."""
-    from runtime.lava_bridge import LavaController
+    from loihi_deploy.runtime.lava_bridge import LavaController
     distances, max_diff, saturations = [], 0.0, 0
     start = time.perf_counter()
     with LavaController(graph, "fixed") as lava:

@@ -1,5 +1,5 @@
-"""Predictive control (Huebotter et al.; REFERENCE 4): a learned forward model and a policy
-trained through it, with spiking networks (loihi_deploy.snn.layers) or a GRU baseline.
+"""Predictive control (Huebotter et al.; docs/snn_control.md): a learned forward model and a policy
+trained through it, with spiking networks (loihi_deploy.training.snn.layers) or a GRU baseline.
 
 Per iteration:
   1. collect `episodes` episodes with the current policy (deterministic, plus Gaussian action
@@ -27,32 +27,11 @@ import time
 import numpy as np
 import torch
 
-from loihi_deploy.snn.layers import GRUNetwork, SpikingNetwork
-from loihi_deploy.snn.tasks import make_task, task_type
+from loihi_deploy.training.configs import SNNTrainConfig
+from loihi_deploy.training.snn.layers import GRUNetwork, SpikingNetwork
+from loihi_deploy.training.snn.tasks import make_task, task_type
 
 EVAL_SEED = 10_000
-
-
-@dataclasses.dataclass
-class SNNTrainConfig:
-    task: str = "reach2d"
-    model: str = "snn"              # snn | gru
-    hidden: int = 64
-    rank: int | None = 16           # latent compression between spiking layers (None: off)
-    substeps: int = 7
-    iterations: int = 30
-    episodes: int = 8               # collected per iteration
-    model_batches: int = 25
-    policy_batches: int = 10
-    batch: int = 64
-    warmup: int = 5
-    horizon: int = 20
-    noise: float = 0.3
-    refit_scale: bool = False       # refit delta_scale on the whole buffer every iteration
-    eval_episodes: int = 20
-    seed: int = 0
-    threads: int = 1
-    out: str = "runs/snn"
 
 
 class ForwardModel(torch.nn.Module):
@@ -85,7 +64,7 @@ def build_networks(cfg: SNNTrainConfig, obs_dim: int, act_dim: int, target_dim: 
     """(forward model, policy) of the configured kind."""
     if cfg.model == "snn":
         make = lambda n_in, n_out, out: SpikingNetwork(  # noqa: E731
-            n_in, n_out, cfg.hidden, 2, cfg.substeps, cfg.rank, out)
+            n_in, n_out, cfg.hidden, 2, cfg.substeps, cfg.latent_rank, out)
     elif cfg.model == "gru":
         make = lambda n_in, n_out, out: GRUNetwork(n_in, n_out, cfg.hidden, out)  # noqa: E731
     else:
@@ -258,7 +237,7 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
                         "seconds": round(time.time() - start, 1), **metrics})
         bar.set_postfix(success=f"{metrics['success_rate']:.2f}",
                         dist=f"{metrics['final_distance']:.3f}")
-    out = pathlib.Path(cfg.out)
+    out = pathlib.Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(policy.state_dict(), out / "policy.pt")
     torch.save(model.state_dict(), out / "model.pt")

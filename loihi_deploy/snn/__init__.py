@@ -1,1 +1,0 @@
-"""Directly trained spiking controllers (predictive control, Huebotter et al.; REFERENCE 4)."""

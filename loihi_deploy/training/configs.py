@@ -1,0 +1,92 @@
+"""Configurations of the training commands: every default and its help text, once (the CLI
+builds its options from these fields, loihi_deploy.options). Light to import: no torch, no
+gymnasium."""
+from __future__ import annotations
+
+import dataclasses
+
+from loihi_deploy.options import option, positive_int
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """`loihi-deploy train`: an SB3 TD3/SAC policy with ReLU actor, checkpointed, resumable."""
+    env_id: str = option(flag="--env", help="gymnasium id, e.g. HalfCheetah-v5")
+    steps: int = option(type=positive_int, help="total env steps")
+    algo: str = option("td3", choices=["td3", "sac"], help="algorithm")
+    seed: int = option(0, help="random seed")
+    run_dir: str = option("", help="checkpoint folder (default runs/ENV-ALGO-sSEED); re-running "
+                                   "the same command resumes from it")
+    threads: int = option(1, type=positive_int, help="torch threads")
+    eval_every: int = option(25_000, type=positive_int, help="env steps between evaluations")
+    eval_episodes: int = option(5, cli=False, help="episodes per periodic evaluation")
+    final_eval_episodes: int = option(20, cli=False, help="episodes of the final evaluation")
+    checkpoint_every: int = option(25_000, type=positive_int,
+                                   help="env steps between checkpoints")
+    learning_starts: int = option(10_000, help="random-action steps before learning")
+    hidden: tuple[int, ...] = option((256, 256), cli=False, help="actor/critic hidden sizes")
+    out: str = option("", help="exported policy path (default RUN_DIR/policy.pt)")
+    init_from: str = option("", help="SB3 model.zip (or run dir) to fine-tune from, e.g. a "
+                                     "state policy continued on ENV-repeat2")
+    action_cost: float = option(0.0, help="training reward minus COST x mean squared normalised "
+                                          "action (a gentler expert for pixel distillation); "
+                                          "evaluations use the env's reward")
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    """`loihi-deploy distill`: a convolutional pixel policy by DAgger from a state expert."""
+    expert: str = option(help="bundled policy name or file (state-based)")
+    env_id: str = option(flag="--env", help="pixel env id, e.g. HalfCheetah-v5-pixels")
+    iterations: int = option(6, type=positive_int, help="DAgger iterations")
+    episodes: int = option(10, type=positive_int, help="episodes per iteration")
+    updates: int = option(2000, type=positive_int, help="minibatch steps per iteration")
+    noise: float = option(0.1, help="Gaussian noise on executed actions, in [-1, 1] action "
+                                    "units (DART); labels stay clean")
+    shift: int = option(0, help="random-shift augmentation in pixels (DrQ uses 4)")
+    batch_size: int = option(128, cli=False, help="minibatch size")
+    lr: float = option(5e-4, cli=False, help="Adam learning rate")
+    hidden: int = option(256, cli=False, help="hidden units after the convolutions")
+    seed: int = option(0, help="random seed")
+    threads: int = option(1, type=positive_int, help="torch threads")
+    eval_episodes: int = option(5, cli=False, help="episodes evaluated after each iteration")
+    final_eval_episodes: int = option(20, cli=False, help="episodes of the final evaluation")
+    run_dir: str = option("", help="folder for data and checkpoints (default "
+                                   "runs/distill-ENV-sSEED); re-running resumes")
+    out: str = option("", help="exported policy path (default RUN_DIR/pixel_policy.pt)")
+
+
+@dataclasses.dataclass(frozen=True)
+class SNNTrainConfig:
+    """`loihi-deploy train-snn`: predictive control of a spiking (or GRU) controller."""
+    task: str = option("reach2d", choices=["reach2d", "panda"],
+                       help="reach2d: planar two-link arm; panda: MuJoCo Franka Panda, torques")
+    model: str = option("snn", choices=["snn", "gru"],
+                        help="adaptive-LIF spiking networks, or the GRU baseline")
+    hidden: int = option(64, type=positive_int, help="hidden units per layer")
+    rank: int = option(16, help="latent compression rank between spiking layers, 0 = off")
+    substeps: int = option(7, type=positive_int, help="2 ms substeps per env step")
+    iterations: int = option(30, type=positive_int, help="training iterations")
+    episodes: int = option(8, type=positive_int, help="episodes collected per iteration")
+    model_batches: int = option(25, type=positive_int, help="forward-model updates per iteration")
+    policy_batches: int = option(10, type=positive_int, help="policy updates per iteration")
+    batch: int = option(64, type=positive_int, help="windows per batch")
+    warmup: int = option(5, cli=False, help="real steps before the imagined ones")
+    horizon: int = option(20, type=positive_int, help="imagined steps")
+    noise: float = option(0.3, help="Gaussian action noise while collecting episodes")
+    refit_scale: bool = option(False, help="refit the forward model's output scale (std of the "
+                                           "state changes) on the whole buffer every iteration, "
+                                           "not only on the first iteration's episodes")
+    eval_episodes: int = option(20, cli=False, help="evaluation episodes per iteration")
+    seed: int = option(0, help="random seed")
+    threads: int = option(1, type=positive_int, help="torch threads")
+    out: str = option("", help="output folder (default runs/TASK-MODEL-sSEED)")
+
+    @property
+    def latent_rank(self) -> int | None:
+        """rank, or None when compression is off (rank 0)."""
+        return self.rank or None
+
+    @property
+    def out_dir(self) -> str:
+        return self.out or f"runs/{self.task}-{self.model}-s{self.seed}"
