@@ -36,6 +36,7 @@ import platform
 
 import numpy as np
 
+from loihi_deploy.compiler.files import atomic_write_bytes, hdf5_bytes
 from loihi_deploy.compiler.ir import (ActionHead, Conv2d, Dense, EnvSpaces, FixedLayer,
                                       FixedProfile, MembranePolicy, NeuronModel, SpikingGraph,
                                       SpikingLayer)
@@ -105,14 +106,18 @@ def _attrs(graph: SpikingGraph) -> dict[str, object]:
             **_fixed_attrs(graph.fixed)}
 
 
+def with_header(raw: bytes, schema: int = SCHEMA_VERSION) -> bytes:
+    """An HDF5 image made with a HEADER_SIZE-byte user block, with our header written into it
+    (magic, schema, sha256 of everything after the user block)."""
+    digest = hashlib.sha256(raw[HEADER_SIZE:]).hexdigest()
+    header = MAGIC + f"schema={schema}\nsha256={digest}\n".encode()
+    return header.ljust(HEADER_SIZE, b"\0") + raw[HEADER_SIZE:]
+
+
 def write_header(path: pathlib.Path, schema: int = SCHEMA_VERSION) -> None:
     """(Re)write the user-block header of an HDF5 file created with a 512-byte user block."""
-    with open(path, "r+b") as f:
-        f.seek(HEADER_SIZE)
-        digest = hashlib.sha256(f.read()).hexdigest()
-        header = MAGIC + f"schema={schema}\nsha256={digest}\n".encode()
-        f.seek(0)
-        f.write(header.ljust(HEADER_SIZE, b"\0"))
+    path = pathlib.Path(path)
+    atomic_write_bytes(path, with_header(path.read_bytes(), schema))
 
 
 def _check_header(path: pathlib.Path) -> None:
@@ -142,33 +147,66 @@ def _check_header(path: pathlib.Path) -> None:
 
 
 def save_bundle(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:
-    import h5py
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the bundle atomically (compiler.files): built in memory, header and checksum
+    added, then renamed into place."""
     arrays, attrs = _arrays(graph), _attrs(graph)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w", userblock_size=HEADER_SIZE) as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            for key, value in attrs.items():
-                f.attrs[key] = value
-            f.attrs["versions"] = json.dumps(tool_versions(), sort_keys=True)
-            for name, a in arrays.items():
-                dtype = np.float64 if name.endswith("scale") or not name.startswith("fixed/") \
-                    else np.int64
-                f.create_dataset(name, data=np.asarray(a, dtype=dtype))
-            for i, layer in enumerate(graph.hidden):
-                if isinstance(layer.synapse, Conv2d):
-                    group = f[f"hidden/{i}"]
-                    group.attrs.update({"kind": "conv2d", "in_shape": layer.synapse.in_shape,
-                                        "stride": layer.synapse.stride,
-                                        "padding": layer.synapse.padding})
-        write_header(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    def build(f):
+        f.attrs["format"] = FORMAT
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        f.attrs["versions"] = json.dumps(tool_versions(), sort_keys=True)
+        for name, a in arrays.items():
+            dtype = np.float64 if name.endswith("scale") or not name.startswith("fixed/") \
+                else np.int64
+            f.create_dataset(name, data=np.asarray(a, dtype=dtype))
+        for i, layer in enumerate(graph.hidden):
+            if isinstance(layer.synapse, Conv2d):
+                group = f[f"hidden/{i}"]
+                group.attrs.update({"kind": "conv2d", "in_shape": layer.synapse.in_shape,
+                                    "stride": layer.synapse.stride,
+                                    "padding": layer.synapse.padding})
+    body = hdf5_bytes(build, HEADER_SIZE)
+    return atomic_write_bytes(path, with_header(body))
+
+
+MAX_ARRAY_ELEMENTS = 1 << 26   # per dataset (a 64M-element float64 array is 512 MiB)
+MAX_TOTAL_ELEMENTS = 1 << 27   # per file
+
+
+def check_hdf5_structure(f, path, max_elements: int = MAX_ARRAY_ELEMENTS,
+                         max_total: int = MAX_TOTAL_ELEMENTS, error=ValueError) -> None:
+    """Refuse what would make reading an untrusted HDF5 file reach outside it or allocate
+    unbounded memory: external and soft links, datasets stored in external files or assembled
+    from other files (virtual), non-numeric datasets, and declared sizes above the limits."""
+    import h5py
+    total = 0
+
+    def walk(group, prefix):
+        nonlocal total
+        for key in group:
+            link = group.get(key, getlink=True)
+            name = f"{prefix}{key}"
+            if not isinstance(link, h5py.HardLink):
+                raise error(f"{path}: {name} is a {type(link).__name__}; links out of the file "
+                            f"(or soft links) are not allowed")
+            obj = group[key]
+            if isinstance(obj, h5py.Group):
+                walk(obj, name + "/")
+                continue
+            if obj.is_virtual or obj.external:
+                raise error(f"{path}: dataset {name} keeps its data outside the file")
+            if obj.dtype.kind not in "biuf S":
+                raise error(f"{path}: dataset {name} has unsupported type {obj.dtype}")
+            size = int(np.prod(obj.shape, dtype=np.float64)) if obj.shape else 1
+            if size > max_elements:
+                raise error(f"{path}: dataset {name} declares shape {obj.shape} ({size} "
+                            f"elements), more than the {max_elements} allowed")
+            total += size
+            if total > max_total:
+                raise error(f"{path}: datasets declare more than {max_total} elements in all")
+    walk(f, "")
 
 
 def _read(f, path, name: str) -> np.ndarray:
@@ -187,6 +225,7 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
     _check_header(path)
     try:
         with h5py.File(path, "r") as f:
+            check_hdf5_structure(f, path, error=BundleError)
             fmt = f.attrs.get("format")
             if fmt != FORMAT:
                 raise BundleError(f"{path}: not a loihi-deploy bundle (format attribute is "

@@ -22,9 +22,9 @@ from __future__ import annotations
 import os
 import pathlib
 
-import h5py
 import numpy as np
 
+from loihi_deploy.compiler.files import atomic_write_bytes, hdf5_bytes
 from loihi_deploy.compiler.ir import Conv2d, SpikingGraph
 
 
@@ -57,35 +57,75 @@ def export_netx(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:
     if problems:
         raise ValueError("cannot export to netx:\n  - " + "\n  - ".join(problems))
     fixed = graph.fixed
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            layer = f.create_group("layer")
-            inp = layer.create_group("0")
-            inp.create_dataset("type", data=np.bytes_("input"))
-            inp.create_dataset("shape", data=np.array([graph.obs_dim]))
-            for k, q in enumerate(fixed.hidden, start=1):
-                g = layer.create_group(str(k))
-                g.create_dataset("type", data=np.bytes_("dense"))
-                g.create_dataset("shape", data=np.array([q.weight.shape[0]]))
-                g.create_dataset("inFeatures", data=q.weight.shape[1])
-                g.create_dataset("outFeatures", data=q.weight.shape[0])
-                g.create_dataset("weight", data=q.weight.astype(np.int32))
-                g.create_dataset("bias", data=q.bias_mant.astype(np.int32))
-                neuron = g.create_group("neuron")
-                for key, value in (("type", np.bytes_("CUBA")), ("iDecay", 4096),
-                                   ("vDecay", 0), ("vThMant", int(q.vth_mant.max())),
-                                   ("refDelay", 1), ("gradedSpike", False)):
-                    neuron.create_dataset(key, data=value)
-            g = layer.create_group(str(len(fixed.hidden) + 1))
+
+    def build(f):
+        layer = f.create_group("layer")
+        inp = layer.create_group("0")
+        inp.create_dataset("type", data=np.bytes_("input"))
+        inp.create_dataset("shape", data=np.array([graph.obs_dim]))
+        for k, q in enumerate(fixed.hidden, start=1):
+            g = layer.create_group(str(k))
             g.create_dataset("type", data=np.bytes_("dense"))
-            g.create_dataset("shape", data=np.array([graph.act_dim]))
-            g.create_dataset("inFeatures", data=fixed.readout_weight.shape[1])
-            g.create_dataset("outFeatures", data=graph.act_dim)
-            g.create_dataset("weight", data=fixed.readout_weight.astype(np.int32))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+            g.create_dataset("shape", data=np.array([q.weight.shape[0]]))
+            g.create_dataset("inFeatures", data=q.weight.shape[1])
+            g.create_dataset("outFeatures", data=q.weight.shape[0])
+            g.create_dataset("weight", data=q.weight.astype(np.int32))
+            g.create_dataset("bias", data=q.bias_mant.astype(np.int32))
+            neuron = g.create_group("neuron")
+            for key, value in (("type", np.bytes_("CUBA")), ("iDecay", 4096),
+                               ("vDecay", 0), ("vThMant", int(q.vth_mant.max())),
+                               ("refDelay", 1), ("gradedSpike", False)):
+                neuron.create_dataset(key, data=value)
+        g = layer.create_group(str(len(fixed.hidden) + 1))
+        g.create_dataset("type", data=np.bytes_("dense"))
+        g.create_dataset("shape", data=np.array([graph.act_dim]))
+        g.create_dataset("inFeatures", data=fixed.readout_weight.shape[1])
+        g.create_dataset("outFeatures", data=graph.act_dim)
+        g.create_dataset("weight", data=fixed.readout_weight.astype(np.int32))
+        f.attrs[CHECKSUM_ATTR] = netx_digest(f)
+
+    return atomic_write_bytes(path, hdf5_bytes(build))
+
+
+CHECKSUM_ATTR = "loihi_deploy_sha256"   # lava-dl's reader ignores root attributes
+
+
+def netx_digest(f) -> str:
+    """sha256 over every dataset's name, dtype, shape and bytes, in name order."""
+    import hashlib
+
+    import h5py
+    digest = hashlib.sha256()
+    names: list[str] = []
+    f.visit(lambda name: names.append(name) if isinstance(f[name], h5py.Dataset) else None)
+    for name in sorted(names):
+        data = np.asarray(f[name][()])
+        digest.update(f"{name}|{data.dtype.str}|{data.shape}|".encode())
+        digest.update(data.tobytes())
+    return digest.hexdigest()
+
+
+def check_netx_file(path: str | os.PathLike) -> None:
+    """Refuse a netx file that loihi-deploy did not write unchanged: no links out of the file,
+    bounded sizes (compiler.bundle.check_hdf5_structure), and the checksum export_netx
+    stored. ValueError naming the file and the problem."""
+    import h5py
+
+    from loihi_deploy.compiler.bundle import check_hdf5_structure
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such netx file")
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"{path}: not an HDF5 file")
+    try:
+        with h5py.File(path, "r") as f:
+            check_hdf5_structure(f, path)
+            stored = f.attrs.get(CHECKSUM_ATTR)
+            if stored is None:
+                raise ValueError(f"{path}: no {CHECKSUM_ATTR} attribute: not written by "
+                                 f"`loihi-deploy export --format netx`")
+            if netx_digest(f) != (stored.decode() if isinstance(stored, bytes) else stored):
+                raise ValueError(f"{path}: checksum mismatch (the file was corrupted or "
+                                 f"modified after export)")
+    except OSError as exc:
+        raise ValueError(f"{path}: unreadable HDF5 file ({exc})") from None

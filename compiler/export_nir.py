@@ -23,6 +23,7 @@ import pathlib
 
 import numpy as np
 
+from loihi_deploy.compiler.files import atomic_write_bytes
 from loihi_deploy.compiler.ir import Conv2d, SpikingGraph, per_channel
 
 NOT_EXPRESSIBLE = ["reset by subtraction (NIR IF resets to v_reset)",
@@ -78,13 +79,9 @@ def to_nir(graph: SpikingGraph):
 
 def export_nir(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:
     """Write the NIR graph atomically; returns the path."""
+    import io
+
     import nir
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        nir.write(str(tmp), to_nir(graph))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    buffer = io.BytesIO()
+    nir.write(buffer, to_nir(graph))
+    return atomic_write_bytes(path, buffer.getvalue())

@@ -19,11 +19,13 @@ import hashlib
 import io
 import json
 import pathlib
+import re
 import zipfile
 from typing import Any
 
 import numpy as np
 
+from loihi_deploy.compiler.files import FileTooLarge, read_bounded, read_zip_member
 from loihi_deploy.compiler.ir import (ALIF_ADAPTATION_XI, ALIF_DT, ALIF_THRESHOLD_DECAY, ActionHead,
                                       AlifLayer, AnnGraph, Conv2d, Dense, EnvSpaces, LeakyReadout,
                                       TrainedSpikingGraph)
@@ -74,15 +76,65 @@ def _sequential_linears(state: dict, prefix: str, where: str) -> list[Dense]:
     return [_linear(state, f"{prefix}{i}", where) for i in idx]
 
 
+SUPPORTED_ACTIVATION, SUPPORTED_HEAD = "relu", "tanh"
+
+
+def _check_sidecar_functions(meta: dict, where: str) -> None:
+    """The converter reproduces ReLU hidden layers and a tanh head exactly; a sidecar that
+    declares anything else (or nothing) is refused, never converted as if it were ReLU."""
+    activation, head = meta.get("activation"), meta.get("head")
+    if activation != SUPPORTED_ACTIVATION:
+        raise PolicyLoadError(f"{where}: the sidecar declares activation {activation!r}; only "
+                              f"{SUPPORTED_ACTIVATION!r} converts exactly to spiking neurons")
+    if head != SUPPORTED_HEAD:
+        raise PolicyLoadError(f"{where}: the sidecar declares head {head!r}; only "
+                              f"{SUPPORTED_HEAD!r} (action = offset + scale * tanh) is supported")
+
+
+def _check_sequential_layout(state: dict, prefix: str, where: str) -> list[int]:
+    """Indices of the parameter layers of an nn.Sequential state dict, after checking that
+    every tensor belongs to a Linear (2-D weight) or Conv2d (4-D weight) with its bias, and that
+    consecutive ones are separated by exactly the parameter-free modules the converter assumes
+    (one activation; one activation and a Flatten from convolution to Linear). Anything else
+    (a normalisation layer, a skipped index, an unknown tensor) is refused with its name."""
+    keys = [k for k in state if k.startswith(prefix)]
+    layers: dict[int, dict[str, np.ndarray]] = {}
+    for key in keys:
+        index, _, name = key[len(prefix):].partition(".")
+        if not index.isdigit() or name not in ("weight", "bias"):
+            raise PolicyLoadError(f"{where}: tensor {key!r} is not the weight or bias of a "
+                                  f"numbered layer; only Linear/Conv2d layers with ReLU between "
+                                  f"them convert")
+        layers.setdefault(int(index), {})[name] = state[key]
+    idx = sorted(layers)
+    for i in idx:
+        weight = layers[i].get("weight")
+        if weight is None or weight.ndim not in (2, 4):
+            raise PolicyLoadError(f"{where}: layer {prefix}{i} has "
+                                  f"{'no weight' if weight is None else f'a {weight.ndim}-D weight'}"
+                                  f"; only Linear (2-D) and Conv2d (4-D) layers convert (is it a "
+                                  f"normalisation layer?)")
+    if not idx or idx[0] != 0:
+        raise PolicyLoadError(f"{where}: the first layer is not at index 0 (found {idx[:3]}): "
+                              f"a module without parameters before it is not supported")
+    for a, b in zip(idx[:-1], idx[1:]):
+        expected = 3 if layers[a]["weight"].ndim == 4 and layers[b]["weight"].ndim == 2 else 2
+        if b - a != expected:
+            raise PolicyLoadError(f"{where}: layers {prefix}{a} and {prefix}{b} are {b - a} "
+                                  f"modules apart; the converter needs exactly one activation "
+                                  f"between layers (plus a Flatten after the last convolution)")
+    return idx
+
+
 def _sequential_layers(state: dict, meta: dict | None, where: str) -> list:
     """Conv2d and Linear layers of an nn.Sequential state dict (Conv2d..., Flatten, Linear...).
     Convolutions need the sidecar's "input" {"shape": [C, H, W], "scale", "offset"} and
     "conv" [{"stride", "padding"}, ...]; the input normalisation x * scale + offset is folded
     into the first layer, so the compiled graph takes the raw observation (e.g. pixels 0..255).
     """
-    idx = sorted({int(k.split(".")[0]) for k in state
-                  if k.endswith(".weight") and k.split(".")[0].isdigit()})
+    idx = _check_sequential_layout(state, "", where)
     meta = meta or {}
+    _check_sidecar_functions(meta, where)
     convs = [i for i in idx if state[f"{i}.weight"].ndim == 4]
     if not convs:
         layers = [_linear(state, str(i), where) for i in idx]
@@ -157,18 +209,29 @@ def _bounds(spaces: EnvSpaces | None, action_low, action_high, layers: list[Dens
     return head
 
 
+# The authors' converter leaves its neurons' buffers in the released TD3 actors (thresholds
+# and activation records of its own calibration); they take no part in the ANN's forward pass.
+PAPER_CONVERTER_BUFFER = re.compile(r"neuron\d+\.(thre|act_buffer)")
+
+
 def from_paper_state_dict(state: dict, head_bounds: tuple | None, spaces: EnvSpaces | None,
                           source: dict, where: str) -> AnnGraph:
     """The CRPI paper's TD3 (l1, l2, l3) or SAC (fc1, fc2, fc_mu) actor."""
     if "l1.weight" in state:
-        layers = [_linear(state, p, where) for p in ("l1", "l2", "l3")]
-        source = {**source, "kind": "paper-td3"}
+        names, unused, source = ("l1", "l2", "l3"), (), {**source, "kind": "paper-td3"}
     elif "fc1.weight" in state:
-        layers = [_linear(state, p, where) for p in ("fc1", "fc2", "fc_mu")]
+        names, unused = ("fc1", "fc2", "fc_mu"), ("fc_std", "fc_logstd", "fc_log_std")
         source = {**source, "kind": "paper-sac"}
     else:
         raise PolicyLoadError(f"{where}: not a paper actor (expected keys l1/l2/l3 or "
                               f"fc1/fc2/fc_mu)")
+    expected = {f"{n}.{t}" for n in names for t in ("weight", "bias")}
+    extra = sorted(k for k in set(state) - expected
+                   if k.split(".")[0] not in unused and not PAPER_CONVERTER_BUFFER.fullmatch(k))
+    if extra:
+        raise PolicyLoadError(f"{where}: tensors {extra[:6]} are not part of the paper's "
+                              f"{'/'.join(names)} actor; refusing rather than dropping them")
+    layers = [_linear(state, n, where) for n in names]
     low, high = head_bounds or (None, None)
     head = _bounds(spaces, low, high, layers, where)
     return _graph(layers[:-1], layers[-1], head, source, where)
@@ -182,28 +245,45 @@ def _read_sb3_zip(path: pathlib.Path) -> tuple[dict, dict]:
             if "policy.pth" not in names or "data" not in names:
                 raise PolicyLoadError(f"{where}: not a Stable-Baselines3 model (zip without "
                                       f"policy.pth/data; has {sorted(names)})")
-            data = json.loads(zf.read("data"))
-            state = _torch_load_weights(zf.read("policy.pth"), f"{where}:policy.pth")
+            data = json.loads(read_zip_member(zf, "data", where, 64 << 20))
+            state = _torch_load_weights(read_zip_member(zf, "policy.pth", where),
+                                        f"{where}:policy.pth")
     except zipfile.BadZipFile as exc:
         raise PolicyLoadError(f"{where}: corrupt zip file ({exc})") from None
-    except json.JSONDecodeError as exc:
+    except FileTooLarge as exc:
+        raise PolicyLoadError(str(exc)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PolicyLoadError(f"{where}: corrupt SB3 `data` JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise PolicyLoadError(f"{where}: malformed SB3 `data`: a JSON {type(data).__name__}, "
+                              f"expected an object")
     return data, state
+
+
+SB3_RELU = "<class 'torch.nn.modules.activation.ReLU'>"   # how SB3's `data` JSON names nn.ReLU
 
 
 def from_sb3_zip(path: pathlib.Path, spaces: EnvSpaces | None, source: dict) -> AnnGraph:
     """A Stable-Baselines3 TD3 or SAC model; reads the actor only, never unpickles."""
     where = str(path)
     data, state = _read_sb3_zip(path)
-    policy_module = str(data.get("policy_class", {}).get("__module__", ""))
-    activation = str(data.get("policy_kwargs", {}).get("activation_fn", "ReLU"))
-    if "ReLU" not in activation:
-        raise PolicyLoadError(f"{where}: actor activation is {activation}; only ReLU actors "
-                              f"convert to IF neurons (train with activation_fn=nn.ReLU)")
+    policy_class = data.get("policy_class")
+    policy_kwargs = data.get("policy_kwargs", {})
+    if not isinstance(policy_class, (dict, type(None))) or not isinstance(policy_kwargs, dict):
+        raise PolicyLoadError(f"{where}: malformed SB3 `data`: policy_class / policy_kwargs are "
+                              f"not JSON objects")
+    policy_module = str((policy_class or {}).get("__module__", ""))
+    activation = policy_kwargs.get("activation_fn", SB3_RELU)
+    if activation != SB3_RELU:
+        raise PolicyLoadError(f"{where}: actor activation is {activation}; only "
+                              f"{SB3_RELU} converts exactly to spiking neurons (train with "
+                              f"activation_fn=nn.ReLU)")
     if "actor.mu.0.weight" in state:  # TD3 / DDPG: actor.mu = Sequential(Linear, ReLU, ..., Tanh)
+        _check_sequential_layout(state, "actor.mu.", where)
         layers = _sequential_linears(state, "actor.mu.", where)
         algo = "td3"
     elif "actor.latent_pi.0.weight" in state:  # SAC: latent_pi + mu, deterministic tanh(mu)
+        _check_sequential_layout(state, "actor.latent_pi.", where)
         layers = _sequential_linears(state, "actor.latent_pi.", where)
         layers.append(_linear(state, "actor.mu", where))
         algo = "sac"
@@ -216,16 +296,32 @@ def from_sb3_zip(path: pathlib.Path, spaces: EnvSpaces | None, source: dict) -> 
     return _graph(layers[:-1], layers[-1], head, {**source, "kind": f"sb3-{algo}"}, where)
 
 
+def _computes(module, kind) -> bool:
+    """module is exactly torch's `kind` (ReLU or Tanh) and computes it on probe values."""
+    import torch
+    if type(module) is not kind:
+        return False
+    probe = torch.linspace(-4, 4, 81, dtype=torch.float64)
+    want = torch.relu(probe) if kind is torch.nn.ReLU else torch.tanh(probe)
+    with torch.no_grad():
+        return bool(torch.equal(module(probe), want))
+
+
 def from_sequential(module, action_low, action_high, source: dict | None = None,
                     input_shape: tuple | None = None, conv_specs: list | None = None,
                     normalisation: dict | None = None) -> AnnGraph:
-    """A live torch nn.Sequential: Linear/ReLU layers ending in Linear (+ optional Tanh), or
-    Conv2d/ReLU layers, Flatten, then those. Convolutions need input_shape (C, H, W) and
-    conv_specs [{"stride", "padding"}, ...]; normalisation {"scale", "offset"} is folded in."""
+    """A live torch nn.Sequential: Linear/ReLU layers ending in Linear and Tanh, or Conv2d/ReLU
+    layers, Flatten, then those. Convolutions need input_shape (C, H, W) and conv_specs
+    [{"stride", "padding"}, ...]; normalisation {"scale", "offset"} is folded in. Activations
+    are identified by their exact type and by probing the function (a subclass or an
+    overridden forward is refused)."""
     import torch.nn as nn
     mods = list(module)
-    if mods and isinstance(mods[-1], nn.Tanh):
-        mods = mods[:-1]
+    if not mods or not _computes(mods[-1], nn.Tanh):
+        raise PolicyLoadError("nn.Sequential: the last module must be Tanh (the head is "
+                              "offset + scale * tanh); found "
+                              f"{type(mods[-1]).__name__ if mods else 'no modules'}")
+    mods = mods[:-1]
     kinds = [type(m).__name__ for m in mods]
     expect_layer, seen_linear, bad = True, False, None
     for i, m in enumerate(mods):  # (Conv2d ReLU)* [Flatten] (Linear ReLU)* Linear
@@ -233,7 +329,7 @@ def from_sequential(module, action_low, action_high, source: dict | None = None,
                 expect_layer and isinstance(m, nn.Linear):
             seen_linear |= isinstance(m, nn.Linear)
             expect_layer = False
-        elif not expect_layer and isinstance(m, nn.ReLU):
+        elif not expect_layer and _computes(m, nn.ReLU):
             expect_layer = True
         elif not (expect_layer and isinstance(m, nn.Flatten) and not seen_linear):
             bad = i
@@ -254,11 +350,11 @@ def from_sequential(module, action_low, action_high, source: dict | None = None,
         raise PolicyLoadError("nn.Sequential: need at least one hidden layer + ReLU and an "
                               "output Linear")
     state = {k: v.detach().cpu().double().numpy() for k, v in module.state_dict().items()}
-    meta = {}
+    meta = {"activation": SUPPORTED_ACTIVATION, "head": SUPPORTED_HEAD}   # verified above
     if "Conv2d" in layer_kinds:
         if input_shape is None:
             raise PolicyLoadError("nn.Sequential with convolutions: input_shape (C, H, W) needed")
-        meta = {"input": {"shape": list(input_shape)},
+        meta |= {"input": {"shape": list(input_shape)},
                 "conv": conv_specs or [{"stride": m.stride[0], "padding": m.padding[0]}
                                        for m in mods if isinstance(m, nn.Conv2d)]}
     if normalisation:
@@ -274,9 +370,23 @@ def read_policy_metadata(path: pathlib.Path) -> dict[str, Any] | None:
     if not meta_path.exists():
         return None
     try:
-        return json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
+        meta = json.loads(read_bounded(meta_path, 16 << 20))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PolicyLoadError(f"{meta_path}: corrupt metadata JSON ({exc})") from None
+    except FileTooLarge as exc:
+        raise PolicyLoadError(str(exc)) from None
+    expected = {"action_low": list, "action_high": list, "input": dict, "conv": list,
+                "env_id": str, "activation": str, "head": str}
+    if not isinstance(meta, dict):
+        raise PolicyLoadError(f"{meta_path}: metadata must be a JSON object, got a "
+                              f"{type(meta).__name__}")
+    wrong = [f"{k} ({type(meta[k]).__name__}, expected {t.__name__})"
+             for k, t in expected.items() if k in meta and not isinstance(meta[k], t)]
+    if not all(isinstance(c, dict) for c in meta.get("conv", [])):
+        wrong.append("conv (expected a list of objects)")
+    if wrong:
+        raise PolicyLoadError(f"{meta_path}: malformed metadata: {', '.join(wrong)}")
+    return meta
 
 
 def _is_sb3_zip(path: pathlib.Path) -> bool:
@@ -299,7 +409,11 @@ def load_policy(path: str | pathlib.Path, spaces: EnvSpaces | None = None) -> An
     if _is_sb3_zip(path):
         graph = from_sb3_zip(path, spaces, source)
     else:
-        state = _torch_load_weights(path.read_bytes(), str(path))
+        try:
+            raw = read_bounded(path)
+        except FileTooLarge as exc:
+            raise PolicyLoadError(str(exc)) from None
+        state = _torch_load_weights(raw, str(path))
         meta = read_policy_metadata(path)
         if "l1.weight" in state or "fc1.weight" in state:
             graph = from_paper_state_dict(state, None, spaces, source, str(path))
@@ -307,7 +421,7 @@ def load_policy(path: str | pathlib.Path, spaces: EnvSpaces | None = None) -> An
             if meta is None and spaces is None:
                 raise PolicyLoadError(f"{path}: a Sequential state dict needs its sidecar "
                                       f"{path.with_suffix('.json').name} or an env id")
-            bounds = (meta["action_low"], meta["action_high"]) if meta else (None, None)
+            bounds = (meta.get("action_low"), meta.get("action_high")) if meta else (None, None)
             layers = _sequential_layers(state, meta, str(path))
             head = _bounds(spaces, *bounds, layers, str(path))
             graph = _graph(layers[:-1], layers[-1], head,

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from loihi_deploy.compiler.limits import MAX_TIMESTEPS
+
 
 def _as_matrix(name: str, a, rows: int | None = None, cols: int | None = None) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
@@ -536,9 +538,10 @@ class SpikingGraph:
                 raise ValueError("SpikingGraph: a Conv2d layer's weight exponent must lie in "
                                  "[-6, 0] (the neuron applies it as a_in << (6 + exp))")
         _check_chain([*(h.synapse for h in self.hidden), self.readout], "SpikingGraph")
-        if not isinstance(self.timesteps, (int, np.integer)) or self.timesteps < 1:
-            raise ValueError(f"SpikingGraph: timesteps T must be an integer >= 1, got "
-                             f"{self.timesteps!r}")
+        if not isinstance(self.timesteps, (int, np.integer)) or \
+                not 1 <= self.timesteps <= MAX_TIMESTEPS:
+            raise ValueError(f"SpikingGraph: timesteps T must be an integer in [1, "
+                             f"{MAX_TIMESTEPS}], got {self.timesteps!r}")
         if not isinstance(self.neuron, NeuronModel):
             raise ValueError(f"SpikingGraph: neuron must be a NeuronModel, got {self.neuron!r}")
 

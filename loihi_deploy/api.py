@@ -13,10 +13,13 @@ import numpy as np
 
 from loihi_deploy.compiler.calibrate import Calibration, calibrate
 from loihi_deploy.compiler.convert import convert
+from loihi_deploy.compiler.files import atomic_write_bytes
 from loihi_deploy.compiler.frontend import load_policy, read_policy_metadata
 from loihi_deploy.compiler.ir import AnnGraph, MembranePolicy, NeuronModel, SpikingGraph
 from loihi_deploy.compiler.quantize import quantize
-from loihi_deploy.options import option, positive_int
+from loihi_deploy.compiler.limits import (MAX_CALIB_EPISODES, MAX_EPISODES, MAX_SWEEP_ROWS,
+                                          MAX_TIMESTEPS)
+from loihi_deploy.options import int_in, option
 from loihi_deploy.stats import mean_ci95
 from loihi_deploy.zoo import resolve_policy
 from loihi_deploy.runtime.envs import env_spaces
@@ -55,9 +58,9 @@ def levels_arg(text: str) -> int:
 class CompileOptions:
     """How a policy is calibrated and converted: the options of `compile` and `sweep`, and the
     defaults of compile_policy and calibrate_policy."""
-    timesteps: int = option(8, short="-T", type=positive_int,
+    timesteps: int = option(8, short="-T", type=int_in(1, MAX_TIMESTEPS),
                             help="internal SNN steps per decision")
-    calib_episodes: int = option(10, type=positive_int,
+    calib_episodes: int = option(10, type=int_in(1, MAX_CALIB_EPISODES),
                                  help="ANN episodes recorded for the thresholds")
     calib_seed: int = option(0, help="reset seed of the first calibration episode")
     calib_method: str = option("max", choices=["max", "percentile"],
@@ -109,8 +112,15 @@ def compile_policy(ann: AnnGraph, env_id: str, timesteps: int = COMPILE_DEFAULTS
     return graph
 
 
+def check_count(what: str, value: int, limit: int) -> None:
+    """ValueError unless 1 <= value <= limit (compiler.limits; docs/reliability.md)."""
+    if not isinstance(value, (int, np.integer)) or not 1 <= value <= limit:
+        raise ValueError(f"{what} must be an integer in [1, {limit}], got {value!r}")
+
+
 def evaluate_ann(ann: AnnGraph, env_id: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
                  progress: bool = False) -> np.ndarray:
+    check_count("episodes", episodes, MAX_EPISODES)
     return run_episodes(AnnController(ann), env_id, episode_seeds(seed, episodes),
                         progress="ANN" if progress else False).returns
 
@@ -143,6 +153,7 @@ def run_backend(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEF
     from loihi_deploy.runtime.pacing import PacedController, control_period_s
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    check_count("episodes", episodes, MAX_EPISODES)
     if backend == "loihi":
         available, reason = loihi_available()
         if not available:
@@ -276,6 +287,8 @@ def sweep(graph: SpikingGraph, ann: AnnGraph, env_id: str, alphas, episodes: int
     or across a Ray cluster (ray_address; runtime.closed_loop.run_episodes_parallel).
     ann_returns: the ANN's returns on the same seeds, if already known (not re-run)."""
     alphas = [float(a) for a in alphas]
+    check_count("episodes", episodes, MAX_EPISODES)
+    check_count("alphas x episodes", len(alphas) * episodes, MAX_SWEEP_ROWS)
     if ann_returns is None:
         ann_returns = evaluate_ann(ann, env_id, episodes, seed, progress)
     crpi = graph.replace(membrane=MembranePolicy("crpi", 0.0, graph.membrane.clip))
@@ -310,6 +323,19 @@ def format_sweep_table(result: SweepResult) -> str:
     return "\n".join(lines)
 
 
+def save_figure(fig, path) -> None:
+    """A matplotlib figure as PNG, written atomically; the figure is closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+    png = io.BytesIO()
+    try:
+        fig.savefig(png, format="png")
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, png.getvalue())
+
+
 def plot_sweep(result: SweepResult, path) -> None:
     """PNG: SNN return vs alpha with 95% CIs; the ANN as a line with its CI band."""
     import matplotlib
@@ -329,7 +355,4 @@ def plot_sweep(result: SweepResult, path) -> None:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    import pathlib
-    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

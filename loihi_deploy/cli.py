@@ -4,26 +4,49 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import signal
 import sys
+import threading
 
 import numpy as np
 
-from loihi_deploy.options import add_options, config_from_args, positive_int
+from loihi_deploy.compiler.limits import (MAX_ALPHAS, MAX_DECISIONS, MAX_EPISODES,
+                                          MAX_SWEEP_ROWS, MAX_TIMESTEPS)
+from loihi_deploy.options import add_options, config_from_args, int_in, positive_int
+
+EPISODES = int_in(1, MAX_EPISODES)
 
 
 def parse_alphas(text: str) -> list[float]:
-    """'0:1:0.1' (start:stop:step, inclusive) or '0,0.3,0.6'."""
+    """'0:1:0.1' (start:stop:step, inclusive, step > 0, start <= stop) or '0,0.3,0.6'; at most
+    MAX_ALPHAS values, each in [0, 1]. The grid's size is checked before it is built."""
+    def fail(why: str):
+        raise argparse.ArgumentTypeError(f"--alphas {text!r}: {why}")
     try:
-        if ":" in text:
-            start, stop, step = (float(x) for x in text.split(":"))
-            values = np.round(np.arange(start, stop + step / 2, step), 6).tolist()
-        else:
-            values = [float(x) for x in text.split(",")]
+        parts = [float(x) for x in text.split(":" if ":" in text else ",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--alphas: expected START:STOP:STEP or a comma list, "
-                                         f"got {text!r}") from None
-    if not values or any(not 0 <= a <= 1 for a in values):
-        raise argparse.ArgumentTypeError(f"--alphas: values must lie in [0, 1], got {values}")
+        fail("expected START:STOP:STEP or a comma list of numbers")
+    if not all(np.isfinite(parts)):
+        fail("values must be finite")
+    if ":" in text:
+        if len(parts) != 3:
+            fail("expected START:STOP:STEP")
+        start, stop, step = parts
+        if step <= 0:
+            fail(f"STEP must be > 0, got {step:g}")
+        if start > stop:
+            fail(f"START {start:g} is above STOP {stop:g}")
+        count = int(np.floor((stop - start) / step + 0.5)) + 1
+        if count > MAX_ALPHAS:
+            fail(f"{count} values; at most {MAX_ALPHAS} (a step of "
+                 f"{(stop - start) / (MAX_ALPHAS - 1):g} or more)")
+        values = np.round(start + step * np.arange(count), 6).tolist()
+    else:
+        values = parts
+        if len(values) > MAX_ALPHAS:
+            fail(f"{len(values)} values; at most {MAX_ALPHAS}")
+    if any(not 0 <= a <= 1 for a in values):
+        fail(f"values must lie in [0, 1], got {values}")
     return values
 
 
@@ -293,12 +316,8 @@ def _cmd_demo(args, argv) -> None:
 
 
 def _write_json(path, obj) -> None:
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    tmp.replace(path)
-    print(f"wrote {path}")
+    from loihi_deploy.compiler.files import atomic_write_text
+    print(f"wrote {atomic_write_text(path, json.dumps(obj, indent=1))}")
 
 
 def _add_compile_options(p) -> None:
@@ -331,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a compiled bundle in closed loop")
     p.add_argument("bundle")
     p.add_argument("--env", help="env id (default: the one the bundle was compiled for)")
-    p.add_argument("--episodes", type=positive_int, default=10)
+    p.add_argument("--episodes", type=EPISODES, default=10)
     p.add_argument("--seed", type=int, help="first episode reset seed (default 100)")
     p.add_argument("--membrane", type=_membrane, help="override the bundle's membrane policy")
     p.add_argument("--backend", choices=["emulator", "lava", "loihi"], default="emulator",
@@ -353,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "that their actions are identical")
     p.add_argument("bundle")
     p.add_argument("--env", help="env id (default: the one the bundle was compiled for)")
-    p.add_argument("--decisions", type=positive_int, default=200)
+    p.add_argument("--decisions", type=int_in(1, MAX_DECISIONS), default=200)
     p.add_argument("--seed", type=int, help="episode reset seed (default 100)")
     p.add_argument("--profile", choices=["float", "fixed"],
                    help="numeric profile (default: the bundle's)")
@@ -380,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", help="env id (default: the one the bundle was compiled for)")
     p.add_argument("--min-ratio", type=float, default=0.8)
     p.add_argument("--floor", type=float, help="absolute minimum mean return")
-    p.add_argument("--episodes", type=positive_int, default=10)
+    p.add_argument("--episodes", type=EPISODES, default=10)
     p.add_argument("--backend", choices=["emulator", "lava"], default="emulator")
     p.add_argument("--profile", choices=["float", "fixed"])
     p.set_defaults(func=_cmd_check)
@@ -389,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compile_options(p)
     p.add_argument("--alphas", type=parse_alphas, default=parse_alphas("0:1:0.1"),
                    help="START:STOP:STEP or a comma list (default 0:1:0.1)")
-    p.add_argument("--episodes", type=positive_int, default=10, help="episodes per alpha")
+    p.add_argument("--episodes", type=EPISODES, default=10, help="episodes per alpha")
     p.add_argument("--seed", type=int, default=100, help="first episode reset seed")
     p.add_argument("--crpi-clip", type=float, default=None,
                    help="CRPI clip radius in event units (default: the neuron's, 0.5 for IF "
@@ -418,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixel-policies", metavar="NAMES",
                    help="pixels part: comma list of bundled pixel policies (default all)")
     p.add_argument("--out", default="docs/results", help="output folder (default docs/results)")
-    p.add_argument("--episodes", type=positive_int, help="episodes per cell (default 30; quick 5)")
+    p.add_argument("--episodes", type=EPISODES, help="episodes per cell (default 30; quick 5)")
     p.add_argument("--workers", type=positive_int, help="processes (default: one per core)")
     p.add_argument("--ray", metavar="ADDRESS",
                    help="run the sweep's episodes on a Ray cluster: 'auto', HOST:PORT, or "
@@ -437,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "closed loop: torch, emulator float/fixed, Lava")
     p.add_argument("run_dir", help="train-snn output folder (policy.pt, metrics.json) or a "
                                    "bundled run: reach2d_snn, panda_snn")
-    p.add_argument("--episodes", type=positive_int, default=20,
+    p.add_argument("--episodes", type=EPISODES, default=20,
                    help="evaluation episodes (the training run's evaluation seeds) (20)")
     p.add_argument("--lava-episodes", type=int, default=20,
                    help="of those, how many also run on Lava fixed_pt, 0 = skip (20)")
@@ -460,20 +479,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job: bundled HalfCheetah policy, ANN vs vanilla "
                                     "SNN vs CRPI, with a plot")
     p.add_argument("--out", default="out/demo")
-    p.add_argument("-T", "--timesteps", type=positive_int, default=16)
-    p.add_argument("--episodes", type=positive_int, default=30, help="episodes per alpha")
+    p.add_argument("-T", "--timesteps", type=int_in(1, MAX_TIMESTEPS), default=16)
+    p.add_argument("--episodes", type=EPISODES, default=30, help="episodes per alpha")
     p.set_defaults(func=_cmd_demo)
     return parser
 
 
+GRACE_S = 5.0   # after SIGINT/SIGTERM, the orderly shutdown's time before a hard exit
+_hard_exit: list[threading.Timer] = []
+
+
 def _terminate(signum, frame):
+    """First SIGINT/SIGTERM: stop every run loop at its next decision and unwind (controllers
+    close, Lava stops); if that has not ended the process within GRACE_S, or a second signal
+    comes, exit at once (runtime.lava_reaper then removes Lava's processes and segments)."""
+    import os
+
     from loihi_deploy.runtime.closed_loop import STOP
-    STOP.set()                                   # every run loop stops at its next decision
-    raise KeyboardInterrupt(f"signal {signum}")  # unwind: controllers close, Lava stops
+    code = 128 + signum if signum != signal.SIGINT else 130
+    if STOP.is_set():
+        os._exit(code)
+    STOP.set()
+    timer = threading.Timer(GRACE_S, lambda: (sys.stderr.write(
+        f"loihi-deploy: shutdown took over {GRACE_S:g} s; exiting\n"), os._exit(code)))
+    timer.daemon = True
+    timer.start()
+    _hard_exit.append(timer)
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    import signal
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     from loihi_deploy.runtime.closed_loop import STOP
@@ -488,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         print(f"loihi-deploy {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        while _hard_exit:          # the orderly shutdown finished in time
+            _hard_exit.pop().cancel()
     return 0
 
 

@@ -9,6 +9,7 @@ import pathlib
 import numpy as np
 
 from loihi_deploy.compiler.bundle import save_bundle
+from loihi_deploy.compiler.files import atomic_write_text
 from loihi_deploy.compiler.ir import MembranePolicy
 from loihi_deploy.compiler.quantize import quantize
 from loihi_deploy.api import (compile_policy, format_sweep_table, load_ann, plot_sweep, sweep,
@@ -38,7 +39,7 @@ def run_demo(out_dir: str = "out/demo", timesteps: int = 16, episodes: int = 30,
                      np.asarray(graph.calibration["obs_absmax"]))
     bundle = save_bundle(fixed, out / f"halfcheetah_if_t{timesteps}_crpi.h5")
     plot_sweep(result, out / "alpha_sweep.png")
-    (out / "alpha_sweep.json").write_text(json.dumps(result.to_json(), indent=1))
+    atomic_write_text(out / "alpha_sweep.json", json.dumps(result.to_json(), indent=1))
     print(f"wrote {bundle} (CRPI alpha {best:g}: {significance}; float + Loihi fixed point), "
           f"{out / 'alpha_sweep.png'}, {out / 'alpha_sweep.json'}")
     if lava_decisions:

@@ -195,9 +195,5 @@ def format_report(report: dict) -> str:
 
 
 def write_report(report: dict, path: str | pathlib.Path) -> pathlib.Path:
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(path)
-    return path
+    from loihi_deploy.compiler.files import atomic_write_text
+    return atomic_write_text(path, json.dumps(report, indent=1))

@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from loihi_deploy.compiler.ir import SpikingGraph, TrainedSpikingGraph
+from loihi_deploy.runtime import lava_reaper
 
 BACKENDS = ("emulator", "lava", "loihi")
 
@@ -84,9 +85,11 @@ class LavaController:
             payload = payload[self.net.input_order]
         start = time.perf_counter()
         first = self.net.injector
+        lava_reaper.start()    # before Lava forks: its processes cannot outlive this one
         self._started = True   # before run(): an interrupt inside it must still stop Lava
-        first.run(condition=RunSteps(num_steps=self.net.period, blocking=False),
-                  run_cfg=self.net.run_cfg)
+        with lava_reaper.lava_children():
+            first.run(condition=RunSteps(num_steps=self.net.period, blocking=False),
+                      run_cfg=self.net.run_cfg)
         deadline = time.monotonic() + self.timeout_s
         once = self.net.first_step_only   # differential coding
         for step in range(self.net.period):  # the injector's buffer holds a whole decision

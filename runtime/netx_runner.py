@@ -23,7 +23,9 @@ import types
 
 import numpy as np
 
+from loihi_deploy.compiler.export_netx import check_netx_file
 from loihi_deploy.compiler.ir import SpikingGraph
+from loihi_deploy.runtime import lava_reaper
 from loihi_deploy.sim_backend import codec
 
 
@@ -52,6 +54,7 @@ class NetxController:
     """Controller (runtime.closed_loop protocol, batch 1) running a netx file on Lava."""
 
     def __init__(self, netx_path, graph: SpikingGraph, timeout_s: float = 30.0):
+        check_netx_file(netx_path)
         hdf5 = import_netx()   # first: it sets up Lava (sim_backend.lava_support)
         from lava.magma.core.run_configs import Loihi2SimCfg
         from lava.proc.io.injector import Injector
@@ -84,8 +87,10 @@ class NetxController:
         payload, _ = codec.encode(self.graph, np.asarray(obs), "fixed")
         payload = payload[0].astype(np.int32)
         if not self._started:
-            self.injector.create_runtime(run_cfg=self.run_cfg)
+            lava_reaper.start()    # before Lava forks: its processes cannot outlive this one
             self._started = True
+            with lava_reaper.lava_children():
+                self.injector.create_runtime(run_cfg=self.run_cfg)
         start = time.perf_counter()
         for phase in range(self.period):
             self.injector.send(payload if phase < self.graph.timesteps else payload * 0)

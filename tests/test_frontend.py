@@ -53,7 +53,7 @@ def test_sb3_zip_with_tanh_activation_is_refused(tmp_path):
     model = sb3.TD3("MlpPolicy", make_env("InvertedPendulum-v5"), device="cpu",
                     policy_kwargs={"net_arch": [8], "activation_fn": nn.Tanh})
     model.save(tmp_path / "tanh.zip")
-    with pytest.raises(PolicyLoadError, match="only ReLU actors convert"):
+    with pytest.raises(PolicyLoadError, match="activation is .*Tanh"):
         load_ann(tmp_path / "tanh.zip", "InvertedPendulum-v5")
 
 
@@ -64,4 +64,14 @@ def test_sequential_object_and_file_roundtrip(tmp_path):
     want = net(obs).detach().double().numpy() * np.array([2, 1])
     np.testing.assert_allclose(graph.forward(obs.double().numpy()), want, atol=1e-6)
     with pytest.raises(PolicyLoadError, match="module 1 is Tanh"):
-        from_sequential(nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)), [-1], [1])
+        from_sequential(nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2), nn.Tanh()),
+                        [-1], [1])
+    with pytest.raises(PolicyLoadError, match="last module must be Tanh"):   # no tanh head
+        from_sequential(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), [-1], [1])
+
+    class LeakyAsRelu(nn.ReLU):          # a ReLU in name only
+        def forward(self, x):
+            return nn.functional.leaky_relu(x, 0.1)
+    with pytest.raises(PolicyLoadError, match="module 1 is LeakyAsRelu"):
+        from_sequential(nn.Sequential(nn.Linear(4, 8), LeakyAsRelu(), nn.Linear(8, 2),
+                                      nn.Tanh()), [-1], [1])

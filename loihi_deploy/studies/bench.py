@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 from loihi_deploy.compiler.convert import convert
+from loihi_deploy.compiler.files import atomic_write_text
 from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
 from loihi_deploy.api import calibrate_policy, evaluate_ann, load_ann, sweep
 from loihi_deploy.stats import mean_ci95
@@ -90,10 +91,8 @@ class _Results:
     def add(self, row: dict) -> None:
         self.rows.append(row)
         self.done.add(_row_key(row))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"settings": self.settings, "rows": self.rows}, indent=1))
-        tmp.replace(self.path)
+        atomic_write_text(self.path, json.dumps({"settings": self.settings, "rows": self.rows},
+                                                indent=1))
 
 
 def _sweep_row(spec, ann, cal, ann_returns, neuron, T, clip, alphas, episodes, seed, workers,
@@ -375,9 +374,7 @@ def add_pixel_costs(path: pathlib.Path, specs, episodes: int, cache: dict) -> li
         ann, graph, _ = _graph(by_label[row["policy"]], cache, row["neuron"], row["timesteps"])
         row["cost"] = decision_cost(ann, graph, row["env_id"], list(range(100, 100 + episodes)),
                                     row["best"]["alpha"])
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(saved, indent=1, default=float))
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(saved, indent=1, default=float))
     return saved["rows"]
 
 
@@ -549,11 +546,8 @@ def _best_alphas(out: pathlib.Path, prefix: str):
 
 
 def _write(out: pathlib.Path, name: str, payload, markdown: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{name}.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=1, default=float))
-    tmp.replace(out / f"{name}.json")
-    (out / f"{name}.md").write_text(markdown)
+    atomic_write_text(out / f"{name}.json", json.dumps(payload, indent=1, default=float))
+    atomic_write_text(out / f"{name}.md", markdown)
 
 
 def write_index(out: pathlib.Path, prefix: str, command: str,

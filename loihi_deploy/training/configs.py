@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from loihi_deploy.options import option, positive_int
+from loihi_deploy.compiler.limits import MAX_EPISODES, MAX_ITERATIONS
+from loihi_deploy.options import int_in, option, positive_int
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class TrainConfig:
     """`loihi-deploy train`: an SB3 TD3/SAC policy with ReLU actor, checkpointed, resumable."""
     env_id: str = option(flag="--env", help="gymnasium id, e.g. HalfCheetah-v5")
@@ -33,13 +34,13 @@ class TrainConfig:
                                           "evaluations use the env's reward")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class DistillConfig:
     """`loihi-deploy distill`: a convolutional pixel policy by DAgger from a state expert."""
     expert: str = option(help="bundled policy name or file (state-based)")
     env_id: str = option(flag="--env", help="pixel env id, e.g. HalfCheetah-v5-pixels")
-    iterations: int = option(6, type=positive_int, help="DAgger iterations")
-    episodes: int = option(10, type=positive_int, help="episodes per iteration")
+    iterations: int = option(6, type=int_in(1, MAX_ITERATIONS), help="DAgger iterations")
+    episodes: int = option(10, type=int_in(1, MAX_EPISODES), help="episodes per iteration")
     updates: int = option(2000, type=positive_int, help="minibatch steps per iteration")
     noise: float = option(0.1, help="Gaussian noise on executed actions, in [-1, 1] action "
                                     "units (DART); labels stay clean")
@@ -56,7 +57,7 @@ class DistillConfig:
     out: str = option("", help="exported policy path (default RUN_DIR/pixel_policy.pt)")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class SNNTrainConfig:
     """`loihi-deploy train-snn`: predictive control of a spiking (or GRU) controller."""
     task: str = option("reach2d", choices=["reach2d", "panda"],
@@ -66,8 +67,8 @@ class SNNTrainConfig:
     hidden: int = option(64, type=positive_int, help="hidden units per layer")
     rank: int = option(16, help="latent compression rank between spiking layers, 0 = off")
     substeps: int = option(7, type=positive_int, help="2 ms substeps per env step")
-    iterations: int = option(30, type=positive_int, help="training iterations")
-    episodes: int = option(8, type=positive_int, help="episodes collected per iteration")
+    iterations: int = option(30, type=int_in(1, MAX_ITERATIONS), help="training iterations")
+    episodes: int = option(8, type=int_in(1, MAX_EPISODES), help="episodes collected per iteration")
     model_batches: int = option(25, type=positive_int, help="forward-model updates per iteration")
     policy_batches: int = option(10, type=positive_int, help="policy updates per iteration")
     batch: int = option(64, type=positive_int, help="windows per batch")

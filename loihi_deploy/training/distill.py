@@ -22,6 +22,7 @@ student.pt, progress.json. Output: <out>.pt (state dict) + <out>.json (metadata,
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import pathlib
 import shlex
@@ -30,6 +31,8 @@ import time
 import numpy as np
 
 from loihi_deploy.compiler.frontend import from_sequential, sha256_file
+from loihi_deploy.compiler.files import atomic_write_bytes
+from loihi_deploy.training.checkpoint import torch_bytes
 from loihi_deploy.training.configs import DistillConfig
 from loihi_deploy.api import load_ann
 from loihi_deploy.training.train import _atomic_json, _save_state_dict, library_versions
@@ -178,14 +181,16 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
         student.load_state_dict(saved["student"])
         optimiser.load_state_dict(saved["optimiser"])
         print(f"resuming {run_dir} after {len(progress['iterations'])} iterations")
-    data = [np.load(run_dir / f"data_{i}.npz") for i in range(len(progress["iterations"]))]
+    data = [np.load(run_dir / f"data_{i}.npz", allow_pickle=False)
+            for i in range(len(progress["iterations"]))]
     frames = [d["frames"] for d in data]
     labels = [d["labels"] for d in data]
     for it in range(len(progress["iterations"]), cfg.iterations):
         start = time.time()
         batch = _collect(cfg, expert, student, it)
-        np.savez(run_dir / f"data_{it}.tmp.npz", frames=batch["frames"], labels=batch["labels"])
-        (run_dir / f"data_{it}.tmp.npz").replace(run_dir / f"data_{it}.npz")
+        data_bytes = io.BytesIO()
+        np.savez(data_bytes, frames=batch["frames"], labels=batch["labels"])
+        atomic_write_bytes(run_dir / f"data_{it}.npz", data_bytes.getvalue())
         frames.append(batch["frames"])
         labels.append(batch["labels"])
         all_frames, all_labels = np.concatenate(frames), np.concatenate(labels)
@@ -203,9 +208,8 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
         if best is None or entry["eval_mean"] > best["eval_mean"]:
             progress["best"] = entry
             _save_state_dict(student, run_dir / "best_student.pt")
-        tmp = run_dir / "student.pt.tmp"
-        torch.save({"student": student.state_dict(), "optimiser": optimiser.state_dict()}, tmp)
-        tmp.replace(student_path)
+        atomic_write_bytes(student_path, torch_bytes({"student": student.state_dict(),
+                                                      "optimiser": optimiser.state_dict()}))
         _atomic_json(progress_path, progress)
         print(f"iteration {it + 1}/{cfg.iterations}: {entry['frames']} frames, loss {loss:.4f}, "
               f"return {entry['eval_mean']:.1f} +- {entry['eval_std']:.1f} "

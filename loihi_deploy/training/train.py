@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
 import platform
 import shlex
@@ -22,11 +21,15 @@ import time
 import gymnasium as gym
 import numpy as np
 
+from loihi_deploy.compiler.files import atomic_write_bytes, atomic_write_text
 from loihi_deploy.compiler.frontend import from_sequential, sha256_file
+from loihi_deploy.training.checkpoint import (CheckpointError, load_checkpoint, load_sb3_zip,
+                                              save_checkpoint, torch_bytes)
 from loihi_deploy.training.configs import TrainConfig
 from loihi_deploy.runtime.closed_loop import AnnController, episode_seeds, run_episodes
 from loihi_deploy.runtime.envs import make_env, space_sizes
 
+CHECKPOINT = "checkpoint"  # RUN_DIR/checkpoint: params.pt, replay_buffer.npz, state.json
 EVAL_SEED = 10_000  # evaluation episodes reset with seeds EVAL_SEED + i; training uses `seed`
 
 
@@ -50,20 +53,13 @@ def evaluate_actor(module, env_id: str, episodes: int) -> np.ndarray:
     return run_episodes(AnnController(graph), env_id, episode_seeds(EVAL_SEED, episodes)).returns
 
 
-def _atomic_write_bytes(path: pathlib.Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _atomic_json(path: pathlib.Path, obj) -> None:
-    _atomic_write_bytes(path, lambda p: p.write_text(json.dumps(obj, indent=2)))
+    atomic_write_text(path, json.dumps(obj, indent=2))
 
 
 def _save_state_dict(module, path: pathlib.Path) -> None:
-    import torch
-    state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-    _atomic_write_bytes(path, lambda p: torch.save(state, p))
+    atomic_write_bytes(path, torch_bytes({k: v.detach().clone()
+                                          for k, v in module.state_dict().items()}))
 
 
 def library_versions() -> dict[str, str]:
@@ -109,50 +105,56 @@ class ActionCost(gym.Wrapper):
 
 
 def _init_from(cfg: TrainConfig, env):
-    """An SB3 model (weights, optimiser, no replay buffer) trained elsewhere, now on `env`,
-    which must have the same spaces; its replay buffer is refilled from `env`."""
-    from stable_baselines3 import SAC, TD3
+    """A model trained elsewhere (an SB3 model.zip, or a run folder of `train`), now on `env`,
+    which must have the same spaces: weights and optimiser state only, read without pickle
+    (training.checkpoint); its replay buffer is refilled from `env`."""
     path = pathlib.Path(cfg.init_from)
-    if path.is_dir():
-        path = path / "model.zip"
-    if not path.is_file():
-        raise FileNotFoundError(f"--init-from {cfg.init_from}: no SB3 model.zip there")
+    model = _make_model(cfg, env)
     try:
-        model = {"td3": TD3, "sac": SAC}[cfg.algo].load(path, env=env, device="cpu")
-    except Exception as exc:  # noqa: BLE001 - wrong algorithm, other spaces, corrupt file
-        raise ValueError(f"--init-from {path}: cannot start a {cfg.algo} run from it "
-                         f"({type(exc).__name__}: {exc})") from None
-    model.learning_starts = model.num_timesteps + cfg.learning_starts
+        if (path / CHECKPOINT / "params.pt").is_file():
+            load_checkpoint(model, path / CHECKPOINT, with_buffer=False)
+            steps = model.num_timesteps
+        elif path.is_file() or (path / "model.zip").is_file():
+            steps = load_sb3_zip(model, path if path.is_file() else path / "model.zip")
+        else:
+            raise FileNotFoundError(f"--init-from {cfg.init_from}: neither an SB3 model.zip "
+                                    f"nor a run folder with {CHECKPOINT}/params.pt")
+    except CheckpointError as exc:
+        raise ValueError(f"--init-from: cannot start a {cfg.algo} run from it: {exc}") from None
+    model.num_timesteps = steps
+    model.learning_starts = steps + cfg.learning_starts
     return model
 
 
 def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
     """Train (or resume) and export; returns the exported policy path."""
     import torch
-    from stable_baselines3 import SAC, TD3
     from stable_baselines3.common.callbacks import BaseCallback
     from tqdm.auto import tqdm
 
     torch.set_num_threads(cfg.threads)
     run_dir = pathlib.Path(cfg.run_dir or f"runs/{cfg.env_id}-{cfg.algo}-s{cfg.seed}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    progress_path, model_path = run_dir / "progress.json", run_dir / "model.zip"
-    buffer_path = run_dir / "replay_buffer.pkl"
+    progress_path, checkpoint = run_dir / "progress.json", run_dir / CHECKPOINT
     env = make_env(cfg.env_id)
     if cfg.action_cost:
         env = ActionCost(env, cfg.action_cost)
     progress = json.loads(progress_path.read_text()) if progress_path.exists() else \
         {"config": dataclasses.asdict(cfg), "evals": [], "best": None}
-    if model_path.exists():
-        try:  # the run directory's own checkpoints (written by this command)
-            model = {"td3": TD3, "sac": SAC}[cfg.algo].load(model_path, env=env, device="cpu")
-            if buffer_path.exists():
-                model.load_replay_buffer(buffer_path)
-        except Exception as exc:  # noqa: BLE001 - any failure here means a broken checkpoint
-            raise ValueError(f"{run_dir}: cannot resume from the checkpoint ({type(exc).__name__}"
-                             f": {exc}); restore model.zip / replay_buffer.pkl, or use a new "
+    legacy = [n for n in ("model.zip", "replay_buffer.pkl") if (run_dir / n).exists()]
+    if (checkpoint / "state.json").exists():
+        model = _make_model(cfg, env)
+        try:
+            load_checkpoint(model, checkpoint)
+        except CheckpointError as exc:
+            raise ValueError(f"{run_dir}: cannot resume from the checkpoint ({exc}); use a new "
                              f"--run-dir to start over") from None
         print(f"resuming {run_dir} at {model.num_timesteps} steps", file=sys.stderr)
+    elif legacy:
+        raise ValueError(f"{run_dir}: holds {' and '.join(legacy)} from an older loihi-deploy; "
+                         f"those are pickle files, which loihi-deploy never loads (they can run "
+                         f"code). Start a new --run-dir (--init-from {run_dir / 'model.zip'} "
+                         f"keeps its weights, read without pickle)")
     elif cfg.init_from:
         model = _init_from(cfg, env)
         print(f"starting from {cfg.init_from} (its {model.num_timesteps} steps count towards "
@@ -180,8 +182,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
                 self.bar.set_postfix(eval=f"{entry['mean']:.0f}",
                                      best=f"{progress['best']['mean']:.0f}")
             if n % cfg.checkpoint_every == 0 or n == cfg.steps:
-                _atomic_write_bytes(model_path, self.model.save)
-                _atomic_write_bytes(buffer_path, self.model.save_replay_buffer)
+                save_checkpoint(self.model, checkpoint)
                 progress["timesteps"] = n
                 _atomic_json(progress_path, progress)
             return True

@@ -27,6 +27,8 @@ import time
 import numpy as np
 import torch
 
+from loihi_deploy.compiler.files import atomic_write_bytes, atomic_write_text
+from loihi_deploy.training.checkpoint import torch_bytes
 from loihi_deploy.training.configs import SNNTrainConfig
 from loihi_deploy.training.snn.layers import GRUNetwork, SpikingNetwork
 from loihi_deploy.training.snn.tasks import make_task, task_type
@@ -239,14 +241,14 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
                         dist=f"{metrics['final_distance']:.3f}")
     out = pathlib.Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    torch.save(policy.state_dict(), out / "policy.pt")
-    torch.save(model.state_dict(), out / "model.pt")
+    atomic_write_bytes(out / "policy.pt", torch_bytes(policy.state_dict()))
+    atomic_write_bytes(out / "model.pt", torch_bytes(model.state_dict()))
     result = {"config": dataclasses.asdict(cfg),
               "command": " ".join(["loihi-deploy", *(argv or sys.argv[1:])]),
               "parameters": {"policy": parameter_count(policy), "model": parameter_count(model)},
               "final": history[-1], "history": history,
               "eval_seeds": [EVAL_SEED, EVAL_SEED + cfg.eval_episodes - 1]}
-    (out / "metrics.json").write_text(json.dumps(result, indent=1))
+    atomic_write_text(out / "metrics.json", json.dumps(result, indent=1))
     plot_learning_curves([result], out / "learning_curves.png")
     return out
 

@@ -1,0 +1,83 @@
+"""Writing files so that a reader never sees half of one (docs/reliability.md).
+
+Every artifact is built in memory (HDF5 through a BytesIO), then written to a temporary file
+unique to this process and call in the same folder, flushed, and renamed over the target. A
+full disk or a missing folder raises OSError naming the target, and the temporary file is
+removed; two writers to one path never share a temporary name.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import uuid
+import zipfile
+
+MAX_FILE_BYTES = 1 << 30      # largest policy file, zip member or checkpoint read (1 GiB)
+
+
+class FileTooLarge(ValueError):
+    pass
+
+
+def read_zip_member(zf: zipfile.ZipFile, name: str, where: str,
+                    limit: int | None = None) -> bytes:
+    """A zip member's bytes, refusing one whose declared or actual size exceeds `limit`
+    (default MAX_FILE_BYTES): a zip bomb stops after limit + 1 inflated bytes."""
+    limit = MAX_FILE_BYTES if limit is None else limit
+    info = zf.getinfo(name)
+    if info.file_size > limit:
+        raise FileTooLarge(f"{where}: zip member {name} declares {info.file_size} bytes, more "
+                           f"than the {limit} allowed")
+    with zf.open(info) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(f"{where}: zip member {name} inflates past {limit} bytes (its "
+                           f"header declared {info.file_size})")
+    return data
+
+
+def read_bounded(path: str | os.PathLike, limit: int | None = None) -> bytes:
+    """A file's bytes, refusing one larger than `limit` (default MAX_FILE_BYTES)."""
+    limit = MAX_FILE_BYTES if limit is None else limit
+    path = pathlib.Path(path)
+    size = path.stat().st_size
+    if size > limit:
+        raise FileTooLarge(f"{path}: {size} bytes, more than the {limit} allowed")
+    return path.read_bytes()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> pathlib.Path:
+    """Write `data` to `path` atomically; OSError (naming `path`) on failure, nothing left."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory, not a file path")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OSError(exc.errno, f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> pathlib.Path:
+    return atomic_write_bytes(path, text.encode())
+
+
+def hdf5_bytes(build, userblock_size: int = 0) -> bytes:
+    """The bytes of an HDF5 file that `build(h5py.File)` fills, made in memory (h5py writes
+    nothing to disk, so a full disk cannot fail inside the HDF5 library)."""
+    import io
+
+    import h5py
+    buffer = io.BytesIO()
+    kwargs = {"userblock_size": userblock_size} if userblock_size else {}
+    with h5py.File(buffer, "w", **kwargs) as f:
+        build(f)
+    return buffer.getvalue()

@@ -1,0 +1,208 @@
+"""Training checkpoints and SB3 models, read and written without pickle (docs/reliability.md).
+
+Stable-Baselines3's own `load` unpickles the zip's `data` member (policy_kwargs, spaces and
+schedules are base64 pickles) and `load_replay_buffer` unpickles the buffer: a crafted file
+runs code. Here nothing from a file is unpickled:
+
+- a checkpoint folder holds `params.pt` (state dicts of the networks and optimisers, plus
+  SAC's entropy coefficient, read with torch.load(weights_only=True)), `state.json` (step
+  counters) and `replay_buffer.npz` (the buffer's arrays, read with allow_pickle=False), each
+  checked against the freshly built model before anything is assigned;
+- an SB3 `.zip` contributes only its `*.pth` members (weights_only) and plain JSON numbers of
+  `data`; the model itself is built from the run's own configuration.
+"""
+from __future__ import annotations
+
+import io
+import json
+import pathlib
+import zipfile
+
+import numpy as np
+
+from loihi_deploy.compiler import files
+from loihi_deploy.compiler.files import (FileTooLarge, atomic_write_bytes, atomic_write_text,
+                                         read_bounded)
+
+BUFFER_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def _torch_load(data: bytes, where: str):
+    import torch
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure: not plain tensors
+        raise CheckpointError(f"{where}: not a weights-only torch file ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200]})") from None
+
+
+def _read_file(path: pathlib.Path) -> bytes:
+    try:
+        return read_bounded(path)
+    except FileTooLarge as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def read_zip_member(zf: zipfile.ZipFile, name: str, where: str,
+                    limit: int | None = None) -> bytes:
+    try:
+        return files.read_zip_member(zf, name, where, limit)
+    except FileTooLarge as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def _torch_state(model) -> tuple[list[str], list[str]]:
+    return model._get_torch_save_params()
+
+
+def _assign_parameters(model, params: dict, where: str) -> None:
+    """State dicts and tensors into `model`, after checking names, shapes and dtypes."""
+    import torch
+    from stable_baselines3.common.utils import get_device
+    from stable_baselines3.common.save_util import recursive_getattr
+    names, variables = _torch_state(model)
+    if not isinstance(params, dict):
+        raise CheckpointError(f"{where}: expected a dict of state dicts, got {type(params).__name__}")
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise CheckpointError(f"{where}: no state for {missing} (has {sorted(params)})")
+    policy_now = model.policy.state_dict()
+    policy_file = params["policy"]
+    if not isinstance(policy_file, dict) or set(policy_file) != set(policy_now):
+        raise CheckpointError(f"{where}: the policy's parameters do not match a {type(model).__name__}"
+                              f" with this run's settings (keys differ)")
+    for key, value in policy_file.items():
+        if not isinstance(value, torch.Tensor) or value.shape != policy_now[key].shape:
+            raise CheckpointError(f"{where}: policy parameter {key} has shape "
+                                  f"{getattr(value, 'shape', type(value).__name__)}, expected "
+                                  f"{tuple(policy_now[key].shape)}")
+    try:
+        model.set_parameters({n: params[n] for n in names}, exact_match=True,
+                             device=get_device("cpu"))
+        for name in variables:
+            value = params.get("variables", {}).get(name)
+            target = recursive_getattr(model, name)
+            if not isinstance(value, torch.Tensor) or value.shape != target.shape:
+                raise CheckpointError(f"{where}: variable {name} missing or of the wrong shape")
+            with torch.no_grad():
+                target.copy_(value)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - optimiser state of another shape, ...
+        raise CheckpointError(f"{where}: cannot load the parameters ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200]})") from None
+
+
+def torch_bytes(obj) -> bytes:
+    """torch.save into memory (then written with compiler.files.atomic_write_bytes)."""
+    import torch
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def save_checkpoint(model, folder: pathlib.Path) -> None:
+    """params.pt, replay_buffer.npz, then state.json (written last: a checkpoint counts only
+    once its state.json names its step)."""
+    from stable_baselines3.common.save_util import recursive_getattr
+    names, variables = _torch_state(model)
+    params = {n: recursive_getattr(model, n).state_dict() for n in names}
+    params["variables"] = {n: recursive_getattr(model, n).detach().clone() for n in variables}
+    atomic_write_bytes(folder / "params.pt", torch_bytes(params))
+    buffer = model.replay_buffer
+    arrays = {name: getattr(buffer, name) for name in BUFFER_ARRAYS}
+
+    data = io.BytesIO()
+    np.savez(data, pos=np.int64(buffer.pos), full=np.bool_(buffer.full), **arrays)
+    atomic_write_bytes(folder / "replay_buffer.npz", data.getvalue())
+    state = {"num_timesteps": int(model.num_timesteps), "n_updates": int(model._n_updates),
+             "episode_num": int(model._episode_num),
+             "learning_starts": int(model.learning_starts)}
+    atomic_write_text(folder / "state.json", json.dumps(state))
+
+
+def load_checkpoint(model, folder: pathlib.Path, with_buffer: bool = True) -> None:
+    """Fill a freshly built model from a checkpoint folder (save_checkpoint's); with_buffer
+    False: weights, optimisers and counters only."""
+    where = str(folder)
+    try:
+        state = json.loads(_read_file(folder / "state.json"))
+        counters = {k: state[k] for k in ("num_timesteps", "n_updates", "episode_num",
+                                           "learning_starts")}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{where}/state.json: unreadable ({exc})") from None
+    if not all(isinstance(v, int) and 0 <= v < 2 ** 40 for v in counters.values()):
+        raise CheckpointError(f"{where}/state.json: counters must be non-negative integers, got "
+                              f"{counters}")
+    _assign_parameters(model, _torch_load(_read_file(folder / "params.pt"),
+                                          f"{where}/params.pt"), f"{where}/params.pt")
+    if with_buffer:
+        _load_buffer(model.replay_buffer, folder / "replay_buffer.npz")
+    model.num_timesteps = counters["num_timesteps"]
+    model.learning_starts = counters["learning_starts"]
+    model._n_updates = counters["n_updates"]
+    model._episode_num = counters["episode_num"]
+
+
+def _load_buffer(buffer, path: pathlib.Path) -> None:
+    where = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in BUFFER_ARRAYS}
+            pos, full = int(data["pos"]), bool(data["full"])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{where}: unreadable replay buffer ({exc})") from None
+    saved = len(arrays["observations"])
+    for name, array in arrays.items():
+        expected = getattr(buffer, name)
+        if array.shape[1:] != expected.shape[1:] or array.dtype != expected.dtype or \
+                len(array) != saved or saved > len(expected):
+            raise CheckpointError(f"{where}: {name} has shape {array.shape} {array.dtype}, this "
+                                  f"run's buffer {expected.shape} {expected.dtype}")
+    if not 0 <= pos < max(saved, 1):
+        raise CheckpointError(f"{where}: position {pos} outside the saved buffer ({saved})")
+    for name, array in arrays.items():   # a longer run keeps the saved transitions in front
+        getattr(buffer, name)[:saved] = array
+    filled = saved if full else pos
+    buffer.pos = filled % buffer.buffer_size
+    buffer.full = filled == buffer.buffer_size
+
+
+def load_sb3_zip(model, path: pathlib.Path) -> int:
+    """Parameters of an SB3 model.zip into a freshly built model of the same algorithm and
+    sizes; returns the zip's step count. Reads only the `*.pth` members (weights_only) and the
+    plain JSON number `num_timesteps` of `data`: never its pickled entries."""
+    where = str(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "policy.pth" not in names or "data" not in names:
+                raise CheckpointError(f"{where}: not a Stable-Baselines3 model (no policy.pth "
+                                      f"or data member)")
+            data = json.loads(read_zip_member(zf, "data", where, 64 << 20))
+            params = {}
+            for member in sorted(names):
+                if member.endswith(".pth") and member != "pytorch_variables.pth":
+                    params[member[:-4]] = _torch_load(read_zip_member(zf, member, where),
+                                                      f"{where}:{member}")
+            if "pytorch_variables.pth" in names:
+                params["variables"] = _torch_load(
+                    read_zip_member(zf, "pytorch_variables.pth", where),
+                    f"{where}:pytorch_variables.pth")
+    except zipfile.BadZipFile as exc:
+        raise CheckpointError(f"{where}: corrupt zip file ({exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{where}: its `data` member is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{where}: its `data` member is a {type(data).__name__}, not an "
+                              f"object")
+    steps = data.get("num_timesteps", 0)
+    if not isinstance(steps, int) or not 0 <= steps < 2 ** 40:
+        raise CheckpointError(f"{where}: num_timesteps must be a non-negative integer, got "
+                              f"{steps!r}")
+    _assign_parameters(model, params, where)
+    return steps
