@@ -103,6 +103,8 @@ def compile_policy(ann: AnnGraph, env_id: str, timesteps: int = COMPILE_DEFAULTS
     fixed-point numbers (compiler.quantize)."""
     if profile not in ("float", "fixed"):
         raise ValueError(f"profile must be 'float' or 'fixed', got {profile!r}")
+    check_count("timesteps T", timesteps, MAX_TIMESTEPS)
+    check_count("calibration episodes", calib_episodes, MAX_CALIB_EPISODES)
     cal = calibrate_policy(ann, env_id, calib_episodes, calib_seed, calib_method, percentile,
                            progress)
     graph = convert(ann, cal, timesteps, membrane, env_id, neuron)

@@ -265,3 +265,10 @@ def test_netx_files_carry_a_checksum(tmp_path):
         f["layer/1/weight"][...] = w
     with pytest.raises(ValueError, match="checksum mismatch"):
         check_netx_file(path)
+
+
+def test_a_bundle_declaring_a_huge_t_is_refused(small_bundle, tmp_path):
+    def huge_t(f):
+        f.attrs["timesteps"] = 100_000_000
+    with pytest.raises(BundleError, match="timesteps T must be an integer in"):
+        load_bundle(_doctor(small_bundle, tmp_path / "x.h5", huge_t))
