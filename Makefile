@@ -9,17 +9,14 @@ STAMP       := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt tools/patch_lava.py tools/render_deps.sh
+$(STAMP): pyproject.toml constraints.txt loihi_deploy/setup_lava.py tools/render_deps.sh
 	bash tools/render_deps.sh   # EGL / OSMesa for the pixel environments (apt-get if missing)
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
-	# lava-nc / lava-dl declare Python <3.11 (and lava-dl pins torch 2.3 + torchvision): install
-	# them without their metadata checks, then their pure dependencies under our constraints.
-	$(PIP) install --quiet --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
-	$(PIP) install --quiet -c constraints.txt "scikit-learn<1.7" "networkx<=2.8.7" "asteval<0.10"
-	$(PY) tools/patch_lava.py
+	# lava-nc / lava-dl: the same code path as `loihi-deploy setup-lava` (docs/lava.md)
+	$(VENV)/bin/loihi-deploy setup-lava --constraints constraints.txt
 	$(PY) -c "import lava.magma.core.run_configs, loihi_deploy.compiler, loihi_deploy.runtime, loihi_deploy.sim_backend, loihi_deploy.cli; print('install ok')"
 	touch $(STAMP)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import typing
 
 import numpy as np
 
@@ -17,8 +18,8 @@ from loihi_deploy.compiler.files import atomic_write_bytes
 from loihi_deploy.compiler.frontend import load_policy, read_policy_metadata
 from loihi_deploy.compiler.ir import AnnGraph, MembranePolicy, NeuronModel, SpikingGraph
 from loihi_deploy.compiler.quantize import quantize
-from loihi_deploy.compiler.limits import (MAX_CALIB_EPISODES, MAX_EPISODES, MAX_SWEEP_ROWS,
-                                          MAX_TIMESTEPS)
+from loihi_deploy.compiler.limits import (MAX_ALPHAS, MAX_CALIB_EPISODES, MAX_EPISODES,
+                                          MAX_SWEEP_ROWS, MAX_TIMESTEPS)
 from loihi_deploy.options import int_in, option
 from loihi_deploy.stats import mean_ci95
 from loihi_deploy.zoo import resolve_policy
@@ -38,6 +39,39 @@ def load_ann(policy: str, env_id: str | None = None) -> AnnGraph:
     if env_id is None:
         env_id = (read_policy_metadata(path) or {}).get("env_id")
     return load_policy(path, env_spaces(env_id) if env_id else None)
+
+
+def parse_alphas(text: str) -> list[float]:
+    """'0:1:0.1' (start:stop:step, inclusive, step > 0, start <= stop) or '0,0.3,0.6'; at most
+    MAX_ALPHAS values, each in [0, 1]. The grid's size is checked before it is built."""
+    def fail(why: str) -> typing.NoReturn:
+        raise ValueError(f"--alphas {text!r}: {why}")
+    try:
+        parts = [float(x) for x in text.split(":" if ":" in text else ",")]
+    except ValueError:
+        fail("expected START:STOP:STEP or a comma list of numbers")
+    if not all(np.isfinite(parts)):
+        fail("values must be finite")
+    if ":" in text:
+        if len(parts) != 3:
+            fail("expected START:STOP:STEP")
+        start, stop, step = parts
+        if step <= 0:
+            fail(f"STEP must be > 0, got {step:g}")
+        if start > stop:
+            fail(f"START {start:g} is above STOP {stop:g}")
+        count = int(np.floor((stop - start) / step + 0.5)) + 1
+        if count > MAX_ALPHAS:
+            fail(f"{count} values; at most {MAX_ALPHAS} (a step of "
+                 f"{(stop - start) / (MAX_ALPHAS - 1):g} or more)")
+        values = np.round(start + step * np.arange(count), 6).tolist()
+    else:
+        values = parts
+        if len(values) > MAX_ALPHAS:
+            fail(f"{len(values)} values; at most {MAX_ALPHAS}")
+    if any(not 0 <= a <= 1 for a in values):
+        fail(f"values must lie in [0, 1], got {values}")
+    return values
 
 
 def levels_arg(text: str) -> int:
@@ -92,15 +126,20 @@ def calibrate_policy(ann: AnnGraph, env_id: str,
 
 
 def compile_policy(ann: AnnGraph, env_id: str, timesteps: int = COMPILE_DEFAULTS.timesteps,
-                   membrane: MembranePolicy = MembranePolicy(),
+                   membrane: MembranePolicy | str = MembranePolicy(),
                    calib_episodes: int = COMPILE_DEFAULTS.calib_episodes,
                    calib_seed: int = COMPILE_DEFAULTS.calib_seed,
                    calib_method: str = COMPILE_DEFAULTS.calib_method,
                    percentile: float = COMPILE_DEFAULTS.percentile,
                    profile: str = "float", progress: bool = False,
-                   neuron: NeuronModel = NeuronModel()) -> SpikingGraph:
+                   neuron: NeuronModel | str = NeuronModel()) -> SpikingGraph:
     """Frontend output -> calibrated, converted SpikingGraph; profile "fixed" adds the Loihi
-    fixed-point numbers (compiler.quantize)."""
+    fixed-point numbers (compiler.quantize). membrane and neuron also take the CLI's strings
+    ("crpi:0.6", "mt:4")."""
+    if isinstance(membrane, str):
+        membrane = MembranePolicy.parse(membrane)
+    if isinstance(neuron, str):
+        neuron = NeuronModel.parse(neuron)
     if profile not in ("float", "fixed"):
         raise ValueError(f"profile must be 'float' or 'fixed', got {profile!r}")
     check_count("timesteps T", timesteps, MAX_TIMESTEPS)
@@ -143,12 +182,15 @@ class BackendRun:
     interrupted: bool = False       # Ctrl-C / SIGTERM: only the episodes finished before it
 
 
-def run_backend(graph: SpikingGraph, env_id: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
+def run_backend(graph: SpikingGraph, env_id: str | None, episodes: int,
+                seed: int = DEFAULT_EVAL_SEED,
                 backend: str = "emulator", profile: str | None = None, pace: bool = False,
                 progress: bool = False, nan_policy: str = "raise") -> BackendRun:
     """Closed-loop episodes on the emulator (all episodes in one batch), on Lava (one env at a
     time, the same processes a chip would run) or on Loihi (when lava-loihi and a board exist).
-    pace: one decision per env control period, deadline misses counted (runtime.pacing)."""
+    pace: one decision per env control period, deadline misses counted (runtime.pacing).
+    env_id None: the env the graph was compiled for."""
+    env_id = env_id or graph.env_id
     import time
 
     from loihi_deploy.runtime.lava_bridge import BACKENDS, LavaController, loihi_available

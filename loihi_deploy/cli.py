@@ -10,44 +10,18 @@ import threading
 
 import numpy as np
 
-from loihi_deploy.compiler.limits import (MAX_ALPHAS, MAX_DECISIONS, MAX_EPISODES,
-                                          MAX_SWEEP_ROWS, MAX_TIMESTEPS)
+from loihi_deploy.compiler.limits import MAX_DECISIONS, MAX_EPISODES, MAX_TIMESTEPS
 from loihi_deploy.options import add_options, config_from_args, int_in, positive_int
 
 EPISODES = int_in(1, MAX_EPISODES)
 
 
-def parse_alphas(text: str) -> list[float]:
-    """'0:1:0.1' (start:stop:step, inclusive, step > 0, start <= stop) or '0,0.3,0.6'; at most
-    MAX_ALPHAS values, each in [0, 1]. The grid's size is checked before it is built."""
-    def fail(why: str):
-        raise argparse.ArgumentTypeError(f"--alphas {text!r}: {why}")
+def _alphas(text: str) -> list[float]:
+    from loihi_deploy.api import parse_alphas
     try:
-        parts = [float(x) for x in text.split(":" if ":" in text else ",")]
-    except ValueError:
-        fail("expected START:STOP:STEP or a comma list of numbers")
-    if not all(np.isfinite(parts)):
-        fail("values must be finite")
-    if ":" in text:
-        if len(parts) != 3:
-            fail("expected START:STOP:STEP")
-        start, stop, step = parts
-        if step <= 0:
-            fail(f"STEP must be > 0, got {step:g}")
-        if start > stop:
-            fail(f"START {start:g} is above STOP {stop:g}")
-        count = int(np.floor((stop - start) / step + 0.5)) + 1
-        if count > MAX_ALPHAS:
-            fail(f"{count} values; at most {MAX_ALPHAS} (a step of "
-                 f"{(stop - start) / (MAX_ALPHAS - 1):g} or more)")
-        values = np.round(start + step * np.arange(count), 6).tolist()
-    else:
-        values = parts
-        if len(values) > MAX_ALPHAS:
-            fail(f"{len(values)} values; at most {MAX_ALPHAS}")
-    if any(not 0 <= a <= 1 for a in values):
-        fail(f"values must lie in [0, 1], got {values}")
-    return values
+        return parse_alphas(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _membrane(text: str):
@@ -310,6 +284,11 @@ def _cmd_bench(args, argv) -> None:
               pixel_policies=args.pixel_policies.split(",") if args.pixel_policies else None)
 
 
+def _cmd_setup_lava(args, argv) -> None:
+    from loihi_deploy.setup_lava import setup_lava
+    setup_lava(args.constraints, args.dry_run)
+
+
 def _cmd_demo(args, argv) -> None:
     from loihi_deploy.demo import run_demo
     run_demo(args.out, args.timesteps, args.episodes)
@@ -328,6 +307,14 @@ def _add_compile_options(p) -> None:
     add_options(p, CompileOptions)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("loihi-deploy")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from loihi_deploy.training.configs import DistillConfig, SNNTrainConfig, TrainConfig
     parser = argparse.ArgumentParser(
@@ -335,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compile continuous-control policies into spiking networks for Loihi "
                     "(IF, SNM, MT or DC neurons, CRPI membrane policy) and run them in "
                     "closed loop in MuJoCo.")
+    parser.add_argument("--version", action="version",
+                        version=f"loihi-deploy {_version()} (Python {sys.version.split()[0]})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("compile", help="calibrate and convert a policy into a bundle (HDF5)")
@@ -406,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="ANN vs SNN for a grid of CRPI alphas (0 = vanilla)")
     _add_compile_options(p)
-    p.add_argument("--alphas", type=parse_alphas, default=parse_alphas("0:1:0.1"),
+    p.add_argument("--alphas", type=_alphas, default="0:1:0.1",
                    help="START:STOP:STEP or a comma list (default 0:1:0.1)")
     p.add_argument("--episodes", type=EPISODES, default=10, help="episodes per alpha")
     p.add_argument("--seed", type=int, default=100, help="first episode reset seed")
@@ -475,6 +464,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("policies", help="list the bundled policies and their recorded return")
     p.set_defaults(func=_cmd_policies)
+
+    p = sub.add_parser("setup-lava", help="install lava-nc 0.10 / lava-dl 0.6 into this Python "
+                                          "environment and patch them for Python 3.11")
+    p.add_argument("--constraints", help="a pip constraints file for their dependencies")
+    p.add_argument("--dry-run", action="store_true", help="print the pip commands only")
+    p.set_defaults(func=_cmd_setup_lava)
 
     p = sub.add_parser("demo", help="the main job: bundled HalfCheetah policy, ANN vs vanilla "
                                     "SNN vs CRPI, with a plot")

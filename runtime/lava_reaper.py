@@ -7,7 +7,7 @@ process killed with SIGKILL cannot clean up, so the clean-up is done from outsid
 
 - `start()` (called before Lava forks its first process) starts this module as a watcher in
   its own session (a terminal's Ctrl-C does not reach it), connected to the parent by a pipe.
-- Every 0.2 s the watcher records the parent's descendants (pid and start time) and the
+- Every 0.5 s the watcher records the parent's descendants (pid and start time) and the
   /dev/shm files they or the parent map.
 - When the pipe closes (the parent exited, however it ended) the watcher kills the recorded
   processes that are still alive (same pid and start time) and unlinks the recorded segments
@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-POLL_S = 0.2
+POLL_S = 0.5
 _watcher: subprocess.Popen | None = None
 _forking_for_lava = False
 

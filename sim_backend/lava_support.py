@@ -20,7 +20,7 @@ def require_lava() -> None:
     if int(numpy.__version__.split(".")[0]) >= 2:
         raise LavaUnavailable(f"numpy {numpy.__version__} is installed; Lava 0.10 hangs with "
                               f"numpy 2 in several places (docs/lava.md section 1). Install "
-                              f"numpy<2 (`make install` pins 1.26.4)")
+                              f"numpy<2 (`loihi-deploy setup-lava` does)")
     method = multiprocessing.get_start_method(allow_none=True)
     if method not in (None, "fork"):
         raise LavaUnavailable(f"Lava needs the 'fork' multiprocessing start method, but this "
@@ -32,11 +32,12 @@ def require_lava() -> None:
         import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
         import lava.magma.core.run_configs  # noqa: F401
     except ModuleNotFoundError as exc:
-        raise LavaUnavailable(f"lava-nc is not installed ({exc}); run `make install`") from None
+        raise LavaUnavailable(f"lava-nc is not installed ({exc}); run `loihi-deploy "
+                              f"setup-lava` (or `make install`)") from None
     except (TypeError, ValueError) as exc:
         if "mutable default" in str(exc):
             raise LavaUnavailable("lava-nc is installed but not patched for Python 3.11; run "
-                                  "`python tools/patch_lava.py` (done by `make install`)") from None
+                                  "`loihi-deploy setup-lava`") from None
         raise
     finally:
         if multiprocessing.get_start_method(allow_none=True) is None and method == "fork":

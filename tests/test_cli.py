@@ -52,7 +52,7 @@ def test_policies_lists_the_zoo(capsys):
 @pytest.mark.parametrize("argv,msg", [
     (["sweep", POLICY, "--env", ENV, "--alphas", "0,2"], "values must lie in [0, 1]"),
     (["compile", POLICY, "--env", ENV, "--membrane", "crpi:x", "-o", "x.h5"], "could not convert"),
-    (["compile", POLICY, "--env", ENV, "-T", "0", "-o", "x.h5"], "integer >= 1"),
+    (["compile", POLICY, "--env", ENV, "-T", "0", "-o", "x.h5"], "integer in [1, 4096]"),
     (["compile", POLICY, "--env", ENV, "--neuron", "lif", "-o", "x.h5"], "invalid choice"),
     (["sweep", POLICY, "--env", ENV, "--neuron", "mt", "--levels", "9"], "integer in [1, 7]"),
 ])

@@ -1,4 +1,4 @@
-"""Lava (lava-nc 0.10.0, patched for Python 3.11 by tools/patch_lava.py) runs a small network."""
+"""Lava (lava-nc 0.10.0, patched for Python 3.11 by `loihi-deploy setup-lava`) runs a small network."""
 import numpy as np
 import pytest
 

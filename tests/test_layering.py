@@ -15,8 +15,6 @@ import subprocess
 import sys
 import tomllib
 
-import pytest
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAYERS = {"loihi_deploy": 3, "runtime": 2, "sim_backend": 1, "compiler": 0}
 FOLDERS = ("loihi_deploy", "runtime", "sim_backend", "compiler")
@@ -140,9 +138,9 @@ def test_installed_names_outside_the_repository(tmp_path):
     assert out.stdout.strip() == "[]", f"bare names importable: {out.stdout}"
 
 
-@pytest.mark.slow
 def test_the_wheel_holds_one_top_level_name(tmp_path):
-    """Build the wheel (no network: setuptools is already installed) and list its top level."""
+    """Build the wheel (no network: setuptools is already installed) and list its top level;
+    it carries what `loihi-deploy setup-lava` and `python -m loihi_deploy` need."""
     import shutil
     import zipfile
     source = tmp_path / "src"      # a clean copy of the tracked files: no stale build/ folder
@@ -160,5 +158,6 @@ def test_the_wheel_holds_one_top_level_name(tmp_path):
     assert top == {"loihi_deploy"}, top
     for needed in ("loihi_deploy/compiler/ir.py", "loihi_deploy/sim_backend/lava_procs/models.py",
                    "loihi_deploy/policies/halfcheetah_v5_td3.pt",
-                   "loihi_deploy/training/snn/assets/panda_torque.xml"):
+                   "loihi_deploy/training/snn/assets/panda_torque.xml",
+                   "loihi_deploy/setup_lava.py", "loihi_deploy/__main__.py"):
         assert needed in names, needed
