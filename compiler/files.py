@@ -66,6 +66,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> pathlib.Path:
     return path
 
 
+def read_json_object(path: str | os.PathLike, required: dict[str, type] | None = None,
+                     limit: int = 64 << 20) -> dict:
+    """A JSON object from a file a user may have edited or planted: ValueError naming the file
+    unless it parses, is an object, and has each `required` key with the given type."""
+    import json
+    path = pathlib.Path(path)
+    try:
+        obj = json.loads(read_bounded(path, limit))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a JSON object, got a {type(obj).__name__}")
+    wrong = [f"{key} (expected {kind.__name__})" for key, kind in (required or {}).items()
+             if not isinstance(obj.get(key), kind)]
+    if wrong:
+        raise ValueError(f"{path}: missing or malformed fields: {', '.join(wrong)}")
+    return obj
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> pathlib.Path:
     return atomic_write_bytes(path, text.encode())
 

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from loihi_deploy.compiler.files import FileTooLarge, read_bounded, read_zip_member
+from loihi_deploy.compiler.files import (FileTooLarge, read_bounded, read_json_object,
+                                         read_zip_member)
 from loihi_deploy.compiler.ir import (ALIF_ADAPTATION_XI, ALIF_DT, ALIF_THRESHOLD_DECAY, ActionHead,
                                       AlifLayer, AnnGraph, Conv2d, Dense, EnvSpaces, LeakyReadout,
                                       TrainedSpikingGraph)
@@ -501,9 +502,9 @@ def load_trained_snn(run_dir: str | pathlib.Path) -> TrainedSpikingGraph:
             raise PolicyLoadError(f"{run_dir}: no {path.name}; expected the output folder of "
                                   f"`loihi-deploy train-snn --model snn`")
     try:
-        config = json.loads(metrics.read_text())["config"]
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise PolicyLoadError(f"{metrics}: unreadable training metrics ({exc!r})") from None
+        config = read_json_object(metrics, {"config": dict})["config"]
+    except (ValueError, FileTooLarge) as exc:
+        raise PolicyLoadError(f"unreadable training metrics: {exc}") from None
     if config.get("model") != "snn":
         raise PolicyLoadError(f"{run_dir}: a {config.get('model')!r} policy is not spiking; "
                               f"only `train-snn --model snn` runs compile to Loihi")

@@ -392,7 +392,7 @@ def plot_sweep(result: SweepResult, path) -> None:
     if np.isfinite(ann_ci):
         ax.axhspan(ann_mean - ann_ci, ann_mean + ann_ci, color="k", alpha=0.1)
     ax.errorbar(result.alphas, [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o",
-                capsize=3, label=f"SNN (IF, T={result.timesteps})")
+                capsize=3, label=f"SNN ({result.neuron.upper()}, T={result.timesteps})")
     ax.set_xlabel("CRPI alpha (0 = vanilla)")
     ax.set_ylabel(f"return ({result.episodes} episodes, mean ± 95% CI)")
     ax.set_title(result.env_id)

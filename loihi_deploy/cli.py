@@ -94,7 +94,8 @@ def _cmd_run(args, argv) -> None:
     lat_ms = 1e3 * np.asarray(result.latencies_s if result.latencies_s else [np.nan])
     print(f"{env_id}  {str(graph.neuron).upper()} T={graph.timesteps}  membrane {graph.membrane}  profile "
           f"{result.profile}  backend {args.backend}")
-    print(f"return over {int(complete.sum())} complete episodes: {mean:.1f} +- {ci:.1f} (95% CI)")
+    spread = f"± {ci:.1f} (mean ± 95% CI)" if np.isfinite(ci) else "(one episode: no interval)"
+    print(f"return over {int(complete.sum())} complete episodes: {mean:.1f} {spread}")
     for s, error in failed:
         print(f"PARTIAL: episode with reset seed {s} stopped: the env raised at {error}",
               file=sys.stderr)

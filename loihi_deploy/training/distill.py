@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from loihi_deploy.compiler.frontend import from_sequential, sha256_file
-from loihi_deploy.compiler.files import atomic_write_bytes
+from loihi_deploy.compiler.files import atomic_write_bytes, read_json_object
 from loihi_deploy.training.checkpoint import torch_bytes
 from loihi_deploy.training.configs import DistillConfig
 from loihi_deploy.api import load_ann
@@ -174,12 +174,16 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
     student = pixel_actor(pixels.pixel_shape(), act_dim, cfg.hidden)
     optimiser = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     progress_path, student_path = run_dir / "progress.json", run_dir / "student.pt"
-    progress = json.loads(progress_path.read_text()) if progress_path.exists() else \
-        {"config": dataclasses.asdict(cfg), "iterations": []}
+    progress = read_json_object(progress_path, {"iterations": list}) \
+        if progress_path.exists() else {"config": dataclasses.asdict(cfg), "iterations": []}
     if student_path.exists():
-        saved = torch.load(student_path, weights_only=True)
-        student.load_state_dict(saved["student"])
-        optimiser.load_state_dict(saved["optimiser"])
+        try:
+            saved = torch.load(student_path, weights_only=True)
+            student.load_state_dict(saved["student"])
+            optimiser.load_state_dict(saved["optimiser"])
+        except Exception as exc:  # noqa: BLE001 - not weights-only, other sizes, truncated
+            raise ValueError(f"{student_path}: cannot resume from it ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200]}); use a new --run-dir") from None
         print(f"resuming {run_dir} after {len(progress['iterations'])} iterations")
     data = [np.load(run_dir / f"data_{i}.npz", allow_pickle=False)
             for i in range(len(progress["iterations"]))]
@@ -212,7 +216,7 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
                                                       "optimiser": optimiser.state_dict()}))
         _atomic_json(progress_path, progress)
         print(f"iteration {it + 1}/{cfg.iterations}: {entry['frames']} frames, loss {loss:.4f}, "
-              f"return {entry['eval_mean']:.1f} +- {entry['eval_std']:.1f} "
+              f"return {entry['eval_mean']:.1f} ± {entry['eval_std']:.1f} (std) "
               f"({entry['seconds']:.0f} s)", flush=True)
     candidates = {"last": student}
     if (run_dir / "best_student.pt").exists():
@@ -258,7 +262,7 @@ def _export(cfg: DistillConfig, candidates: dict, low, high, act_dim: int, progr
         "sha256": sha256_file(out),
     }
     _atomic_json(out.with_suffix(".json"), meta)
-    print(f"exported {out}: {len(returns)}-episode return {returns.mean():.1f} +- "
+    print(f"exported {out}: {len(returns)}-episode return {returns.mean():.1f} ± "
           f"{returns.std():.1f} (expert with action repeat {pixels.ACTION_REPEAT}: "
-          f"{expert.mean():.1f} +- {expert.std():.1f})")
+          f"{expert.mean():.1f} ± {expert.std():.1f}; mean ± std)")
     return out

@@ -21,7 +21,7 @@ import time
 import gymnasium as gym
 import numpy as np
 
-from loihi_deploy.compiler.files import atomic_write_bytes, atomic_write_text
+from loihi_deploy.compiler.files import atomic_write_bytes, atomic_write_text, read_json_object
 from loihi_deploy.compiler.frontend import from_sequential, sha256_file
 from loihi_deploy.training.checkpoint import (CheckpointError, load_checkpoint, load_sb3_zip,
                                               save_checkpoint, torch_bytes)
@@ -139,8 +139,11 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
     env = make_env(cfg.env_id)
     if cfg.action_cost:
         env = ActionCost(env, cfg.action_cost)
-    progress = json.loads(progress_path.read_text()) if progress_path.exists() else \
-        {"config": dataclasses.asdict(cfg), "evals": [], "best": None}
+    progress = read_json_object(progress_path, {"evals": list}) if progress_path.exists() \
+        else {"config": dataclasses.asdict(cfg), "evals": [], "best": None}
+    if not isinstance(progress.get("best"), (dict, type(None))):
+        raise ValueError(f"{progress_path}: malformed field best (expected an object or null)")
+    progress.setdefault("best", None)
     legacy = [n for n in ("model.zip", "replay_buffer.pkl") if (run_dir / n).exists()]
     if (checkpoint / "state.json").exists():
         model = _make_model(cfg, env)
@@ -235,5 +238,5 @@ def export(cfg: TrainConfig, model, run_dir: pathlib.Path, progress: dict,
     }
     _atomic_json(out.with_suffix(".json"), meta)
     print(f"exported {out} ({chosen}): {len(returns)}-episode return "
-          f"{returns.mean():.1f} +- {returns.std():.1f}")
+          f"{returns.mean():.1f} ± {returns.std():.1f} (mean ± std)")
     return out

@@ -272,3 +272,23 @@ def test_a_bundle_declaring_a_huge_t_is_refused(small_bundle, tmp_path):
         f.attrs["timesteps"] = 100_000_000
     with pytest.raises(BundleError, match="timesteps T must be an integer in"):
         load_bundle(_doctor(small_bundle, tmp_path / "x.h5", huge_t))
+
+
+@pytest.mark.parametrize("content", ["[]", '{"evals": 3}', "{not json", '"x"'])
+def test_a_malformed_progress_file_in_a_run_dir_is_named(tmp_path, content):
+    from loihi_deploy.training.configs import TrainConfig
+    from loihi_deploy.training.train import train
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "progress.json").write_text(content)
+    cfg = TrainConfig(algo="td3", env_id="InvertedPendulum-v5", steps=40, run_dir=str(run))
+    with pytest.raises(ValueError, match="progress.json"):
+        train(cfg, [])
+
+
+def test_a_malformed_trained_snn_run_is_named(tmp_path):
+    from loihi_deploy.compiler.frontend import load_trained_snn
+    (tmp_path / "policy.pt").write_bytes(b"")
+    (tmp_path / "metrics.json").write_text('{"config": [1, 2]}')
+    with pytest.raises(PolicyLoadError, match="metrics.json"):
+        load_trained_snn(tmp_path)
