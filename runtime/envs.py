@@ -51,6 +51,28 @@ MUJOCO_NAMES = {"Ant", "HalfCheetah", "Hopper", "Walker2d", "Humanoid", "Humanoi
                 "InvertedPendulum", "InvertedDoublePendulum", "Pusher", "Reacher", "Swimmer"}
 
 
+def _make_derived(env_id: str, **kwargs) -> gym.Env:
+    return make_env(env_id, **kwargs)
+
+
+def register_derived_envs() -> list[str]:
+    """Register every MuJoCo id's '-pixels' and '-repeat2' variants with gymnasium, so that
+    `gym.make("HalfCheetah-v5-pixels")` works once this module is imported. Returns the ids
+    registered now."""
+    import functools
+    added = []
+    for base in sorted(gym.registry):
+        name = base.split("-")[0]
+        if name not in MUJOCO_NAMES or not base.split("-")[-1].startswith("v"):
+            continue
+        for suffix in (pixels.PIXEL_SUFFIX, pixels.REPEAT_SUFFIX):
+            if base + suffix not in gym.registry:
+                gym.register(id=base + suffix,
+                             entry_point=functools.partial(_make_derived, base + suffix))
+                added.append(base + suffix)
+    return added
+
+
 def space_sizes(env: gym.Env) -> tuple[int, int, np.ndarray, np.ndarray]:
     """(obs_dim, act_dim, action_low, action_high) of a Box/Box env."""
     obs, act = env.observation_space, env.action_space
@@ -68,3 +90,6 @@ def env_spaces(env_id: str) -> EnvSpaces:
         return EnvSpaces(env_id, *space_sizes(env))
     finally:
         env.close()
+
+
+register_derived_envs()

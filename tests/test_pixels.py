@@ -39,3 +39,14 @@ def test_action_repeat_matches_the_state_env():
         assert r_pixels == r_states == r_plain
     for env in (pixels, states, plain):
         env.close()
+
+
+def test_derived_envs_are_registered_with_gymnasium():
+    import gymnasium as gym
+
+    import loihi_deploy.runtime.envs  # noqa: F401  (registers the -pixels / -repeat2 ids)
+    env = gym.make("InvertedPendulum-v5-repeat2")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4,)
+    env.close()
+    assert "HalfCheetah-v5-pixels" in gym.registry and "Hopper-v5-repeat2" in gym.registry
