@@ -33,7 +33,8 @@ class Controller(Protocol):
 @dataclasses.dataclass
 class Rollout:
     """Returns (B,), lengths (B,) in decisions (env steps; steps / action repeat for pixel and
-    '-repeat2' envs); obs/actions (B, steps, dim) when recorded (obs in the env's dtype).
+    '-repeat2' envs); obs/actions (B, steps, dim) when recorded (obs in the env's dtype: the
+    observations the controller acted on) and last_observations, the one after the last step.
     errors[b] is None, or the message of the exception row b's env raised: that episode
     stopped there and its return and length are partial."""
     returns: np.ndarray
@@ -41,6 +42,7 @@ class Rollout:
     observations: np.ndarray | None = None
     actions: np.ndarray | None = None
     errors: list | None = None
+    last_observations: np.ndarray | None = None   # (B, dim) after each row's last step
 
     @property
     def failed(self) -> np.ndarray:
@@ -126,7 +128,8 @@ def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int |
         for env in envs:
             env.close()
     if record:
-        return Rollout(returns, lengths, np.stack(obs_log, 1), np.stack(act_log, 1), errors)
+        return Rollout(returns, lengths, np.stack(obs_log, 1), np.stack(act_log, 1), errors,
+                       obs.astype(envs[0].observation_space.dtype))
     return Rollout(returns, lengths, errors=errors)
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from loihi_deploy.compiler.ir import SpikingGraph
+from loihi_deploy.compiler.ir import SpikingGraph, TrainedSpikingGraph
 
 
-def encode(graph: SpikingGraph, obs: np.ndarray, profile: str):
-    """(B, obs_dim) observations -> (layer-0 input, clipped entries per row)."""
+def encode(graph: SpikingGraph | TrainedSpikingGraph, obs: np.ndarray, profile: str):
+    """(B, obs_dim) observations -> (layer-0 input, clipped entries per row). The one encoder
+    of every graph and backend (a trained SNN's input is observation then target)."""
     if profile == "float":
         return np.asarray(obs, dtype=np.float64), np.zeros(len(obs), dtype=np.int64)
     fixed = graph.fixed
@@ -36,3 +37,11 @@ def decode(graph: SpikingGraph, acc: np.ndarray, profile: str) -> np.ndarray:
     else:
         z = acc / (graph.fixed.readout_scale * T) + graph.readout.bias
     return graph.head(z)
+
+
+def decode_trained(graph: TrainedSpikingGraph, r: np.ndarray, profile: str) -> np.ndarray:
+    """A trained SNN's readout at the last substep (B, act_dim) -> action tanh(r) (fixed
+    point: r / (64 readout scale))."""
+    if profile == "fixed":
+        r = r / (64 * graph.fixed.readout.scale)
+    return np.tanh(r)

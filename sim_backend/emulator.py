@@ -235,23 +235,6 @@ def trained_constants(graph: TrainedSpikingGraph, profile: str, dtype=np.int64):
         (r.synapse.bias, r.decay), neurons.FLOAT
 
 
-def encode_trained(graph: TrainedSpikingGraph, x: np.ndarray, profile: str):
-    """Input (B, obs_dim) -> payload: itself (float) or clip(round(x * input_scale)) (fixed).
-    Returns (payload, clipped entries per row)."""
-    if profile != "fixed":
-        return x, np.zeros(len(x), dtype=np.int64)
-    limit = 2 ** (graph.fixed.input_bits - 1) - 1
-    raw = np.round(x * graph.fixed.input_scale)
-    return np.clip(raw, -limit, limit), np.count_nonzero(np.abs(raw) > limit, axis=1)
-
-
-def decode_trained(graph: TrainedSpikingGraph, r: np.ndarray, profile: str) -> np.ndarray:
-    """Readout at the last substep (B, act) -> action tanh(r) (fixed: r / (64 scale))."""
-    if profile == "fixed":
-        r = r / (64 * graph.fixed.readout.scale)
-    return np.tanh(r)
-
-
 class TrainedEmulator:
     """Controller (reset(); act(x) with x = (B, obs_dim) observation and target) running a
     TrainedSpikingGraph on B rows, float or fixed point, bit-exact with the Lava models.
@@ -289,7 +272,7 @@ class TrainedEmulator:
         if x.shape != (self.batch_size, self.graph.obs_dim):
             raise ValueError(f"emulator: expected inputs of shape ({self.batch_size}, "
                              f"{self.graph.obs_dim}) (observation and target), got {x.shape}")
-        payload, clipped = encode_trained(self.graph, x, self.profile)
+        payload, clipped = codec.encode(self.graph, x, self.profile)
         self.input_clips += clipped
         first_input = self.synapses[0](payload)
         for _ in range(self.graph.substeps):
@@ -305,4 +288,4 @@ class TrainedEmulator:
                                                            self.readout_bias,
                                                            self.readout_decay, self.arith)
             self.saturations += saturated
-        return decode_trained(self.graph, self.r, self.profile)
+        return codec.decode_trained(self.graph, self.r, self.profile)

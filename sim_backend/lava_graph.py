@@ -27,8 +27,8 @@ import numpy as np
 
 from loihi_deploy.compiler.ir import Conv2d, SpikingGraph, TrainedSpikingGraph
 from loihi_deploy.sim_backend import codec, neurons
-from loihi_deploy.sim_backend.emulator import (decode_trained, encode_trained, input_exponents,
-                                               neuron_constants, synapses, trained_constants)
+from loihi_deploy.sim_backend.emulator import (input_exponents, neuron_constants, synapses,
+                                               trained_constants)
 
 FLOAT_PAYLOAD_BITS = 24  # layer-0 Dense in the float profile: graded (real-valued) payload
 
@@ -225,5 +225,5 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
     at_rest = [(var, 0) for layer in layers for var in (layer.syn, layer.mem, layer.a, layer.s)]
     at_rest += [(layer.b, p.b_rest) for layer, p in zip(layers, params)] + [(readout.r, 0)]
     return LavaNetwork(graph, profile, period, injector, extractor, layers, readout, denses,
-                       run_cfg, functools.partial(encode_trained, graph, profile=profile),
-                       functools.partial(decode_trained, graph, profile=profile), at_rest)
+                       run_cfg, functools.partial(codec.encode, graph, profile=profile),
+                       functools.partial(codec.decode_trained, graph, profile=profile), at_rest)

@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from loihi_deploy.compiler.files import atomic_write_bytes, atomic_write_text
+from loihi_deploy.runtime.closed_loop import run_episodes
 from loihi_deploy.training.checkpoint import torch_bytes
 from loihi_deploy.training.configs import SNNTrainConfig
 from loihi_deploy.training.snn.layers import GRUNetwork, SpikingNetwork
-from loihi_deploy.training.snn.tasks import make_task, task_type
+from loihi_deploy.training.snn.tasks import TASK_IDS, task_type
 
 EVAL_SEED = 10_000
 
@@ -93,29 +94,35 @@ class TorchController:
             return self.policy(torch.tensor(x, dtype=torch.float32)).numpy().astype(np.float64)
 
 
+class NoisyController:
+    """Exploration: the wrapped controller's actions plus Gaussian noise (std `noise`),
+    clipped to [-1, 1]; one draw of shape (B, act_dim) from `rng` per step."""
+
+    def __init__(self, controller, noise: float, rng: np.random.Generator):
+        self.controller, self.noise, self.rng = controller, noise, rng
+
+    def reset(self) -> None:
+        self.controller.reset()
+
+    def act(self, x: np.ndarray) -> np.ndarray:
+        action = self.controller.act(x)
+        return np.clip(action + self.rng.normal(0, self.noise, action.shape), -1, 1)
+
+
 def rollout(controller, task: str, seeds, noise: float = 0.0, rng=None) -> dict:
     """Episodes of a controller batched over seeds (TorchController, or the emulator / Lava
-    controllers of a compiled SNN), input = observation then target: obs (E, L+1, d),
-    act (E, L, a), target (E, t), distance (E, L)."""
-    envs = [make_task(task) for _ in seeds]
-    first = [env.reset(seed=int(s)) for env, s in zip(envs, seeds)]
-    obs = np.stack([o for o, _ in first])
-    target = np.stack([info["target"] for _, info in first])
-    obs_log, act_log, dist_log = [obs.copy()], [], []
-    controller.reset()
-    done = False
-    while not done:
-        action = controller.act(np.concatenate([obs, target], axis=1))
-        if noise:
-            action = np.clip(action + rng.normal(0, noise, action.shape), -1, 1)
-        steps = [env.step(a) for env, a in zip(envs, action)]
-        obs = np.stack([s[0] for s in steps])
-        obs_log.append(obs.copy())
-        act_log.append(action)
-        dist_log.append([s[4]["distance"] for s in steps])
-        done = steps[0][3]
-    return {"obs": np.stack(obs_log, 1), "act": np.stack(act_log, 1), "target": target,
-            "distance": np.array(dist_log).T}
+    controllers of a compiled SNN) through the one episode runner,
+    runtime.closed_loop.run_episodes, on the task's goal-observation env (input = observation
+    then target): obs (E, L+1, d), act (E, L, a), target (E, t), distance (E, L) after each
+    step."""
+    env = task_type(task)
+    run = run_episodes(NoisyController(controller, noise, rng) if noise else controller,
+                       TASK_IDS[task], seeds, record=True)
+    inputs = np.concatenate([run.observations, run.last_observations[:, None]], axis=1)
+    obs, target = inputs[..., :env.obs_dim], inputs[:, 0, env.obs_dim:]
+    hand = obs[:, 1:, :env.target_dim]            # every observation starts with the hand
+    return {"obs": obs, "act": run.actions, "target": target,
+            "distance": np.linalg.norm(hand - target[:, None], axis=-1)}
 
 
 def reaching_metrics(distance: np.ndarray, task: str) -> dict:
@@ -205,7 +212,7 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
-    env = make_task(cfg.task)
+    env = task_type(cfg.task)
     model, policy = build_networks(cfg, env.obs_dim, env.act_dim, env.target_dim)
     model_opt, policy_opt = _optimizer(model), _optimizer(policy)
     buffer = EpisodeBuffer()

@@ -140,3 +140,30 @@ def task_type(name: str) -> type:
 
 def make_task(name: str) -> gym.Env:
     return task_type(name)()
+
+
+class GoalObservation(gym.ObservationWrapper):
+    """The controller's input: the task's observation followed by the episode's target, so a
+    reaching task runs through runtime.closed_loop.run_episodes like any gymnasium env."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        size = env.unwrapped.obs_dim + env.unwrapped.target_dim
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float64)
+
+    def observation(self, obs: np.ndarray) -> np.ndarray:
+        return np.concatenate([obs, self.env.unwrapped.target])
+
+
+TASK_IDS = {name: f"loihi_deploy/{cls.__name__}-v0" for name, cls in TASKS.items()}
+"""Gymnasium ids of the reaching tasks with goal observations (registered on import)."""
+
+
+def _make_goal_task(name: str, **kwargs) -> gym.Env:
+    return GoalObservation(make_task(name))
+
+
+for _name, _id in TASK_IDS.items():
+    if _id not in gym.registry:
+        gym.register(id=_id, entry_point=f"{__name__}:_make_goal_task",
+                     kwargs={"name": _name}, max_episode_steps=EPISODE_STEPS)
