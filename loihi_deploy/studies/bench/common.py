@@ -1,0 +1,188 @@
+"""Policies, the shared sweep machinery and the results files of every part."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+
+from loihi_deploy.api import calibrate_policy, evaluate_ann, load_ann, sweep
+from loihi_deploy.compiler.convert import convert
+from loihi_deploy.compiler.files import atomic_write_text
+from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
+from loihi_deploy.stats import mean_ci95
+
+
+PAPER_ACTORS = pathlib.Path(__file__).resolve().parents[4] / "shared" / "reference_actors"
+PAPER_ENVS = ("Ant-v4", "HalfCheetah-v4", "Hopper-v4", "Walker2d-v4")
+FULL_CONFIGS = ([("if", T) for T in (8, 16, 32, 64)] + [("snm", T) for T in (4, 8, 16)]
+                + [("mt:4", T) for T in (1, 2, 4)] + [("dc:4", T) for T in (1, 2, 4)])
+QUICK_CONFIGS = [("if", 4), ("snm", 4), ("mt:4", 2), ("dc:4", 2)]
+BUNDLED_CONFIGS = [("if", 16), ("mt:4", 2)]    # the project's own policies, full mode
+# clip study: (neuron, T, wider alternative clip in units); defaults are NeuronModel's
+CLIP_CONFIGS = [("snm", 4, 1.0), ("mt:4", 2, 6.0), ("dc:4", 2, 6.0)]
+PIXEL_CONFIGS = [("if", 32), ("if", 64), ("snm", 8), ("snm", 16), ("mt:4", 2), ("dc:4", 2)]
+PIXEL_ALPHAS = [0.0, 0.5, 1.0]     # a coarse grid: pixel rows cost ~100x a state row
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicySpec:
+    label: str      # short name in tables
+    policy: str     # bundled name or path
+    env_id: str
+
+
+def paper_policies() -> list[PolicySpec]:
+    """The paper's TD3 actors (docs/conversion.md section 4) that are present."""
+    return [PolicySpec(f"paper TD3 {env}", str(PAPER_ACTORS / f"TD3_{env}_actor.pt"), env)
+            for env in PAPER_ENVS if (PAPER_ACTORS / f"TD3_{env}_actor.pt").exists()]
+
+
+def bundled_policy_specs(names=None, pixels: bool = False) -> list[PolicySpec]:
+    """Bundled state policies (pixels=False) or pixel policies (pixels=True)."""
+    from loihi_deploy.zoo import bundled_policies
+    from loihi_deploy.runtime.pixels import is_pixel_env
+    zoo = bundled_policies()
+    return [PolicySpec(name, name, meta["env_id"]) for name, meta in zoo.items()
+            if (names is None or name in names) and is_pixel_env(meta["env_id"]) == pixels]
+
+
+def _row_key(row: dict) -> tuple:
+    return row["policy"], row["neuron"], row["timesteps"], row.get("clip")
+
+
+class _Results:
+    """Rows of one part, saved atomically after every row (resumable)."""
+
+    def __init__(self, path: pathlib.Path, settings: dict, resume: bool):
+        self.path = path
+        self.rows: list[dict] = []
+        if resume and path.exists():
+            saved = json.loads(path.read_text())
+            if saved.get("settings") == settings:
+                self.rows = saved["rows"]
+        self.settings = settings
+        self.done = {_row_key(r) for r in self.rows}
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        self.done.add(_row_key(row))
+        atomic_write_text(self.path, json.dumps({"settings": self.settings, "rows": self.rows},
+                                                indent=1))
+
+
+def _sweep_row(spec, ann, cal, ann_returns, neuron, T, clip, alphas, episodes, seed, workers,
+               ray_address):
+    start = time.perf_counter()
+    graph = convert(ann, cal, T, MembranePolicy("crpi", 0.0, clip), spec.env_id,
+                    NeuronModel.parse(neuron))
+    result = sweep(graph, ann, spec.env_id, alphas, episodes, seed, workers=workers,
+                   ann_returns=ann_returns, ray_address=ray_address)
+    ann_mean, ann_ci = mean_ci95(ann_returns)
+    stats = [mean_ci95(r) for r in result.snn_returns]
+    best = result.best_alpha_index
+    delta = result.delta_vs_vanilla(best)
+    return {"policy": spec.label, "env_id": spec.env_id, "neuron": str(graph.neuron),
+            "timesteps": T, "clip": clip, "episodes": episodes, "alphas": result.alphas,
+            "ann": {"mean": ann_mean, "ci95": ann_ci},
+            "snn_mean": [m for m, _ in stats], "snn_ci95": [c for _, c in stats],
+            "vanilla": {"mean": stats[0][0], "ci95": stats[0][1],
+                        "ratio": stats[0][0] / ann_mean},
+            "best": {"alpha": result.alphas[best], "mean": stats[best][0],
+                     "ci95": stats[best][1], "ratio": stats[best][0] / ann_mean,
+                     "delta_vs_vanilla": delta[0], "delta_ci95": delta[1]},
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def run_part(part: str, specs: list[PolicySpec], configs, alphas, episodes: int, seed: int,
+             out: pathlib.Path, workers: int | None, resume: bool, progress: bool = True,
+             ray_address: str | None = None, cache: dict | None = None):
+    """Run one part: configs of (neuron, T) (conversion) or of (neuron, T, alternative clip)
+    (clip study: each config runs with the default clip and the alternative); configs may be
+    a function of the policy. cache: policy label -> (ann, calibration), shared with _graph
+    (filled here, so a later part of the same run need not calibrate again)."""
+    from tqdm.auto import tqdm
+    alphas = [float(a) for a in alphas]
+    if alphas[0] != 0.0:
+        raise ValueError("the alpha grid must start at 0 (vanilla)")
+    settings = {"alphas": alphas, "episodes": episodes, "seed": seed,
+                "calibration": "per-neuron max, 10 ANN episodes, reset seeds 0..9"}
+    results = _Results(out / f"{part}.json", settings, resume)
+    jobs = []
+    for spec in specs:
+        for config in (configs(spec) if callable(configs) else configs):
+            neuron, T = config[0], config[1]
+            clips = [None, *config[2:]]
+            jobs += [(spec, neuron, T, clip) for clip in clips
+                     if (spec.label, str(NeuronModel.parse(neuron)), T, clip) not in results.done]
+    bar = tqdm(total=len(jobs), desc=f"bench {part}", unit="row", disable=not progress)
+    cache = {} if cache is None else cache
+    ann_returns: dict = {}
+    for spec, neuron, T, clip in jobs:
+        if spec.label not in cache:
+            ann = load_ann(spec.policy, spec.env_id)
+            cache[spec.label] = (ann, calibrate_policy(ann, spec.env_id, 10, 0, "max"))
+        if spec.label not in ann_returns:
+            ann_returns[spec.label] = evaluate_ann(cache[spec.label][0], spec.env_id, episodes,
+                                                   seed)
+        bar.set_postfix_str(f"{spec.env_id} {neuron} T={T}" + (f" clip {clip}" if clip else ""))
+        results.add(_sweep_row(spec, *cache[spec.label], ann_returns[spec.label], neuron, T,
+                               clip, alphas, episodes, seed, workers, ray_address))
+        bar.update(1)
+    bar.close()
+    return results.rows
+
+
+ANALYSIS_CONFIGS = [("if", 16), ("snm", 8), ("mt:4", 2), ("dc:4", 2)]
+
+
+def calibrated_graph(spec: PolicySpec, cache: dict, neuron: str, T: int):
+    """(ann, graph (crpi, alpha per row), calibration) with calibration cached per policy."""
+    if spec.label not in cache:
+        ann = load_ann(spec.policy, spec.env_id)
+        cache[spec.label] = (ann, calibrate_policy(ann, spec.env_id, 10, 0, "max"))
+    ann, cal = cache[spec.label]
+    graph = convert(ann, cal, T, MembranePolicy("crpi", 0.0), spec.env_id,
+                    NeuronModel.parse(neuron))
+    return ann, graph, cal
+
+
+PARTS = ("conversion", "crpi_clip", "amplification", "cost", "fidelity", "simulator", "pixels")
+
+
+def write_part(out: pathlib.Path, name: str, payload, markdown: str) -> None:
+    atomic_write_text(out / f"{name}.json", json.dumps(payload, indent=1, default=float))
+    atomic_write_text(out / f"{name}.md", markdown)
+
+
+def write_index(out: pathlib.Path, prefix: str, command: str,
+                runs: list[str] | None = None) -> pathlib.Path:
+    """OUT/<prefix>README.md: every part's markdown that exists, with its figures. runs: the
+    invocations that actually produced the files, when the parts ran separately."""
+    titles = {"conversion": "Conversion study", "crpi_clip": "CRPI clip radius",
+              "amplification": "Error amplification", "cost": "Cost per decision",
+              "fidelity": "Float vs Loihi fixed point", "simulator": "Simulator performance",
+              "pixels": "Pixel policies (convolutional)"}
+    figures = {"conversion": ["conversion_alpha.png"], "amplification": ["amplification.png"],
+               "pixels": ["pixels_alpha.png"]}
+    lines = ["# Results", "", f"Generated by `{command}` (loihi_deploy/studies/bench.py); each section's "
+             "numbers are in the JSON file of the same name.", "",
+             "Closed-loop returns were measured on one machine; float rollouts are chaotic and "
+             "their last bits depend on the CPU's BLAS kernels, so another machine gives other "
+             "means within the printed intervals (docs/reproducibility.md). Fixed-point rows "
+             "depend on it too, through the calibration rollouts. Timings are this machine's.",
+             ""]
+    if runs:
+        lines += ["This copy was produced part by part, with the same code and settings:", ""]
+        lines += [f"    {run}" for run in runs] + [""]
+    for part in PARTS:
+        md = out / f"{prefix}{part}.md"
+        if not md.exists():
+            continue
+        lines += [f"## {titles[part]}", "", md.read_text().strip(), ""]
+        lines += [f"![{part}]({prefix}{fig})" for fig in figures.get(part, [])
+                  if (out / f"{prefix}{fig}").exists()]
+        lines.append("")
+    path = out / f"{prefix}README.md"
+    path.write_text("\n".join(lines))
+    return path
