@@ -104,7 +104,7 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
         start = time.perf_counter()
         data[name] = rollout(controller, task, seeds)
         timings[name] = time.perf_counter() - start
-        rows[name] = reaching_metrics(data[name]["distance"], task)
+        rows[name] = {"episodes": episodes, **reaching_metrics(data[name]["distance"], task)}
         rows[name]["cumulative_distance_per_episode"] = \
             data[name]["distance"].sum(axis=1).round(6).tolist()
         if name == "emulator fixed":
@@ -128,7 +128,7 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
     if lava_episodes > 0:
         lava = _run_lava(fixed_graph, task, seeds[:lava_episodes],
                          data["emulator fixed"]["act"][:lava_episodes], progress, tqdm)
-        rows["lava fixed"] = lava.pop("metrics")
+        rows["lava fixed"] = {"episodes": lava["episodes"], **lava.pop("metrics")}
     layers = [layer.synapse.shape for layer in graph.layers]
     return {"run_dir": str(run_dir), "task": task, "episodes": episodes,
             "eval_seeds": [int(seeds[0]), int(seeds[-1])],
@@ -173,10 +173,11 @@ def format_report(report: dict) -> str:
              f"{net['trained_parameters']} trained parameters, {net['deployed_synapses']} "
              f"synapses on chip; inputs {net['input_bits']}-bit payloads, weight exponents "
              f"{net['weight_exps']}",
-             f"{'backend':<16}{'success':>9}{'final dist':>12}{'on target':>11}"
+             f"{'backend':<16}{'episodes':>9}{'success':>9}{'final dist':>12}{'on target':>11}"
              f"{'cum. dist':>11}"]
     for name, row in report["rows"].items():
-        lines.append(f"{name:<16}{row['success_rate']:>9.0%}{row['final_distance']:>10.3f} m"
+        lines.append(f"{name:<16}{row['episodes']:>9}{row['success_rate']:>9.0%}"
+                     f"{row['final_distance']:>10.3f} m"
                      f"{row['time_on_target']:>11.1%}{row['cumulative_distance']:>11.1f}")
     f = report["fidelity"]
     lines.append(f"float vs fixed point (same inputs, open loop): action RMSE "

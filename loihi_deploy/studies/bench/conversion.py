@@ -55,32 +55,35 @@ def format_clip(rows: list[dict]) -> str:
 
 
 def plot_alpha_curves(rows: list[dict], path: pathlib.Path) -> None:
-    """One panel per (policy, neuron kind): ratio to the ANN vs alpha, one line per T."""
+    """One panel per (policy, neuron kind) that has rows: return / ANN (mean ± 95% CI) vs
+    alpha, one line per T, on one fixed y scale for every panel (0 to the largest upper
+    bound, at least 1.1) so that a change of a tenth of a percent looks like one."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    policies = list(dict.fromkeys(r["policy"] for r in rows))
-    kinds = list(dict.fromkeys(r["neuron"] for r in rows))
-    fig, axes = plt.subplots(len(policies), len(kinds), squeeze=False, sharey="row",
-                             figsize=(3.2 * len(kinds), 2.6 * len(policies)), dpi=110)
-    for i, label in enumerate(policies):
-        for j, kind in enumerate(kinds):
-            ax = axes[i][j]
-            for r in (r for r in rows if r["policy"] == label and r["neuron"] == kind):
-                ann = r["ann"]["mean"]
-                ax.errorbar(r["alphas"], np.array(r["snn_mean"]) / ann,
-                            yerr=np.array(r["snn_ci95"]) / ann, marker=".", capsize=2,
-                            label=f"T={r['timesteps']}")
-            ax.axhline(1.0, color="k", lw=0.8)
-            ax.set_title(f"{label}\n{kind}", fontsize=8)
-            ax.grid(alpha=0.3)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=6)
-            if i == len(policies) - 1:
-                ax.set_xlabel("CRPI alpha")
-            if j == 0:
-                ax.set_ylabel("return / ANN")
+
+    from loihi_deploy.api import save_figure
+    panels = list(dict.fromkeys((r["policy"], r["neuron"]) for r in rows))
+    columns = min(4, len(panels))
+    n_rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(n_rows, columns, squeeze=False, figsize=(3.2 * columns,
+                                                                      2.6 * n_rows), dpi=110)
+    top = max([1.1] + [float(np.max((np.array(r["snn_mean"]) + np.nan_to_num(
+        np.array(r["snn_ci95"], dtype=float))) / r["ann"]["mean"])) for r in rows])
+    for ax, (label, kind) in zip(axes.flat, panels):
+        for r in (r for r in rows if r["policy"] == label and r["neuron"] == kind):
+            ann = r["ann"]["mean"]
+            ax.errorbar(r["alphas"], np.array(r["snn_mean"]) / ann,
+                        yerr=np.array(r["snn_ci95"], dtype=float) / ann, marker=".", capsize=2,
+                        label=f"T={r['timesteps']}")
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_ylim(0, top)
+        ax.set_title(f"{label}\n{kind.upper()}", fontsize=8)
+        ax.set_xlabel("CRPI alpha (0 = vanilla)", fontsize=7)
+        ax.set_ylabel("return / ANN (± 95% CI)", fontsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.remove()                      # no empty panels
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
