@@ -481,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-GRACE_S = 5.0   # after SIGINT/SIGTERM, the orderly shutdown's time before a hard exit
+GRACE_S = 12.0  # after SIGINT/SIGTERM, the orderly shutdown's time before a hard exit
 _hard_exit: list[threading.Timer] = []
 
 

@@ -133,8 +133,9 @@ class LavaController:
         saturations = int(sum(p.saturations.get()[0] for p in procs)) if self._started else 0
         return saturations, self.input_clips
 
-    def close(self, timeout_s: float = 10.0) -> None:
-        """Stop Lava; if its stop does not return in time, kill its child processes."""
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop Lava; if its stop does not return in time, kill its child processes (within
+        the CLI's grace period after a signal, loihi_deploy.cli.GRACE_S)."""
         if self._closed:
             return
         self._closed = True

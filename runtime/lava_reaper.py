@@ -7,11 +7,13 @@ process killed with SIGKILL cannot clean up, so the clean-up is done from outsid
 
 - `start()` (called before Lava forks its first process) starts this module as a watcher in
   its own session (a terminal's Ctrl-C does not reach it), connected to the parent by a pipe.
-- Every 0.5 s the watcher records the parent's descendants (pid and start time) and the
-  /dev/shm files they or the parent map.
+- Every 0.2 s the watcher records the parent's descendants (pid and start time) and the
+  /dev/shm files they or the parent map or hold open.
 - When the pipe closes (the parent exited, however it ended) the watcher kills the recorded
   processes that are still alive (same pid and start time) and unlinks the recorded segments
-  that still exist, then exits. After a normal close there is nothing left to do.
+  that still exist, then any /dev/shm segment created during the run (after the watcher
+  started) that no process on the machine maps or holds open any more, then exits. After a
+  normal close there is nothing left to do.
 - Processes forked while Lava starts ignore SIGINT (the parent stops them in order) and are
   killed by the kernel when their parent dies (PR_SET_PDEATHSIG).
 
@@ -27,7 +29,7 @@ import subprocess
 import sys
 import time
 
-POLL_S = 0.5
+POLL_S = 0.2
 _watcher: subprocess.Popen | None = None
 _forking_for_lava = False
 
@@ -101,12 +103,39 @@ def _descendants(root: int) -> list[int]:
 
 
 def _shm_files(pid: int) -> set[str]:
+    """/dev/shm files that process `pid` maps or holds open."""
+    found = set()
     try:
         with open(f"/proc/{pid}/maps") as f:
-            return {line.split(maxsplit=5)[5].strip() for line in f
-                    if "/dev/shm/" in line and len(line.split(maxsplit=5)) == 6}
+            found |= {line.split(maxsplit=5)[5].strip() for line in f
+                      if "/dev/shm/" in line and len(line.split(maxsplit=5)) == 6}
+    except OSError:
+        pass
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("/dev/shm/"):
+                    found.add(target)
+    except OSError:
+        pass
+    return found
+
+
+def _orphaned_segments(since: float) -> set[str]:
+    """/dev/shm segments created after `since` that no process maps or holds open."""
+    try:
+        recent = {f"/dev/shm/{n}" for n in os.listdir("/dev/shm")
+                  if os.stat(f"/dev/shm/{n}").st_ctime >= since}
     except OSError:
         return set()
+    if not recent:
+        return set()
+    in_use = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            in_use |= _shm_files(int(name))
+    return recent - in_use
 
 
 def watch(parent: int) -> None:
@@ -115,6 +144,7 @@ def watch(parent: int) -> None:
     processes: dict[int, str] = {}
     segments: set[str] = set()
     own = os.getpid()
+    started = time.time() - 1.0
     while True:
         ready, _, _ = select.select([sys.stdin], [], [], POLL_S)
         if ready and not os.read(sys.stdin.fileno(), 4096):
@@ -133,7 +163,7 @@ def watch(parent: int) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(_start_time(p) for p in alive):
         time.sleep(0.05)
-    for path in segments:
+    for path in segments | _orphaned_segments(started):
         if path.startswith("/dev/shm/") and "/" not in path[len("/dev/shm/"):]:
             with contextlib.suppress(OSError):
                 os.unlink(path)

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "loihi_deploy.cli"]
-SETTLE_S = 10.0    # what "a few seconds" means here: GRACE_S (5 s) plus the reaper's poll
+SETTLE_S = 20.0    # the bound tested: GRACE_S (12 s, reached only on a loaded machine) + clean-up
 
 
 def _descendants(root: int) -> set[int]:
