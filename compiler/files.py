@@ -36,6 +36,32 @@ def read_zip_member(zf: zipfile.ZipFile, name: str, where: str,
     return data
 
 
+def read_sb3_zip(path: str | os.PathLike) -> tuple[dict, dict[str, bytes]]:
+    """A Stable-Baselines3 model zip without unpickling: its `data` member as a JSON object
+    (the pickled ':serialized:' entries stay undecoded strings) and the bytes of its `*.pth`
+    members (torch files for torch.load(weights_only=True)); every member size-bounded.
+    ValueError naming the file on anything else."""
+    import json
+    where = str(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "policy.pth" not in names or "data" not in names:
+                raise ValueError(f"{where}: not a Stable-Baselines3 model (zip without "
+                                 f"policy.pth/data; has {sorted(names)})")
+            data = json.loads(read_zip_member(zf, "data", where, 64 << 20))
+            members = {n: read_zip_member(zf, n, where) for n in sorted(names)
+                       if n.endswith(".pth")}
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{where}: corrupt zip file ({exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{where}: corrupt SB3 `data` JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: malformed SB3 `data`: a JSON {type(data).__name__}, "
+                         f"expected an object")
+    return data, members
+
+
 def read_bounded(path: str | os.PathLike, limit: int | None = None) -> bytes:
     """A file's bytes, refusing one larger than `limit` (default MAX_FILE_BYTES)."""
     limit = MAX_FILE_BYTES if limit is None else limit

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from loihi_deploy.compiler.files import (FileTooLarge, read_bounded, read_json_object,
-                                         read_zip_member)
+                                         read_sb3_zip)
 from loihi_deploy.compiler.ir import (ALIF_ADAPTATION_XI, ALIF_DT, ALIF_THRESHOLD_DECAY, ActionHead,
                                       AlifLayer, AnnGraph, Conv2d, Dense, EnvSpaces, LeakyReadout,
                                       TrainedSpikingGraph)
@@ -239,26 +239,11 @@ def from_paper_state_dict(state: dict, head_bounds: tuple | None, spaces: EnvSpa
 
 
 def _read_sb3_zip(path: pathlib.Path) -> tuple[dict, dict]:
-    where = str(path)
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if "policy.pth" not in names or "data" not in names:
-                raise PolicyLoadError(f"{where}: not a Stable-Baselines3 model (zip without "
-                                      f"policy.pth/data; has {sorted(names)})")
-            data = json.loads(read_zip_member(zf, "data", where, 64 << 20))
-            state = _torch_load_weights(read_zip_member(zf, "policy.pth", where),
-                                        f"{where}:policy.pth")
-    except zipfile.BadZipFile as exc:
-        raise PolicyLoadError(f"{where}: corrupt zip file ({exc})") from None
-    except FileTooLarge as exc:
+        data, members = read_sb3_zip(path)
+    except ValueError as exc:
         raise PolicyLoadError(str(exc)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PolicyLoadError(f"{where}: corrupt SB3 `data` JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise PolicyLoadError(f"{where}: malformed SB3 `data`: a JSON {type(data).__name__}, "
-                              f"expected an object")
-    return data, state
+    return data, _torch_load_weights(members["policy.pth"], f"{path}:policy.pth")
 
 
 SB3_RELU = "<class 'torch.nn.modules.activation.ReLU'>"   # how SB3's `data` JSON names nn.ReLU

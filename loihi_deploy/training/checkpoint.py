@@ -20,9 +20,8 @@ import zipfile
 
 import numpy as np
 
-from loihi_deploy.compiler import files
 from loihi_deploy.compiler.files import (FileTooLarge, atomic_write_bytes, atomic_write_text,
-                                         read_bounded)
+                                         read_bounded, read_sb3_zip)
 
 BUFFER_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
@@ -43,14 +42,6 @@ def _torch_load(data: bytes, where: str):
 def _read_file(path: pathlib.Path) -> bytes:
     try:
         return read_bounded(path)
-    except FileTooLarge as exc:
-        raise CheckpointError(str(exc)) from None
-
-
-def read_zip_member(zf: zipfile.ZipFile, name: str, where: str,
-                    limit: int | None = None) -> bytes:
-    try:
-        return files.read_zip_member(zf, name, where, limit)
     except FileTooLarge as exc:
         raise CheckpointError(str(exc)) from None
 
@@ -178,28 +169,14 @@ def load_sb3_zip(model, path: pathlib.Path) -> int:
     plain JSON number `num_timesteps` of `data`: never its pickled entries."""
     where = str(path)
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if "policy.pth" not in names or "data" not in names:
-                raise CheckpointError(f"{where}: not a Stable-Baselines3 model (no policy.pth "
-                                      f"or data member)")
-            data = json.loads(read_zip_member(zf, "data", where, 64 << 20))
-            params = {}
-            for member in sorted(names):
-                if member.endswith(".pth") and member != "pytorch_variables.pth":
-                    params[member[:-4]] = _torch_load(read_zip_member(zf, member, where),
-                                                      f"{where}:{member}")
-            if "pytorch_variables.pth" in names:
-                params["variables"] = _torch_load(
-                    read_zip_member(zf, "pytorch_variables.pth", where),
-                    f"{where}:pytorch_variables.pth")
-    except zipfile.BadZipFile as exc:
-        raise CheckpointError(f"{where}: corrupt zip file ({exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{where}: its `data` member is not JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{where}: its `data` member is a {type(data).__name__}, not an "
-                              f"object")
+        data, members = read_sb3_zip(path)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
+    params = {name[:-4]: _torch_load(raw, f"{where}:{name}") for name, raw in members.items()
+              if name != "pytorch_variables.pth"}
+    if "pytorch_variables.pth" in members:
+        params["variables"] = _torch_load(members["pytorch_variables.pth"],
+                                          f"{where}:pytorch_variables.pth")
     steps = data.get("num_timesteps", 0)
     if not isinstance(steps, int) or not 0 <= steps < 2 ** 40:
         raise CheckpointError(f"{where}: num_timesteps must be a non-negative integer, got "
