@@ -10,12 +10,15 @@ Layout (schema 3):
             membrane ("vanilla" | "free" | "crpi:<alpha>[:<clip>]"),
             encoder ("constant_current" | "change", implied by the neuron's coding), profile,
             source (JSON: kind, path, sha256 of the source policy), calibration (JSON),
-            versions (JSON)
+            versions (JSON), env_kwargs (JSON object: gymnasium keyword arguments the env
+            is made with; optional, {} when absent)
     hidden/<i>/weight (out, in), hidden/<i>/bias (out,), hidden/<i>/threshold (out,); a
             convolution (schema 3): weight (C_out, C_in, kh, kw), bias (C_out,), threshold
             per neuron, and group attrs kind = "conv2d", in_shape (C, H, W), stride, padding
     readout/weight (act, n_last), readout/bias (act,)
     head/scale (act,), head/offset (act,)      action = offset + scale * tanh(z)
+    input_clip/low, input_clip/high (obs_dim,)  optional: observations clipped to [low, high]
+            before layer 0 (compiler.ir.InputClip; SB3 VecNormalize's clip)
     fixed/...  (profile "fixed" only) the Loihi fixed-point numbers (compiler.ir.FixedProfile):
             fixed/hidden/<i>/{weight, bias_mant, vth_mant} with attrs weight_exp, bias_exp,
             scale; fixed/readout_weight; attrs input_scale, input_bits, readout_exp,
@@ -25,6 +28,9 @@ and raises BundleError naming the file and the problem.
 Schema history (older schemas load through a migration): 1 = IF neurons only, membrane
 without a clip; it reads unchanged as schema 2 (neuron "if", the model's default clip).
 2 = dense layers only; it reads unchanged as schema 3 (convolutions added).
+Bundles written before env_kwargs existed that name Ant-v5 with 27 observations were made for
+Ant-v5 without contact forces (the toolchain then redefined Ant-v5 so): they load with
+env_kwargs {"include_cfrc_ext_in_observation": False}.
 """
 from __future__ import annotations
 
@@ -38,7 +44,7 @@ import numpy as np
 
 from loihi_deploy.compiler.files import atomic_write_bytes, hdf5_bytes
 from loihi_deploy.compiler.ir import (ActionHead, Conv2d, Dense, EnvSpaces, FixedLayer,
-                                      FixedProfile, MembranePolicy, NeuronModel, SpikingGraph,
+                                      FixedProfile, InputClip, MembranePolicy, NeuronModel, SpikingGraph,
                                       SpikingLayer)
 
 FORMAT = "loihi-deploy-bundle"
@@ -74,6 +80,9 @@ def _arrays(graph: SpikingGraph) -> dict[str, np.ndarray]:
     arrays["readout/bias"] = graph.readout.bias
     arrays["head/scale"] = graph.head.scale
     arrays["head/offset"] = graph.head.offset
+    if graph.input_clip is not None:
+        arrays["input_clip/low"] = graph.input_clip.low
+        arrays["input_clip/high"] = graph.input_clip.high
     if graph.fixed is not None:
         for i, q in enumerate(graph.fixed.hidden):
             for field in _FIXED_LAYER_ARRAYS:
@@ -103,6 +112,7 @@ def _attrs(graph: SpikingGraph) -> dict[str, object]:
             "membrane": str(graph.membrane), "encoder": graph.encoder, "profile": graph.profile,
             "source": json.dumps(graph.source, sort_keys=True, default=str),
             "calibration": json.dumps(graph.calibration, sort_keys=True, default=str),
+            "env_kwargs": json.dumps(graph.env_kwargs, sort_keys=True),
             **_fixed_attrs(graph.fixed)}
 
 
@@ -241,6 +251,7 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
                 raise BundleError(f"{path}: missing attributes {missing}")
             attrs = {k: f.attrs[k] for k in (*_SCALAR_ATTRS, *_JSON_ATTRS)}
             attrs.update({k: f.attrs[k] for k in f.attrs if k.startswith("fixed_")})
+            attrs["env_kwargs"] = f.attrs.get("env_kwargs", "null")
             attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}
             n_hidden = len(f["hidden"]) if "hidden" in f else 0
             arrays = {}
@@ -254,6 +265,9 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
                                         int(group_attrs["stride"]), int(group_attrs["padding"]))
             for name in ("readout/weight", "readout/bias", "head/scale", "head/offset"):
                 arrays[name] = _read(f, path, name)
+            if "input_clip" in f:
+                for name in ("input_clip/low", "input_clip/high"):
+                    arrays[name] = _read(f, path, name)
             if attrs["profile"] == "fixed":
                 for i in range(n_hidden):
                     for field in _FIXED_LAYER_ARRAYS:
@@ -279,14 +293,32 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
             timesteps=int(attrs["timesteps"]),
             membrane=MembranePolicy.parse(str(attrs["membrane"])),
             neuron=NeuronModel.parse(str(attrs["neuron"])),
-            env_id=str(attrs["env_id"]), source=json.loads(attrs["source"]),
-            calibration=json.loads(attrs["calibration"]), fixed=fixed)
+            env_id=str(attrs["env_id"]), env_kwargs=_env_kwargs(attrs, arrays),
+            source=json.loads(attrs["source"]),
+            calibration=json.loads(attrs["calibration"]), fixed=fixed,
+            input_clip=InputClip(arrays["input_clip/low"], arrays["input_clip/high"])
+            if "input_clip/low" in arrays else None)
     except (ValueError, KeyError, json.JSONDecodeError) as exc:
         raise BundleError(f"{path}: invalid bundle contents: {exc}") from None
     if str(attrs["encoder"]) != graph.encoder:
         raise BundleError(f"{path}: encoder {attrs['encoder']!r} does not match neuron "
                           f"{graph.neuron} (expected {graph.encoder!r})")
     return graph
+
+
+LEGACY_ANT_V5_KWARGS = {"include_cfrc_ext_in_observation": False}
+
+
+def _env_kwargs(attrs: dict, arrays: dict) -> dict:
+    """The env_kwargs attribute; for bundles without it, the migration in the module docstring."""
+    value = json.loads(attrs["env_kwargs"])
+    if value is None:
+        first = arrays["hidden/0/weight"]
+        legacy_ant = attrs["env_id"] == "Ant-v5" and first.ndim == 2 and first.shape[1] == 27
+        return dict(LEGACY_ANT_V5_KWARGS) if legacy_ant else {}
+    if not isinstance(value, dict):
+        raise ValueError(f"env_kwargs must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _synapse(arrays: dict, i: int, conv_geometry: tuple | None):
@@ -318,9 +350,12 @@ def check_bundle_env(graph: SpikingGraph, spaces: EnvSpaces, where: str) -> None
     env_id, obs_dim, act_dim = spaces.env_id, spaces.obs_dim, spaces.act_dim
     low, high = spaces.action_low, spaces.action_high
     if (graph.obs_dim, graph.act_dim) != (obs_dim, act_dim):
+        kwargs_hint = (f"; it was compiled with env_kwargs {graph.env_kwargs}"
+                       if graph.env_kwargs != spaces.env_kwargs else "")
+        made = f" made with env_kwargs {spaces.env_kwargs}" if spaces.env_kwargs else ""
         raise BundleError(f"{where}: compiled for {graph.env_id} ({graph.obs_dim} observations, "
-                          f"{graph.act_dim} actions) but {env_id} has {obs_dim} observations, "
-                          f"{act_dim} actions")
+                          f"{graph.act_dim} actions) but {env_id}{made} has {obs_dim} "
+                          f"observations, {act_dim} actions{kwargs_hint}")
     expected = ActionHead.from_bounds(low, high)
     if not np.allclose(graph.head.offset, expected.offset) or \
             not np.allclose(graph.head.scale, expected.scale):

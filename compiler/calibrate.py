@@ -66,6 +66,8 @@ def calibrate(ann: AnnGraph, states: np.ndarray, method: str = "max",
         raise ValueError(f"calibration needs a non-empty (N, obs_dim) array of states, got "
                          f"shape {states.shape}")
     thresholds = thresholds_from_states(ann, states, method, percentile)
+    if ann.input_clip is not None:   # what reaches layer 0 (AnnGraph.forward clips too)
+        states = ann.input_clip(states)
     absmax = states if states.dtype.kind == "u" else np.abs(states)
     first = ann.hidden[0]
     if isinstance(first, Conv2d):   # per input channel (the quantiser scales per channel)

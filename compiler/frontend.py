@@ -3,7 +3,9 @@
 Supported sources (load_policy picks by file type and keys):
   * the CRPI paper's released actors (torch state dicts): TD3 keys l1/l2/l3, SAC keys
     fc1/fc2/fc_mu (fc_std is unused by the deterministic action);
-  * Stable-Baselines3 TD3/SAC .zip files (only policy.pth and the JSON `data` are read);
+  * Stable-Baselines3 TD3/SAC .zip files (only policy.pth and the JSON `data` are read), with
+    the VecNormalize statistics saved beside them folded in, and rl-baselines3-zoo run folders
+    (compiler.sb3);
   * the project's policy files: a state dict of nn.Sequential(Linear, ReLU, ..., Linear[, Tanh])
     or, for pixel policies, nn.Sequential(Conv2d, ReLU, ..., Flatten, Linear, ReLU, ..., Tanh),
     with a sidecar JSON (loihi_deploy.training.train and loihi_deploy.training.distill write them), and live
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from loihi_deploy.compiler import sb3
 from loihi_deploy.compiler.files import (FileTooLarge, read_bounded, read_json_object,
                                          read_sb3_zip)
 from loihi_deploy.compiler.ir import (ALIF_ADAPTATION_XI, ALIF_DT, ALIF_THRESHOLD_DECAY, ActionHead,
@@ -190,6 +193,10 @@ def _graph(hidden: list[Dense], readout: Dense, head: ActionHead, source: dict,
         raise PolicyLoadError(f"{where}: {exc}") from None
 
 
+VARIANT_HINT = ("; if the policy was trained on a variant of the env, give its gymnasium keyword "
+                "arguments (--env-kwargs JSON, env_kwargs= in Python; docs/environments.md)")
+
+
 def _bounds(spaces: EnvSpaces | None, action_low, action_high, layers: list[Dense],
             where: str) -> ActionHead:
     """The tanh head onto the given bounds, or onto the env's (after checking the sizes)."""
@@ -202,7 +209,7 @@ def _bounds(spaces: EnvSpaces | None, action_low, action_high, layers: list[Dens
         if (obs_dim, act_dim) != (spaces.obs_dim, spaces.act_dim):
             raise PolicyLoadError(f"{where}: policy maps {obs_dim} observations to {act_dim} "
                                   f"actions but {spaces.env_id} has {spaces.obs_dim} "
-                                  f"observations and {spaces.act_dim} actions")
+                                  f"observations and {spaces.act_dim} actions{VARIANT_HINT}")
     head = ActionHead.from_bounds(action_low, action_high)
     if head.scale.size != act_dim:
         raise PolicyLoadError(f"{where}: policy outputs {act_dim} actions but the action bounds "
@@ -279,7 +286,10 @@ def from_sb3_zip(path: pathlib.Path, spaces: EnvSpaces | None, source: dict) -> 
     if len(layers) < 2:
         raise PolicyLoadError(f"{where}: actor has no hidden layer")
     head = _bounds(spaces, None, None, layers, where)
-    return _graph(layers[:-1], layers[-1], head, {**source, "kind": f"sb3-{algo}"}, where)
+    graph = _graph(layers[:-1], layers[-1], head, {**source, "kind": f"sb3-{algo}"}, where)
+    stats_path = sb3.find_vecnormalize(path)
+    return graph if stats_path is None else \
+        sb3.fold_vecnormalize(graph, sb3.read_vecnormalize(stats_path), where)
 
 
 def _computes(module, kind) -> bool:
@@ -352,6 +362,13 @@ def from_sequential(module, action_low, action_high, source: dict | None = None,
 
 
 def read_policy_metadata(path: pathlib.Path) -> dict[str, Any] | None:
+    """The sidecar JSON of a policy file, or the env of an rl-baselines3-zoo run folder."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        try:
+            return sb3.zoo_run(path)[1]
+        except sb3.SB3FileError as exc:
+            raise PolicyLoadError(str(exc)) from None
     meta_path = path.with_suffix(".json")
     if not meta_path.exists():
         return None
@@ -362,7 +379,7 @@ def read_policy_metadata(path: pathlib.Path) -> dict[str, Any] | None:
     except FileTooLarge as exc:
         raise PolicyLoadError(str(exc)) from None
     expected = {"action_low": list, "action_high": list, "input": dict, "conv": list,
-                "env_id": str, "activation": str, "head": str}
+                "env_id": str, "env_kwargs": dict, "activation": str, "head": str}
     if not isinstance(meta, dict):
         raise PolicyLoadError(f"{meta_path}: metadata must be a JSON object, got a "
                               f"{type(meta).__name__}")
@@ -384,9 +401,19 @@ def _is_sb3_zip(path: pathlib.Path) -> bool:
 
 
 def load_policy(path: str | pathlib.Path, spaces: EnvSpaces | None = None) -> AnnGraph:
-    """Load any supported policy file, then validate it against the env's spaces if given
+    """Load any supported policy file (or rl-baselines3-zoo run folder), then validate it
+    against the env's spaces if given
     (runtime.envs.env_spaces reads them; loihi_deploy.api.load_ann does both)."""
     path = pathlib.Path(path)
+    try:
+        if path.is_dir():
+            return load_policy(sb3.zoo_run(path)[0], spaces)
+        return _load_policy_file(path, spaces)
+    except sb3.SB3FileError as exc:
+        raise PolicyLoadError(str(exc)) from None
+
+
+def _load_policy_file(path: pathlib.Path, spaces: EnvSpaces | None) -> AnnGraph:
     if not path.is_file():
         raise PolicyLoadError(f"{path}: no such policy file")
     if path.stat().st_size == 0:
@@ -423,10 +450,11 @@ def load_policy(path: str | pathlib.Path, spaces: EnvSpaces | None = None) -> An
 
 
 def check_against_env(graph: AnnGraph, spaces: EnvSpaces, where: str) -> None:
-    env_id = spaces.env_id
+    env_id = spaces.env_id + (f" made with env_kwargs {spaces.env_kwargs}"
+                              if spaces.env_kwargs else "")
     if graph.obs_dim != spaces.obs_dim:
         raise PolicyLoadError(f"{where}: policy expects {graph.obs_dim}-dim observations but "
-                              f"{env_id} gives {spaces.obs_dim}")
+                              f"{env_id} gives {spaces.obs_dim}{VARIANT_HINT}")
     if graph.act_dim != spaces.act_dim:
         raise PolicyLoadError(f"{where}: policy outputs {graph.act_dim} actions but {env_id} "
                               f"takes {spaces.act_dim}")

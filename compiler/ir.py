@@ -205,12 +205,14 @@ class ActionHead:
 @dataclasses.dataclass(frozen=True)
 class EnvSpaces:
     """What the compiler needs to know of an environment, read by the runtime (runtime.envs.
-    env_spaces): observation and action sizes, action bounds (act_dim,) in action units."""
+    env_spaces): observation and action sizes, action bounds (act_dim,) in action units, and
+    the gymnasium keyword arguments the env was made with."""
     env_id: str
     obs_dim: int
     act_dim: int
     action_low: np.ndarray
     action_high: np.ndarray
+    env_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def head(self) -> "ActionHead":
         return ActionHead.from_bounds(self.action_low, self.action_high)
@@ -229,13 +231,36 @@ def _check_chain(layers: list[Synapse], what: str) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
+class InputClip:
+    """Observations are clipped to [low, high] ((obs_dim,) each, observation units) before
+    layer 0: the clip of SB3's VecNormalize, whose affine part is folded into layer 0
+    (docs/conversion.md, "VecNormalize")."""
+    low: np.ndarray
+    high: np.ndarray
+
+    def __post_init__(self):
+        low = np.asarray(self.low, dtype=np.float64).ravel()
+        high = np.asarray(self.high, dtype=np.float64).ravel()
+        if low.shape != high.shape or not np.all(low <= high) or \
+                not np.all(np.isfinite(low) & np.isfinite(high)):
+            raise ValueError("InputClip: low and high must be finite vectors of one size with "
+                             "low <= high")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return np.clip(obs, self.low, self.high)
+
+
+@dataclasses.dataclass(frozen=True)
 class AnnGraph:
     """A ReLU policy (Conv2d layers first, flattened into Dense layers) with a tanh head.
-    source: provenance (kind, path, sha256, ...)."""
+    source: provenance (kind, path, sha256, ...); input_clip: see InputClip."""
     hidden: tuple[Synapse, ...]
     readout: Dense
     head: ActionHead
     source: dict[str, Any] = dataclasses.field(default_factory=dict)
+    input_clip: InputClip | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -245,6 +270,7 @@ class AnnGraph:
         if self.head.scale.size != self.readout.shape[0]:
             raise ValueError(f"AnnGraph: head has {self.head.scale.size} actions, readout "
                              f"{self.readout.shape[0]}")
+        _check_input_clip(self.input_clip, self.obs_dim, "AnnGraph")
 
     @property
     def obs_dim(self) -> int:
@@ -257,11 +283,18 @@ class AnnGraph:
     def forward(self, obs: np.ndarray, activations: list | None = None) -> np.ndarray:
         """(B, obs_dim) -> (B, act_dim). Appends each hidden layer's ReLU output to activations."""
         x = np.asarray(obs, dtype=np.float64)
+        if self.input_clip is not None:
+            x = self.input_clip(x)
         for layer in self.hidden:
             x = np.maximum(layer.apply(x) + layer.neuron_bias, 0.0)
             if activations is not None:
                 activations.append(x)
         return self.head(self.readout.apply(x) + self.readout.bias)
+
+
+def _check_input_clip(clip: InputClip | None, obs_dim: int, what: str) -> None:
+    if clip is not None and clip.low.size != obs_dim:
+        raise ValueError(f"{what}: input clip has {clip.low.size} entries for {obs_dim} inputs")
 
 
 MEMBRANE_KINDS = ("vanilla", "crpi", "free")
@@ -515,14 +548,17 @@ class SpikingGraph:
     membrane: MembranePolicy = MembranePolicy()
     neuron: NeuronModel = NeuronModel()
     env_id: str = ""
+    env_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)  # gym.make keywords
     source: dict[str, Any] = dataclasses.field(default_factory=dict)
     calibration: dict[str, Any] = dataclasses.field(default_factory=dict)
     fixed: FixedProfile | None = None
+    input_clip: InputClip | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(self.hidden))
         if not self.hidden:
             raise ValueError("SpikingGraph: at least one hidden spiking layer is required")
+        _check_input_clip(self.input_clip, self.obs_dim, "SpikingGraph")
         if self.fixed is not None:
             shapes = [h.synapse.weight.shape for h in self.hidden]
             fixed_shapes = [f.weight.shape for f in self.fixed.hidden]

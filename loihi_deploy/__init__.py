@@ -48,23 +48,23 @@ def compile(policy: str | os.PathLike, env_id: str | None = None, timesteps: int
             membrane: str = "crpi:0.5", neuron: str = "if", levels: int = 4,
             profile: str = "float", calib_episodes: int = 10, calib_seed: int = 0,
             calib_method: str = "max", percentile: float = 99.99, output=None,
-            progress: bool = False):
-    """A policy (bundled name, paper actor, SB3 zip, state dict + sidecar) -> SpikingGraph,
-    calibrated in closed loop on env_id (default: the env its metadata names); written as a
-    bundle to `output` if given. Defaults as `loihi-deploy compile`."""
-    from loihi_deploy.api import compile_policy, load_ann
+            progress: bool = False, env_kwargs: dict | None = None):
+    """A policy (bundled name, paper actor, SB3 zip or zoo run folder, state dict + sidecar)
+    -> SpikingGraph, calibrated in closed loop on env_id made with env_kwargs (gym.make
+    keywords; default: the env its metadata names); written as a bundle to `output` if given.
+    Defaults as `loihi-deploy compile`."""
+    from loihi_deploy.api import compile_policy, load_ann, policy_env
     from loihi_deploy.compiler.bundle import save_bundle as save
-    from loihi_deploy.compiler.frontend import read_policy_metadata
     from loihi_deploy.compiler.ir import NeuronModel
     from loihi_deploy.zoo import resolve_policy
+    env_id, env_kwargs = policy_env(resolve_policy(str(policy)), env_id, env_kwargs)
     if env_id is None:
-        env_id = (read_policy_metadata(resolve_policy(str(policy))) or {}).get("env_id")
-        if env_id is None:
-            raise ValueError(f"{policy}: no env id given and none in its metadata")
-    ann = load_ann(str(policy), env_id)
+        raise ValueError(f"{policy}: no env id given and none in its metadata")
+    ann = load_ann(str(policy), env_id, env_kwargs)
     graph = compile_policy(ann, env_id, timesteps, membrane, calib_episodes, calib_seed,
                            calib_method, percentile, profile, progress,
-                           NeuronModel.parse(neuron, levels if neuron in ("mt", "dc") else None))
+                           NeuronModel.parse(neuron, levels if neuron in ("mt", "dc") else None),
+                           env_kwargs)
     if output is not None:
         save(graph, output)
     return graph
@@ -88,22 +88,23 @@ def _graph(bundle):
 
 def run(bundle, episodes: int = 10, env_id: str | None = None, backend: str = "emulator",
         profile: str | None = None, membrane: str | None = None, seed: int = 100,
-        pace: bool = False, progress: bool = False):
+        pace: bool = False, progress: bool = False, env_kwargs: dict | None = None):
     """Closed-loop episodes of a bundle (path or SpikingGraph) on the emulator, Lava or Loihi,
-    in the env it was compiled for unless env_id says otherwise. Returns api.BackendRun
-    (per-episode returns, latencies, fixed-point events)."""
+    in the env it was compiled for (id and env_kwargs) unless env_id / env_kwargs say
+    otherwise. Returns api.BackendRun (per-episode returns, latencies, fixed-point events)."""
     from loihi_deploy.api import run_backend
     from loihi_deploy.compiler.ir import MembranePolicy
     graph = _graph(bundle)
     if membrane is not None:
         graph = graph.replace(membrane=MembranePolicy.parse(membrane))
-    return run_backend(graph, env_id, episodes, seed, backend, profile, pace, progress)
+    return run_backend(graph, env_id, episodes, seed, backend, profile, pace, progress,
+                       env_kwargs=env_kwargs)
 
 
 def sweep(policy: str | os.PathLike, env_id: str | None = None, timesteps: int = 8,
           alphas: str | list = "0:1:0.1", episodes: int = 10, neuron: str = "if",
           levels: int = 4, calib_episodes: int = 10, seed: int = 100, plot=None,
-          progress: bool = False):
+          progress: bool = False, env_kwargs: dict | None = None):
     """ANN vs SNN for every CRPI alpha on the same episodes (alphas: "0:1:0.1", "0,0.5" or a
     list). Returns api.SweepResult; `plot` writes return vs alpha as PNG.
 
@@ -115,23 +116,24 @@ def sweep(policy: str | os.PathLike, env_id: str | None = None, timesteps: int =
     from loihi_deploy.api import load_ann, parse_alphas, plot_sweep
     from loihi_deploy.api import sweep as run_sweep
     graph = compile(policy, env_id, timesteps, "crpi:0", neuron, levels,
-                    calib_episodes=calib_episodes, progress=progress)
+                    calib_episodes=calib_episodes, progress=progress, env_kwargs=env_kwargs)
     alphas = parse_alphas(alphas) if isinstance(alphas, str) else [float(a) for a in alphas]
-    result = run_sweep(graph, load_ann(str(policy), graph.env_id), graph.env_id, alphas,
-                       episodes, seed, progress)
+    result = run_sweep(graph, load_ann(str(policy), graph.env_id, graph.env_kwargs),
+                       graph.env_id, alphas, episodes, seed, progress)
     if plot is not None:
         plot_sweep(result, plot)
     return result
 
 
 def check(bundle, min_ratio: float = 0.8, episodes: int = 10, env_id: str | None = None,
-          floor: float | None = None, backend: str = "emulator", profile: str | None = None):
+          floor: float | None = None, backend: str = "emulator", profile: str | None = None,
+          env_kwargs: dict | None = None):
     """Deployment gate: the bundle's SNN vs the ANN it was compiled from, same episodes.
     Returns testing.DeployCheck (.passed, .summary()); loihi_deploy.testing.assert_deploys
     raises instead."""
     from loihi_deploy.testing import check_deployment
     return check_deployment(bundle, env_id, min_ratio, episodes, floor, backend=backend,
-                            profile=profile)
+                            profile=profile, env_kwargs=env_kwargs)
 
 
 def export(bundle, path: str | os.PathLike, format: str = "nir"):

@@ -32,13 +32,34 @@ from loihi_deploy.sim_backend.emulator import Emulator
 DEFAULT_EVAL_SEED = 100  # evaluation resets use seeds 100, 101, ...; calibration uses 0, 1, ...
 
 
-def load_ann(policy: str, env_id: str | None = None) -> AnnGraph:
-    """A bundled policy name or a policy file, validated against env_id's spaces (default:
-    the env its sidecar metadata names, if any)."""
+def load_ann(policy: str, env_id: str | None = None,
+             env_kwargs: dict | None = None) -> AnnGraph:
+    """A bundled policy name or a policy file, validated against the spaces of env_id made
+    with env_kwargs (default: the env and env_kwargs its sidecar metadata names, if any)."""
     path = resolve_policy(policy)
-    if env_id is None:
-        env_id = (read_policy_metadata(path) or {}).get("env_id")
-    return load_policy(path, env_spaces(env_id) if env_id else None)
+    env_id, env_kwargs = policy_env(path, env_id, env_kwargs)
+    return load_policy(path, env_spaces(env_id, env_kwargs) if env_id else None)
+
+
+def policy_env(path, env_id: str | None = None,
+               env_kwargs: dict | None = None) -> tuple[str | None, dict]:
+    """The env a policy file is for: env_id (default: its metadata's) and env_kwargs (default:
+    its metadata's when the ids agree, else {})."""
+    meta = read_policy_metadata(path) or {}
+    env_id = env_id or meta.get("env_id")
+    if env_kwargs is None:
+        env_kwargs = meta.get("env_kwargs", {}) if env_id == meta.get("env_id") else {}
+    return env_id, dict(env_kwargs)
+
+
+def graph_env(graph: SpikingGraph, env_id: str | None = None,
+              env_kwargs: dict | None = None) -> tuple[str, dict]:
+    """The env to run a compiled graph in: env_id (default: the one it was compiled for) and
+    env_kwargs (default: the graph's when the ids agree, else {})."""
+    env_id = env_id or graph.env_id
+    if env_kwargs is None:
+        env_kwargs = graph.env_kwargs if env_id == graph.env_id else {}
+    return env_id, dict(env_kwargs)
 
 
 def parse_alphas(text: str) -> list[float]:
@@ -117,12 +138,14 @@ def calibrate_policy(ann: AnnGraph, env_id: str,
                      seed: int = COMPILE_DEFAULTS.calib_seed,
                      method: str = COMPILE_DEFAULTS.calib_method,
                      percentile: float = COMPILE_DEFAULTS.percentile,
-                     progress: bool = False) -> Calibration:
+                     progress: bool = False, env_kwargs: dict | None = None) -> Calibration:
     """Run the ANN in closed loop (reset seeds seed..seed+episodes-1), record the states it
     visits, and calibrate the thresholds on them (compiler.calibrate)."""
-    states = visited_states(AnnController(ann), env_id, episodes, seed, progress)
+    env_kwargs = dict(env_kwargs or {})
+    states = visited_states(AnnController(ann), env_id, episodes, seed, progress, env_kwargs)
     return calibrate(ann, states, method, percentile,
-                     {"env_id": env_id, "episodes": episodes, "seed": seed})
+                     {"env_id": env_id, "env_kwargs": env_kwargs, "episodes": episodes,
+                      "seed": seed})
 
 
 def compile_policy(ann: AnnGraph, env_id: str, timesteps: int = COMPILE_DEFAULTS.timesteps,
@@ -132,10 +155,11 @@ def compile_policy(ann: AnnGraph, env_id: str, timesteps: int = COMPILE_DEFAULTS
                    calib_method: str = COMPILE_DEFAULTS.calib_method,
                    percentile: float = COMPILE_DEFAULTS.percentile,
                    profile: str = "float", progress: bool = False,
-                   neuron: NeuronModel | str = NeuronModel()) -> SpikingGraph:
+                   neuron: NeuronModel | str = NeuronModel(),
+                   env_kwargs: dict | None = None) -> SpikingGraph:
     """Frontend output -> calibrated, converted SpikingGraph; profile "fixed" adds the Loihi
     fixed-point numbers (compiler.quantize). membrane and neuron also take the CLI's strings
-    ("crpi:0.6", "mt:4")."""
+    ("crpi:0.6", "mt:4"). env_kwargs: gym.make keyword arguments, stored in the graph."""
     if isinstance(membrane, str):
         membrane = MembranePolicy.parse(membrane)
     if isinstance(neuron, str):
@@ -145,8 +169,8 @@ def compile_policy(ann: AnnGraph, env_id: str, timesteps: int = COMPILE_DEFAULTS
     check_count("timesteps T", timesteps, MAX_TIMESTEPS)
     check_count("calibration episodes", calib_episodes, MAX_CALIB_EPISODES)
     cal = calibrate_policy(ann, env_id, calib_episodes, calib_seed, calib_method, percentile,
-                           progress)
-    graph = convert(ann, cal, timesteps, membrane, env_id, neuron)
+                           progress, env_kwargs)
+    graph = convert(ann, cal, timesteps, membrane, env_id, neuron, env_kwargs)
     if profile == "fixed":   # pixels (0..255) travel as they are: integer payloads
         graph = quantize(graph, np.asarray(cal.info["obs_absmax"]),
                          integer_input_max=255 if is_pixel_env(env_id) else None)
@@ -160,10 +184,10 @@ def check_count(what: str, value: int, limit: int) -> None:
 
 
 def evaluate_ann(ann: AnnGraph, env_id: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
-                 progress: bool = False) -> np.ndarray:
+                 progress: bool = False, env_kwargs: dict | None = None) -> np.ndarray:
     check_count("episodes", episodes, MAX_EPISODES)
     return run_episodes(AnnController(ann), env_id, episode_seeds(seed, episodes),
-                        progress="ANN" if progress else False).returns
+                        progress="ANN" if progress else False, env_kwargs=env_kwargs).returns
 
 
 @dataclasses.dataclass
@@ -185,12 +209,13 @@ class BackendRun:
 def run_backend(graph: SpikingGraph, env_id: str | None, episodes: int,
                 seed: int = DEFAULT_EVAL_SEED,
                 backend: str = "emulator", profile: str | None = None, pace: bool = False,
-                progress: bool = False, nan_policy: str = "raise") -> BackendRun:
+                progress: bool = False, nan_policy: str = "raise",
+                env_kwargs: dict | None = None) -> BackendRun:
     """Closed-loop episodes on the emulator (all episodes in one batch), on Lava (one env at a
     time, the same processes a chip would run) or on Loihi (when lava-loihi and a board exist).
     pace: one decision per env control period, deadline misses counted (runtime.pacing).
-    env_id None: the env the graph was compiled for."""
-    env_id = env_id or graph.env_id
+    env_id / env_kwargs None: the env the graph was compiled for (graph_env)."""
+    env_id, env_kwargs = graph_env(graph, env_id, env_kwargs)
     import time
 
     from loihi_deploy.runtime.lava_bridge import BACKENDS, LavaController, loihi_available
@@ -204,12 +229,12 @@ def run_backend(graph: SpikingGraph, env_id: str | None, episodes: int,
             raise RuntimeError(reason)
     profile = profile or graph.profile
     seeds = episode_seeds(seed, episodes)
-    period = control_period_s(env_id) if pace else None
+    period = control_period_s(env_id, env_kwargs) if pace else None
     if backend == "emulator" and not pace:
         emu = Emulator(graph, episodes, profile=profile)
         start = time.perf_counter()
         rollout = run_episodes(emu, env_id, seeds, progress=f"emulator {profile}" if progress
-                               else False, nan_policy=nan_policy)
+                               else False, nan_policy=nan_policy, env_kwargs=env_kwargs)
         per_decision = (time.perf_counter() - start) / max(int(rollout.lengths.max()), 1)
         return BackendRun(backend, profile, rollout.returns, rollout.lengths, [per_decision],
                           *emu.fixed_point_events(), errors=rollout.errors)
@@ -221,6 +246,7 @@ def run_backend(graph: SpikingGraph, env_id: str | None, episodes: int,
         controller = PacedController(inner, period) if pace else inner
         try:
             rollout = run_episodes(controller, env_id, [s], nan_policy=nan_policy,
+                                   env_kwargs=env_kwargs,
                                    progress=f"{backend} {profile} seed {s}" if progress else False)
             events = inner.fixed_point_events()
         except KeyboardInterrupt:  # keep the finished episodes, marked as an interrupted run
@@ -252,23 +278,27 @@ class Verification:
     emulator_return: float
 
 
-def verify_on_lava(graph: SpikingGraph, env_id: str, decisions: int = 200,
+def verify_on_lava(graph: SpikingGraph, env_id: str | None = None, decisions: int = 200,
                    seed: int = DEFAULT_EVAL_SEED, profile: str | None = None,
-                   progress: bool = False, netx: str | None = None) -> Verification:
+                   progress: bool = False, netx: str | None = None,
+                   env_kwargs: dict | None = None) -> Verification:
     """Run the same episode on Lava (Loihi2SimCfg) and on the emulator and compare actions.
     Fixed point must match bit for bit; float too, with Lava's summation order.
     netx: a lava-dl netx file exported from `graph` (compiler.export_netx), run through
     lava-dl's reader instead of loihi-deploy's own processes (fixed point)."""
     from loihi_deploy.runtime.lava_bridge import LavaController
     from loihi_deploy.runtime.netx_runner import NetxController
+    env_id, env_kwargs = graph_env(graph, env_id, env_kwargs)
     profile = "fixed" if netx else profile or graph.profile
     controller = NetxController(netx, graph) if netx else LavaController(graph, profile)
     with controller as lava:
         on_lava = run_episodes(lava, env_id, [seed], max_steps=decisions, record=True,
-                               progress=f"Lava {profile}" if progress else False)
+                               progress=f"Lava {profile}" if progress else False,
+                               env_kwargs=env_kwargs)
         latency_ms = 1e3 * float(np.median(lava.latencies_s))
     on_emulator = run_episodes(Emulator(graph, 1, profile=profile, sum_order="lava"), env_id,
-                               [seed], max_steps=decisions, record=True)
+                               [seed], max_steps=decisions, record=True,
+                               env_kwargs=env_kwargs)
     a, b = on_lava.actions, on_emulator.actions
     same_shape = a.shape == b.shape
     diff = np.abs(a - b).max(axis=-1)[0] if same_shape else np.array([np.inf])
@@ -325,23 +355,25 @@ class SweepResult:
 def sweep(graph: SpikingGraph, ann: AnnGraph, env_id: str, alphas, episodes: int,
           seed: int = DEFAULT_EVAL_SEED, progress: bool = False,
           workers: int | None = None, ann_returns: np.ndarray | None = None,
-          ray_address: str | None = None) -> SweepResult:
+          ray_address: str | None = None, env_kwargs: dict | None = None) -> SweepResult:
     """ANN and SNN(alpha) for every alpha, all on the same episode seeds: the alpha x episode
     rows run as emulator batches split across `workers` processes (default: one per core),
     or across a Ray cluster (ray_address; runtime.closed_loop.run_episodes_parallel).
-    ann_returns: the ANN's returns on the same seeds, if already known (not re-run)."""
+    ann_returns: the ANN's returns on the same seeds, if already known (not re-run).
+    env_kwargs None: the graph's when env_id is the one it was compiled for (graph_env)."""
     alphas = [float(a) for a in alphas]
     check_count("episodes", episodes, MAX_EPISODES)
     check_count("alphas x episodes", len(alphas) * episodes, MAX_SWEEP_ROWS)
+    env_id, env_kwargs = graph_env(graph, env_id, env_kwargs)
     if ann_returns is None:
-        ann_returns = evaluate_ann(ann, env_id, episodes, seed, progress)
+        ann_returns = evaluate_ann(ann, env_id, episodes, seed, progress, env_kwargs)
     crpi = graph.replace(membrane=MembranePolicy("crpi", 0.0, graph.membrane.clip))
     row_alpha = np.repeat(alphas, episodes)
     seeds = np.tile(episode_seeds(seed, episodes), len(alphas))
     label = f"{graph.neuron} T={graph.timesteps} x {len(alphas)} alphas" if progress else False
     snn = run_episodes_parallel(lambda rows: Emulator(crpi, len(rows), alpha=row_alpha[rows]),
                                 env_id, seeds, workers=workers, progress=label,
-                                ray_address=ray_address).returns
+                                ray_address=ray_address, env_kwargs=env_kwargs).returns
     return SweepResult(env_id, graph.timesteps, episodes, seed, alphas, ann_returns,
                        snn.reshape(len(alphas), episodes), str(graph.neuron))
 
@@ -351,7 +383,7 @@ def format_sweep_table(result: SweepResult) -> str:
     lines = [f"{result.env_id}  {result.neuron.upper()}  T={result.timesteps}  {result.episodes} episodes per row "
              f"(reset seeds {result.seed}..{result.seed + result.episodes - 1})",
              f"{'policy':<16}{'return':>12}{'95% CI':>11}{'vs ANN':>9}"
-             f"{'paired diff vs vanilla':>26}",
+             f"{'paired diff ± 95% CI':>26}",
              f"{'ANN':<16}{ann_mean:>12.1f}{ann_ci:>11.1f}{'100.0%':>9}"]
     best = result.best_alpha_index
     for i, (alpha, returns) in enumerate(zip(result.alphas, result.snn_returns)):
@@ -359,7 +391,7 @@ def format_sweep_table(result: SweepResult) -> str:
         name = "SNN vanilla" if alpha == 0 else f"SNN CRPI a={alpha:g}"
         mark = "  <- best" if i == best and result.beats_vanilla(i) else ""
         delta = result.delta_vs_vanilla(i)
-        delta_text = f"{delta[0]:+.1f} +- {delta[1]:.1f}" if delta and alpha != 0 else ""
+        delta_text = f"{delta[0]:+.1f} ± {delta[1]:.1f}" if delta and alpha != 0 else ""
         lines.append(f"{name:<16}{mean:>12.1f}{ci:>11.1f}{100 * mean / ann_mean:>8.1f}%"
                      f"{delta_text:>26}{mark}")
     if 0.0 in result.alphas and len(result.alphas) > 1 and not result.beats_vanilla(best):

@@ -32,6 +32,14 @@ def _membrane(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _env_kwargs(text: str) -> dict:
+    from loihi_deploy.runtime.envs import parse_env_kwargs
+    try:
+        return parse_env_kwargs(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _neuron(args):
     """NeuronModel from --neuron / --levels (both validated by the parser)."""
     from loihi_deploy.compiler.ir import NeuronModel
@@ -39,26 +47,39 @@ def _neuron(args):
 
 
 def _bundle_and_env(args):
-    """The bundle and the env to run it in (--env, else the one it was compiled for), checked
-    to fit each other."""
+    """The bundle and the env to run it in (--env / --env-kwargs, else the one it was compiled
+    for), checked to fit each other: (graph, env_id, env_kwargs)."""
+    from loihi_deploy.api import graph_env
     from loihi_deploy.compiler.bundle import check_bundle_env, load_bundle
     from loihi_deploy.runtime.envs import env_spaces
     graph = load_bundle(args.bundle)
-    env_id = args.env or graph.env_id
-    check_bundle_env(graph, env_spaces(env_id), str(args.bundle))
-    return graph, env_id
+    env_id, env_kwargs = graph_env(graph, args.env, args.env_kwargs)
+    check_bundle_env(graph, env_spaces(env_id, env_kwargs), str(args.bundle))
+    return graph, env_id, env_kwargs
+
+
+def _policy_env(args) -> tuple[str, dict]:
+    """--env / --env-kwargs, else what the policy's metadata (or zoo run folder) names."""
+    from loihi_deploy.api import policy_env
+    from loihi_deploy.zoo import resolve_policy
+    env_id, env_kwargs = policy_env(resolve_policy(args.policy), args.env, args.env_kwargs)
+    if env_id is None:
+        raise ValueError(f"{args.policy}: no env id in its metadata; pass --env")
+    return env_id, env_kwargs
 
 
 def _cmd_compile(args, argv) -> None:
     from loihi_deploy.compiler.bundle import save_bundle
     from loihi_deploy.compiler.quantize import format_report, quantization_report
     from loihi_deploy.api import compile_policy, load_ann
-    ann = load_ann(args.policy, args.env)
-    graph = compile_policy(ann, args.env, args.timesteps, args.membrane, args.calib_episodes,
+    from loihi_deploy.runtime.envs import describe_env
+    env_id, env_kwargs = _policy_env(args)
+    ann = load_ann(args.policy, env_id, env_kwargs)
+    graph = compile_policy(ann, env_id, args.timesteps, args.membrane, args.calib_episodes,
                            args.calib_seed, args.calib_method, args.percentile, args.profile,
-                           progress=True, neuron=_neuron(args))
+                           progress=True, neuron=_neuron(args), env_kwargs=env_kwargs)
     path = save_bundle(graph, args.output)
-    print(f"wrote {path}: {args.env}, {str(graph.neuron).upper()}, T={graph.timesteps}, membrane {graph.membrane}, "
+    print(f"wrote {path}: {describe_env(env_id, env_kwargs)}, {str(graph.neuron).upper()}, T={graph.timesteps}, membrane {graph.membrane}, "
           f"profile {graph.profile}, layers {' -> '.join(map(_layer_text, graph.hidden))}, "
           f"calibrated on {graph.calibration['states']} states")
     if graph.fixed is not None:
@@ -79,12 +100,14 @@ def _layer_text(layer) -> str:
 def _cmd_run(args, argv) -> None:
     from loihi_deploy.api import DEFAULT_EVAL_SEED, run_backend
     from loihi_deploy.stats import mean_ci95
-    graph, env_id = _bundle_and_env(args)
+    from loihi_deploy.runtime.envs import describe_env
+    graph, env_id, env_kwargs = _bundle_and_env(args)
     if args.membrane is not None:
         graph = graph.replace(membrane=args.membrane)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
     result = run_backend(graph, env_id, args.episodes, seed, args.backend, args.profile,
-                         args.pace, progress=True, nan_policy=args.nan_policy)
+                         args.pace, progress=True, nan_policy=args.nan_policy,
+                         env_kwargs=env_kwargs)
     failed = [(seed + k, e) for k, e in enumerate(result.errors) if e is not None]
     complete = np.array([e is None for e in result.errors], dtype=bool)
     if result.interrupted:
@@ -92,8 +115,8 @@ def _cmd_run(args, argv) -> None:
               f"those", file=sys.stderr)
     mean, ci = mean_ci95(result.returns[complete]) if complete.any() else (float("nan"),) * 2
     lat_ms = 1e3 * np.asarray(result.latencies_s if result.latencies_s else [np.nan])
-    print(f"{env_id}  {str(graph.neuron).upper()} T={graph.timesteps}  membrane {graph.membrane}  profile "
-          f"{result.profile}  backend {args.backend}")
+    print(f"{describe_env(env_id, env_kwargs)}  {str(graph.neuron).upper()} T={graph.timesteps}"
+          f"  membrane {graph.membrane}  profile {result.profile}  backend {args.backend}")
     spread = f"± {ci:.1f} (mean ± 95% CI)" if np.isfinite(ci) else "(one episode: no interval)"
     print(f"return over {int(complete.sum())} complete episodes: {mean:.1f} {spread}")
     for s, error in failed:
@@ -113,7 +136,7 @@ def _cmd_run(args, argv) -> None:
               f"clipped observation entries")
     if args.json:
         _write_json(args.json, {"bundle": str(args.bundle), "env_id": env_id,
-                                "membrane": str(graph.membrane), "timesteps": graph.timesteps,
+                                "env_kwargs": env_kwargs, "membrane": str(graph.membrane), "timesteps": graph.timesteps,
                                 "backend": args.backend, "profile": result.profile,
                                 "mean": mean, "ci95": ci, "returns": result.returns.tolist(),
                                 "latency_ms": lat_ms.round(3).tolist(),
@@ -130,10 +153,10 @@ def _cmd_run(args, argv) -> None:
 
 def _cmd_verify(args, argv) -> None:
     from loihi_deploy.api import DEFAULT_EVAL_SEED, verify_on_lava
-    graph, env_id = _bundle_and_env(args)
+    graph, env_id, env_kwargs = _bundle_and_env(args)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
     v = verify_on_lava(graph, env_id, args.decisions, seed, args.profile, progress=True,
-                       netx=args.netx)
+                       netx=args.netx, env_kwargs=env_kwargs)
     what = f"netx file {args.netx} read by lava-dl" if args.netx else "Lava (Loihi2SimCfg)"
     print(f"{env_id}  {str(graph.neuron).upper()} T={graph.timesteps}  membrane "
           f"{graph.membrane}  profile {v.profile}: {v.decisions} decisions, {what} vs emulator")
@@ -153,7 +176,8 @@ def _cmd_inspect(args, argv) -> None:
     graph = load_bundle(args.bundle)
     mappings = [map_graph(graph, chip) for chip in CHIPS]
     if args.json:
-        info = {"bundle": str(args.bundle), "env_id": graph.env_id, "neuron": str(graph.neuron),
+        info = {"bundle": str(args.bundle), "env_id": graph.env_id,
+                "env_kwargs": graph.env_kwargs, "neuron": str(graph.neuron),
                 "timesteps": graph.timesteps, "membrane": str(graph.membrane),
                 "profile": graph.profile, "source": graph.source,
                 "layers": [h.synapse.shape[0] for h in graph.hidden],
@@ -162,7 +186,9 @@ def _cmd_inspect(args, argv) -> None:
                 "mapping": [m.to_json() for m in mappings]}
         print(json.dumps(info, indent=1, default=str))
         return
-    print(f"{args.bundle}: {graph.env_id}, {str(graph.neuron).upper()} neurons, T={graph.timesteps}, "
+    from loihi_deploy.runtime.envs import describe_env
+    print(f"{args.bundle}: {describe_env(graph.env_id, graph.env_kwargs)}, "
+          f"{str(graph.neuron).upper()} neurons, T={graph.timesteps}, "
           f"membrane {graph.membrane}, profile {graph.profile}")
     print(f"network: {graph.obs_dim} -> "
           f"{' -> '.join(map(_layer_text, graph.hidden))} -> {graph.act_dim}; "
@@ -175,7 +201,7 @@ def _cmd_inspect(args, argv) -> None:
 
 def _cmd_export(args, argv) -> None:
     from loihi_deploy.compiler.bundle import load_bundle
-    from loihi_deploy.compiler.export_nir import NOT_EXPRESSIBLE, export_nir
+    from loihi_deploy.compiler.export_nir import export_nir, not_expressible
     graph = load_bundle(args.bundle)
     if args.format == "netx":
         from loihi_deploy.compiler.export_netx import export_netx
@@ -186,15 +212,17 @@ def _cmd_export(args, argv) -> None:
               f", reset_offset=1), or `loihi-deploy verify {args.bundle} --netx {path}`")
         return
     path = export_nir(graph, args.output)
-    print(f"wrote {path} (NIR graph of the float profile)")
+    print(f"wrote {path} (NIR graph of the float profile, thresholds normalised to 1, "
+          f"docs/nir.md)")
     print("not expressible in NIR, recorded in the graph's metadata:\n  - "
-          + "\n  - ".join(NOT_EXPRESSIBLE))
+          + "\n  - ".join(not_expressible(graph)))
 
 
 def _cmd_check(args, argv) -> None:
     from loihi_deploy.testing import check_deployment
     result = check_deployment(args.bundle, args.env, args.min_ratio, args.episodes, args.floor,
-                              backend=args.backend, profile=args.profile)
+                              backend=args.backend, profile=args.profile,
+                              env_kwargs=args.env_kwargs)
     print(result.summary())
     if not result.passed:
         raise SystemExit(1)
@@ -205,13 +233,14 @@ def _cmd_sweep(args, argv) -> None:
     from loihi_deploy.api import (compile_policy, format_sweep_table, load_ann, plot_sweep,
                                   sweep)
     from loihi_deploy.runtime.closed_loop import default_workers
-    ann = load_ann(args.policy, args.env)
-    graph = compile_policy(ann, args.env, args.timesteps,
+    env_id, env_kwargs = _policy_env(args)
+    ann = load_ann(args.policy, env_id, env_kwargs)
+    graph = compile_policy(ann, env_id, args.timesteps,
                            MembranePolicy("crpi", 0.0, args.crpi_clip), args.calib_episodes,
                            args.calib_seed, args.calib_method, args.percentile, progress=True,
-                           neuron=_neuron(args))
-    result = sweep(graph, ann, args.env, args.alphas, args.episodes, args.seed, progress=True,
-                   workers=args.workers, ray_address=args.ray)
+                           neuron=_neuron(args), env_kwargs=env_kwargs)
+    result = sweep(graph, ann, env_id, args.alphas, args.episodes, args.seed, progress=True,
+                   workers=args.workers, ray_address=args.ray, env_kwargs=env_kwargs)
     print(format_sweep_table(result))
     if args.json:
         _write_json(args.json, {**result.to_json(), "policy": args.policy,
@@ -277,8 +306,8 @@ def _cmd_policies(args, argv) -> None:
 
 
 def _cmd_bench(args, argv) -> None:
-    from loihi_deploy.studies.bench import run_bench
-    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    from loihi_deploy.studies.bench import PARTS, run_bench
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()] if args.parts else PARTS
     run_bench(args.out, args.quick, parts, args.episodes, args.workers, args.resume,
               command="loihi-deploy " + " ".join(a for a in argv if a != "--quick"),
               ray_address=args.ray,
@@ -303,8 +332,16 @@ def _write_json(path, obj) -> None:
 def _add_compile_options(p) -> None:
     from loihi_deploy.api import CompileOptions
     p.add_argument("policy", help="bundled policy name (see `loihi-deploy policies`), a paper "
-                                  "actor .pt, an SB3 .zip, or a policy .pt with its .json")
-    p.add_argument("--env", required=True, help="gymnasium id, e.g. HalfCheetah-v5")
+                                  "actor .pt, an SB3 .zip (VecNormalize statistics beside it "
+                                  "are folded in), an rl-baselines3-zoo run folder, or a "
+                                  "policy .pt with its .json")
+    p.add_argument("--env", help="gymnasium id, e.g. HalfCheetah-v5 (default: the one the "
+                                 "policy's metadata or zoo run folder names)")
+    p.add_argument("--env-kwargs", type=_env_kwargs, metavar="JSON",
+                   help="gymnasium keyword arguments of the env, as a JSON object, e.g. "
+                        "'{\"include_cfrc_ext_in_observation\": false}' for Ant-v5 without "
+                        "contact forces (default: the policy metadata's, else none); stored "
+                        "in the bundle")
     add_options(p, CompileOptions)
 
 
@@ -340,6 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a compiled bundle in closed loop")
     p.add_argument("bundle")
     p.add_argument("--env", help="env id (default: the one the bundle was compiled for)")
+    p.add_argument("--env-kwargs", type=_env_kwargs, metavar="JSON",
+                   help="gymnasium keyword arguments of the env, as a JSON object, e.g. "
+                        "'{\"include_cfrc_ext_in_observation\": false}' (default: the "
+                        "bundle's)")
     p.add_argument("--episodes", type=EPISODES, default=10)
     p.add_argument("--seed", type=int, help="first episode reset seed (default 100)")
     p.add_argument("--membrane", type=_membrane, help="override the bundle's membrane policy")
@@ -362,6 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
                                       "that their actions are identical")
     p.add_argument("bundle")
     p.add_argument("--env", help="env id (default: the one the bundle was compiled for)")
+    p.add_argument("--env-kwargs", type=_env_kwargs, metavar="JSON",
+                   help="gymnasium keyword arguments of the env, as a JSON object, e.g. "
+                        "'{\"include_cfrc_ext_in_observation\": false}' (default: the "
+                        "bundle's)")
     p.add_argument("--decisions", type=int_in(1, MAX_DECISIONS), default=200)
     p.add_argument("--seed", type=int, help="episode reset seed (default 100)")
     p.add_argument("--profile", choices=["float", "fixed"],
@@ -387,6 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "return is below MIN_RATIO x the ANN's (or below --floor)")
     p.add_argument("bundle")
     p.add_argument("--env", help="env id (default: the one the bundle was compiled for)")
+    p.add_argument("--env-kwargs", type=_env_kwargs, metavar="JSON",
+                   help="gymnasium keyword arguments of the env, as a JSON object, e.g. "
+                        "'{\"include_cfrc_ext_in_observation\": false}' (default: the "
+                        "bundle's)")
     p.add_argument("--min-ratio", type=float, default=0.8)
     p.add_argument("--floor", type=float, help="absolute minimum mean return")
     p.add_argument("--episodes", type=EPISODES, default=10)
@@ -420,10 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="a few minutes: one bundled policy, 4 configs, 3 alphas, 5 episodes "
                         "(files prefixed quick_)")
-    p.add_argument("--parts", default="conversion,crpi_clip,amplification,cost,fidelity,"
-                                      "simulator,pixels",
-                   help="comma list of conversion, crpi_clip, amplification, cost, fidelity, "
-                        "simulator, pixels (default all)")
+    p.add_argument("--parts", help="comma list of conversion, crpi_clip, amplification, cost, "
+                                   "fidelity, simulator, pixels, nir (default all)")
     p.add_argument("--pixel-policies", metavar="NAMES",
                    help="pixels part: comma list of bundled pixel policies (default all)")
     p.add_argument("--out", default="docs/results", help="output folder (default docs/results)")

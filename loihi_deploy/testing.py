@@ -47,18 +47,22 @@ class DeployCheck:
 def ann_of(graph) -> AnnGraph:
     """The ANN a bundle was compiled from (same weights, readout and head)."""
     return AnnGraph(tuple(h.synapse for h in graph.hidden), graph.readout, graph.head,
-                    dict(graph.source))
+                    dict(graph.source), graph.input_clip)
 
 
 def check_deployment(bundle, env_id: str | None = None, min_ratio: float = 0.8,
                      episodes: int = 10, floor: float | None = None, seed: int = 100,
-                     backend: str = "emulator", profile: str | None = None) -> DeployCheck:
-    from loihi_deploy.api import evaluate_ann, run_backend
+                     backend: str = "emulator", profile: str | None = None,
+                     env_kwargs: dict | None = None) -> DeployCheck:
+    """The bundle's SNN vs its ANN on the same episodes, in env_id made with env_kwargs
+    (default: the env the bundle was compiled for)."""
+    from loihi_deploy.api import evaluate_ann, graph_env, run_backend
     graph = load_bundle(bundle)
-    env_id = env_id or graph.env_id
-    check_bundle_env(graph, env_spaces(env_id), str(bundle))
-    ann_mean, ann_ci = mean_ci95(evaluate_ann(ann_of(graph), env_id, episodes, seed))
-    run = run_backend(graph, env_id, episodes, seed, backend, profile)
+    env_id, env_kwargs = graph_env(graph, env_id, env_kwargs)
+    check_bundle_env(graph, env_spaces(env_id, env_kwargs), str(bundle))
+    ann_mean, ann_ci = mean_ci95(evaluate_ann(ann_of(graph), env_id, episodes, seed,
+                                              env_kwargs=env_kwargs))
+    run = run_backend(graph, env_id, episodes, seed, backend, profile, env_kwargs=env_kwargs)
     snn_mean, snn_ci = mean_ci95(run.returns)
     ratio = snn_mean / ann_mean if ann_mean > 0 else float("nan")
     passed = bool(ratio >= min_ratio and (floor is None or snn_mean >= floor)

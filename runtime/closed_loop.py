@@ -50,11 +50,11 @@ class Rollout:
 
 
 def visited_states(controller: "Controller", env_id: str, episodes: int, seed: int,
-                   progress: bool = False) -> np.ndarray:
+                   progress: bool = False, env_kwargs: dict | None = None) -> np.ndarray:
     """(N, obs_dim) every observation `controller` acted on over `episodes` episodes (reset
     seeds seed, seed+1, ...): the calibration data of compiler.calibrate."""
     rollout = run_episodes(controller, env_id, seed + np.arange(episodes), record=True,
-                           progress="calibrate" if progress else False)
+                           progress="calibrate" if progress else False, env_kwargs=env_kwargs)
     return np.concatenate([rollout.observations[b, :n] for b, n in enumerate(rollout.lengths)])
 
 
@@ -69,8 +69,9 @@ decision, even if the first KeyboardInterrupt landed in library code that swallo
 
 def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int | None = None,
                  record: bool = False, progress: bool | str = False,
-                 nan_policy: str = "raise") -> Rollout:
-    """Run one episode per seed in lock-step; see the module docstring.
+                 nan_policy: str = "raise", env_kwargs: dict | None = None) -> Rollout:
+    """Run one episode per seed in lock-step; see the module docstring. The envs are
+    make_env(env_id, env_kwargs) (gymnasium keyword arguments, e.g. Ant-v5 variants).
 
     nan_policy: "raise" (default) stops with NonFiniteObservation naming the row and step;
     "zero" replaces non-finite observation entries by 0.
@@ -80,7 +81,7 @@ def run_episodes(controller: Controller, env_id: str, seeds, *, max_steps: int |
     if nan_policy not in ("raise", "zero"):
         raise ValueError(f"nan_policy must be 'raise' or 'zero', got {nan_policy!r}")
     seeds = [int(s) for s in seeds]
-    envs = [make_env(env_id) for _ in seeds]
+    envs = [make_env(env_id, env_kwargs) for _ in seeds]
     try:
         horizon = max_steps or decisions_per_episode(envs[0])
         obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds)]).astype(np.float64)
@@ -146,7 +147,8 @@ def default_workers() -> int:
 def run_episodes_parallel(make_controller: Callable[[np.ndarray], Controller], env_id: str,
                           seeds, *, workers: int | None = None, max_steps: int | None = None,
                           progress: bool | str = False, timeout_s: float = 3600.0,
-                          ray_address: str | None = None) -> Rollout:
+                          ray_address: str | None = None,
+                          env_kwargs: dict | None = None) -> Rollout:
     """run_episodes over the rows split across worker processes (one BLAS thread each), or
     across a Ray cluster's workers when ray_address is given ("local": Ray's local mode, one
     process, for tests; "auto" or "HOST:PORT": an existing cluster).
@@ -158,7 +160,7 @@ def run_episodes_parallel(make_controller: Callable[[np.ndarray], Controller], e
     seeds = np.asarray([int(s) for s in seeds])
     if ray_address:
         return _run_on_ray(make_controller, env_id, seeds, workers, max_steps, progress,
-                           ray_address)
+                           ray_address, env_kwargs)
     workers = min(workers or default_workers(), len(seeds))
     if is_pixel_env(env_id):
         # forked workers hang creating their EGL context once the parent has rendered (the
@@ -168,15 +170,16 @@ def run_episodes_parallel(make_controller: Callable[[np.ndarray], Controller], e
         from threadpoolctl import threadpool_limits    # BLAS thread pool runs ~50x slower
         with threadpool_limits(1):
             return run_episodes(make_controller(np.arange(len(seeds))), env_id, seeds,
-                                max_steps=max_steps, progress=progress)
+                                max_steps=max_steps, progress=progress, env_kwargs=env_kwargs)
     ctx = multiprocessing.get_context("fork")
     chunks = np.array_split(np.arange(len(seeds)), workers)
     steps_done = ctx.Value("q", 0)
     pipes, procs = [], []
     for rows in chunks:
         receiver, sender = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(make_controller, env_id, seeds, rows,
-                                                 max_steps, sender, steps_done), daemon=True)
+        proc = ctx.Process(target=_worker, args=(make_controller, env_id, env_kwargs, seeds,
+                                                 rows, max_steps, sender, steps_done),
+                           daemon=True)
         proc.start()
         sender.close()
         pipes.append(receiver)
@@ -213,7 +216,7 @@ def run_episodes_parallel(make_controller: Callable[[np.ndarray], Controller], e
 
 
 def _run_on_ray(make_controller, env_id, seeds, workers, max_steps, progress,
-                ray_address: str) -> Rollout:
+                ray_address: str, env_kwargs: dict | None) -> Rollout:
     """One Ray task per chunk of rows; needs `pip install ray` (the `cluster` extra)."""
     try:
         import ray
@@ -232,7 +235,8 @@ def _run_on_ray(make_controller, env_id, seeds, workers, max_steps, progress,
     def chunk(rows):
         from threadpoolctl import threadpool_limits
         with threadpool_limits(1):
-            return run_episodes(make_controller(rows), env_id, seeds[rows], max_steps=max_steps)
+            return run_episodes(make_controller(rows), env_id, seeds[rows], max_steps=max_steps,
+                                env_kwargs=env_kwargs)
     pending = [chunk.remote(rows) for rows in chunks]
     bar = tqdm(total=len(chunks), desc=f"{progress if isinstance(progress, str) else env_id} "
                f"(Ray, {workers} tasks)", disable=not progress, leave=False, unit="task")
@@ -248,12 +252,14 @@ def _run_on_ray(make_controller, env_id, seeds, workers, max_steps, progress,
                    errors=[e for r in parts for e in r.errors])
 
 
-def _worker(make_controller, env_id, seeds, rows, max_steps, sender, steps_done) -> None:
+def _worker(make_controller, env_id, env_kwargs, seeds, rows, max_steps, sender,
+            steps_done) -> None:
     from threadpoolctl import threadpool_limits
     try:
         with threadpool_limits(1):
             controller = _Counting(make_controller(rows), steps_done)
-            sender.send(run_episodes(controller, env_id, seeds[rows], max_steps=max_steps))
+            sender.send(run_episodes(controller, env_id, seeds[rows], max_steps=max_steps,
+                                     env_kwargs=env_kwargs))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         sender.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
     finally:

@@ -1,7 +1,9 @@
 """Gymnasium MuJoCo environments as the toolchain uses them (v4 and v5).
 
-Ant-v5 is made with include_cfrc_ext_in_observation=False so that its observation is 27-dim,
-like Ant-v4 (the layout the paper's actors and the bundled Ant policy use).
+An env id means what it means in gymnasium: `make_env("Ant-v5")` is gymnasium's default Ant-v5
+(105 observations). Variants are made with gymnasium's own keyword arguments (env_kwargs), e.g.
+{"include_cfrc_ext_in_observation": False} for the 27-dim Ant-v5 the bundled Ant policy uses;
+bundles and policy metadata store them next to the env id (docs/environments.md).
 """
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ import numpy as np
 from loihi_deploy.compiler.ir import EnvSpaces
 from loihi_deploy.runtime import pixels  # sets MUJOCO_GL=egl (unless set) before mujoco loads
 
-ENV_KWARGS = {"Ant-v5": {"include_cfrc_ext_in_observation": False}}
 # gymnasium's v4 XML files use an attribute MuJoCo 4 deprecates; MuJoCo prints the warning from
 # C once per env. It is harmless (the model compiles as before), so only that one is dropped.
 KNOWN_HARMLESS_MUJOCO_WARNINGS = ("compiler attribute 'settotalmass' is deprecated",)
@@ -30,11 +31,13 @@ def _install_mujoco_warning_filter() -> None:
         mujoco.set_mju_user_warning(_mujoco_warning)
 
 
-def make_env(env_id: str, **kwargs) -> gym.Env:
-    """One gymnasium env; raises ValueError with the list of known ids if env_id is unknown.
+def make_env(env_id: str, env_kwargs: dict | None = None) -> gym.Env:
+    """One gymnasium env, `gym.make(env_id, **env_kwargs)`; raises ValueError with the list of
+    known ids if env_id is unknown, or naming the keyword gymnasium rejected.
     'X-pixels' is env X observed through 84x84 stacked frames with action repeat 2, and
     'X-repeat2' the same decisions observed through the state (runtime.pixels)."""
-    wrapped = pixels.wrap(env_id, lambda base: make_env(base, **kwargs))
+    env_kwargs = dict(env_kwargs or {})
+    wrapped = pixels.wrap(env_id, lambda base: make_env(base, env_kwargs))
     if wrapped is not None:
         return wrapped
     if env_id not in gym.registry:
@@ -44,7 +47,34 @@ def make_env(env_id: str, **kwargs) -> gym.Env:
     _install_mujoco_warning_filter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # v4 envs emit a deprecation warning in gymnasium 1.x
-        return gym.make(env_id, **{**ENV_KWARGS.get(env_id, {}), **kwargs})
+        try:
+            return gym.make(env_id, **env_kwargs)
+        except TypeError as exc:  # an unknown keyword of the env's constructor
+            raise ValueError(f"{env_id}: env_kwargs {env_kwargs} rejected by gymnasium: "
+                             f"{exc}") from None
+
+
+def parse_env_kwargs(text: str | None) -> dict:
+    """--env-kwargs: a JSON object of gymnasium keyword arguments, e.g.
+    '{"include_cfrc_ext_in_observation": false}'; None or '' -> {}."""
+    import json
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--env-kwargs {text!r}: not JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"--env-kwargs {text!r}: expected a JSON object such as "
+                         '\'{"include_cfrc_ext_in_observation": false}\'')
+    return value
+
+
+def describe_env(env_id: str, env_kwargs: dict | None) -> str:
+    """'Ant-v5' or 'Ant-v5 (include_cfrc_ext_in_observation=False)' for tables and messages."""
+    if not env_kwargs:
+        return env_id
+    return f"{env_id} ({', '.join(f'{k}={v!r}' for k, v in sorted(env_kwargs.items()))})"
 
 
 MUJOCO_NAMES = {"Ant", "HalfCheetah", "Hopper", "Walker2d", "Humanoid", "HumanoidStandup",
@@ -52,7 +82,7 @@ MUJOCO_NAMES = {"Ant", "HalfCheetah", "Hopper", "Walker2d", "Humanoid", "Humanoi
 
 
 def _make_derived(env_id: str, **kwargs) -> gym.Env:
-    return make_env(env_id, **kwargs)
+    return make_env(env_id, kwargs)
 
 
 def register_derived_envs() -> list[str]:
@@ -83,11 +113,11 @@ def space_sizes(env: gym.Env) -> tuple[int, int, np.ndarray, np.ndarray]:
     return obs.shape[0], act.shape[0], act.low.astype(np.float64), act.high.astype(np.float64)
 
 
-def env_spaces(env_id: str) -> EnvSpaces:
+def env_spaces(env_id: str, env_kwargs: dict | None = None) -> EnvSpaces:
     """The compiler's view of env_id (sizes and action bounds), read from one env instance."""
-    env = make_env(env_id)
+    env = make_env(env_id, env_kwargs)
     try:
-        return EnvSpaces(env_id, *space_sizes(env))
+        return EnvSpaces(env_id, *space_sizes(env), env_kwargs=dict(env_kwargs or {}))
     finally:
         env.close()
 

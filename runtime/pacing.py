@@ -12,10 +12,10 @@ import time
 import numpy as np
 
 
-def control_period_s(env_id: str) -> float:
+def control_period_s(env_id: str, env_kwargs: dict | None = None) -> float:
     """The env's control period in seconds (MuJoCo: timestep x frame_skip)."""
     from loihi_deploy.runtime.envs import make_env
-    env = make_env(env_id)
+    env = make_env(env_id, env_kwargs)
     try:
         return float(env.unwrapped.dt)
     finally:

@@ -19,7 +19,11 @@ from loihi_deploy.compiler.ir import SpikingGraph, TrainedSpikingGraph
 
 def encode(graph: SpikingGraph | TrainedSpikingGraph, obs: np.ndarray, profile: str):
     """(B, obs_dim) observations -> (layer-0 input, clipped entries per row). The one encoder
-    of every graph and backend (a trained SNN's input is observation then target)."""
+    of every graph and backend (a trained SNN's input is observation then target). A graph's
+    input clip (compiler.ir.InputClip) applies first."""
+    clip = getattr(graph, "input_clip", None)
+    if clip is not None:
+        obs = clip(np.asarray(obs, dtype=np.float64))
     if profile == "float":
         return np.asarray(obs, dtype=np.float64), np.zeros(len(obs), dtype=np.int64)
     fixed = graph.fixed

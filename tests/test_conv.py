@@ -129,7 +129,11 @@ def test_nir_export_has_conv_and_flatten(tmp_path):
     read = nir.read(str(export_nir(graph.replace(fixed=None), tmp_path / "conv.nir")))
     kinds = {name: type(node).__name__ for name, node in read.nodes.items()}
     assert kinds["affine0"] == kinds["affine1"] == "Conv2d" and kinds["flatten2"] == "Flatten"
-    np.testing.assert_allclose(read.nodes["affine0"].weight, graph.hidden[0].synapse.weight)
+    conv = graph.hidden[0]   # thresholds normalised to 1: weights divided per out channel
+    theta_c = conv.threshold.reshape(conv.synapse.out_shape)[:, 0, 0]
+    np.testing.assert_allclose(read.nodes["affine0"].weight * theta_c[:, None, None, None],
+                               conv.synapse.weight)
+    assert kinds["lif0"] == "CubaLIF" and np.all(read.nodes["lif0"].v_threshold == 1)
 
 
 @pytest.mark.lava

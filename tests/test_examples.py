@@ -41,3 +41,10 @@ def test_lava_paced(tmp_path):
                          calib_episodes=1, profile="fixed", output=tmp_path / "ip.h5")
     stdout = _run([str(ROOT / "examples/lava_paced.py"), "ip.h5"], tmp_path)
     assert "deadline misses" in stdout
+
+
+def test_nir_in_snntorch(tmp_path):
+    pytest.importorskip("snntorch", reason="snnTorch is in the dev extra")
+    stdout = _run([str(ROOT / "examples/nir_in_snntorch.py"), "--policy",
+                   "inverted_double_pendulum_v5_td3", "-T", "4", "--episodes", "2"], tmp_path)
+    assert "snnTorch (NIR file)" in stdout and (tmp_path / "policy.nir").exists()

@@ -8,12 +8,16 @@ from loihi_deploy.compiler.frontend import PolicyLoadError, from_sequential
 from loihi_deploy.api import load_ann
 
 
-@pytest.mark.parametrize("name,env,kind", [("TD3_Hopper-v4_actor.pt", "Hopper-v4", "paper-td3"),
-                                           ("SAC_Hopper-v4_actor.pt", "Hopper-v4", "paper-sac"),
-                                           ("TD3_Ant-v4_actor.pt", "Ant-v5", "paper-td3")])
-def test_paper_actor_matches_its_torch_definition(reference_actor, name, env, kind):
+NO_CONTACT = {"include_cfrc_ext_in_observation": False}
+
+
+@pytest.mark.parametrize("name,env,kwargs,kind", [
+    ("TD3_Hopper-v4_actor.pt", "Hopper-v4", None, "paper-td3"),
+    ("SAC_Hopper-v4_actor.pt", "Hopper-v4", None, "paper-sac"),
+    ("TD3_Ant-v4_actor.pt", "Ant-v5", NO_CONTACT, "paper-td3")])   # Ant-v4's 27 observations
+def test_paper_actor_matches_its_torch_definition(reference_actor, name, env, kwargs, kind):
     path = reference_actor(name)
-    graph = load_ann(path, env)
+    graph = load_ann(path, env, kwargs)
     assert graph.source["kind"] == kind and len(graph.source["sha256"]) == 64
     state = torch.load(path, map_location="cpu", weights_only=True)
     keys = ("l1", "l2", "l3") if kind == "paper-td3" else ("fc1", "fc2", "fc_mu")

@@ -20,7 +20,7 @@ def test_strings_and_bundles_like_the_cli(tmp_path):
     assert str(graph.neuron) == "mt:3" and bundle.exists()
     run = loihi_deploy.run(bundle, episodes=2, membrane="vanilla")   # env read from the bundle
     assert len(run.returns) == 2
-    with pytest.raises(ValueError, match="NIR export supports IF neurons only"):
+    with pytest.raises(ValueError, match="NIR export supports IF and cuba neurons only"):
         loihi_deploy.export(bundle, tmp_path / "idp.nir")
     if_graph = loihi_deploy.compile("inverted_double_pendulum_v5_td3", timesteps=2,
                                     calib_episodes=1)

@@ -43,8 +43,9 @@ def test_recorded_evaluation_replays_statistically(name):
     meta = ZOO[name]
     recorded = recorded_evaluation(meta)
     assert meta["evaluation"]["reset_seeds"].startswith(str(EVAL_SEED))
-    graph = load_ann(pathlib.Path(meta["path"]), meta["env_id"])
+    graph = load_ann(pathlib.Path(meta["path"]), meta["env_id"])   # env_kwargs: its metadata's
     returns = run_episodes(AnnController(graph), meta["env_id"],
-                           EVAL_SEED + np.arange(len(recorded))).returns
+                           EVAL_SEED + np.arange(len(recorded)),
+                           env_kwargs=meta.get("env_kwargs")).returns
     check = replay_agrees(returns, recorded)
     assert check.agrees, f"{name}: {check.summary()}"

@@ -73,7 +73,7 @@ def action_errors(ann: AnnGraph, graph: SpikingGraph, env_id: str, seeds, alpha:
     """The three action-error cosines, the per-layer residual cosines and the SNN returns
     (module docstring), over the episodes of `seeds`."""
     seeds = [int(s) for s in seeds]
-    envs = [make_env(env_id) for _ in seeds]
+    envs = [make_env(env_id, graph.env_kwargs) for _ in seeds]
     horizon = max_steps or envs[0].spec.max_episode_steps or 1000
     probe, snn = _Counterfactual(), _snn(graph, len(seeds), alpha)
     sums = {"ann_correction": [], "snn_consistency": [], "snn_drift": []}
@@ -132,7 +132,7 @@ def paired_rollouts(ann: AnnGraph, graph: SpikingGraph, env_id: str, seeds, alph
                     max_steps: int | None = None) -> Paired:
     """ANN and SNN each drive their own env from the same reset seeds, in lock step."""
     seeds = [int(s) for s in seeds]
-    envs = {"ann": [make_env(env_id) for _ in seeds], "snn": [make_env(env_id) for _ in seeds]}
+    envs = {side: [make_env(env_id, graph.env_kwargs) for _ in seeds] for side in ("ann", "snn")}
     horizon = max_steps or envs["ann"][0].spec.max_episode_steps or 1000
     controllers = {"ann": AnnController(ann), "snn": _snn(graph, len(seeds), alpha)}
     shape = (len(seeds), horizon)
@@ -172,12 +172,12 @@ def divergence(p: Paired) -> tuple[np.ndarray, np.ndarray]:
     return mean_distance, np.cumsum(p.rew_ann - p.rew_snn, axis=1).mean(axis=0)
 
 
-def swap_returns(driver, probe, env_id: str, seeds,
-                 max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def swap_returns(driver, probe, env_id: str, seeds, max_steps: int | None = None,
+                 env_kwargs: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(driver returns, probe returns on the driver's states), (B,) each; driver and probe
     are batched controllers (runtime.closed_loop protocol) of batch len(seeds)."""
     seeds = [int(s) for s in seeds]
-    envs = [make_env(env_id) for _ in seeds]
+    envs = [make_env(env_id, env_kwargs) for _ in seeds]
     horizon = max_steps or envs[0].spec.max_episode_steps or 1000
     counterfactual = _Counterfactual()
     driver_returns, probe_returns = np.zeros(len(seeds)), np.zeros(len(seeds))
@@ -208,9 +208,9 @@ def swap_experiment(ann: AnnGraph, graph: SpikingGraph, env_id: str, seeds, alph
     """Returns (mean over episodes) of: ANN, SNN, SNN actions on ANN-visited states, ANN
     actions on SNN-visited states."""
     ann_ret, snn_on_ann = swap_returns(AnnController(ann), _snn(graph, len(seeds), alpha),
-                                       env_id, seeds, max_steps)
+                                       env_id, seeds, max_steps, graph.env_kwargs)
     snn_ret, ann_on_snn = swap_returns(_snn(graph, len(seeds), alpha), AnnController(ann),
-                                       env_id, seeds, max_steps)
+                                       env_id, seeds, max_steps, graph.env_kwargs)
     return {"ann": float(ann_ret.mean()), "snn": float(snn_ret.mean()),
             "snn_on_ann_states": float(snn_on_ann.mean()),
             "ann_on_snn_states": float(ann_on_snn.mean())}

@@ -99,7 +99,7 @@ def official_style_sweep(graph: SpikingGraph, env_id: str, alphas, seeds) -> np.
         for i, alpha in enumerate(alphas):
             for n in actor.neurons:
                 n.rate = float(alpha)
-            env = make_env(env_id)
+            env = make_env(env_id, graph.env_kwargs)
             for j, seed in enumerate(seeds):
                 obs, _ = env.reset(seed=int(seed))
                 for n in actor.neurons:
@@ -120,7 +120,7 @@ def emulator_sweep(graph: SpikingGraph, env_id: str, alphas, seeds, profile: str
     row_alpha = np.repeat(alphas, len(seeds))
     rollout = run_episodes_parallel(
         lambda rows: Emulator(graph, len(rows), alpha=row_alpha[rows], profile=profile),
-        env_id, np.tile(seeds, len(alphas)), workers=workers)
+        env_id, np.tile(seeds, len(alphas)), workers=workers, env_kwargs=graph.env_kwargs)
     return rollout.returns.reshape(len(alphas), len(seeds))
 
 
@@ -153,7 +153,8 @@ def lava_speed(graph: SpikingGraph, ann: AnnGraph, env_id: str, decisions: int,
     """Open-loop replay of `decisions` ANN-visited observations, per profile."""
     from loihi_deploy.runtime.lava_bridge import LavaController
     states = run_episodes(AnnController(ann), env_id, episode_seeds(100, 1),
-                          max_steps=decisions, record=True).observations[0]
+                          max_steps=decisions, record=True,
+                          env_kwargs=graph.env_kwargs).observations[0]
     rows = []
     for profile in ("fixed", "float"):
         emulator = Emulator(graph, batch, profile=profile)

@@ -14,6 +14,9 @@ class TrainConfig:
     """`loihi-deploy train`: an SB3 TD3/SAC policy with ReLU actor, checkpointed, resumable."""
     env_id: str = option(flag="--env", help="gymnasium id, e.g. HalfCheetah-v5")
     steps: int = option(type=positive_int, help="total env steps")
+    env_kwargs: str = option("", help="gymnasium keyword arguments as a JSON object, e.g. "
+                                      "'{\"include_cfrc_ext_in_observation\": false}'; "
+                                      "recorded in the policy's metadata")
     algo: str = option("td3", choices=["td3", "sac"], help="algorithm")
     seed: int = option(0, help="random seed")
     run_dir: str = option("", help="checkpoint folder (default runs/ENV-ALGO-sSEED); re-running "

@@ -27,7 +27,7 @@ from loihi_deploy.training.checkpoint import (CheckpointError, load_checkpoint, 
                                               save_checkpoint, torch_bytes)
 from loihi_deploy.training.configs import TrainConfig
 from loihi_deploy.runtime.closed_loop import AnnController, episode_seeds, run_episodes
-from loihi_deploy.runtime.envs import make_env, space_sizes
+from loihi_deploy.runtime.envs import make_env, parse_env_kwargs, space_sizes
 
 CHECKPOINT = "checkpoint"  # RUN_DIR/checkpoint: params.pt, replay_buffer.npz, state.json
 EVAL_SEED = 10_000  # evaluation episodes reset with seeds EVAL_SEED + i; training uses `seed`
@@ -45,12 +45,14 @@ def actor_sequential(model):
     return copy.deepcopy(actor.mu)  # TD3: already Sequential(..., Tanh)
 
 
-def evaluate_actor(module, env_id: str, episodes: int) -> np.ndarray:
-    env = make_env(env_id)
+def evaluate_actor(module, env_id: str, episodes: int,
+                   env_kwargs: dict | None = None) -> np.ndarray:
+    env = make_env(env_id, env_kwargs)
     _, _, low, high = space_sizes(env)
     env.close()
     graph = from_sequential(module, low, high)
-    return run_episodes(AnnController(graph), env_id, episode_seeds(EVAL_SEED, episodes)).returns
+    return run_episodes(AnnController(graph), env_id, episode_seeds(EVAL_SEED, episodes),
+                        env_kwargs=env_kwargs).returns
 
 
 def _atomic_json(path: pathlib.Path, obj) -> None:
@@ -136,7 +138,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
     run_dir = pathlib.Path(cfg.run_dir or f"runs/{cfg.env_id}-{cfg.algo}-s{cfg.seed}")
     run_dir.mkdir(parents=True, exist_ok=True)
     progress_path, checkpoint = run_dir / "progress.json", run_dir / CHECKPOINT
-    env = make_env(cfg.env_id)
+    env = make_env(cfg.env_id, parse_env_kwargs(cfg.env_kwargs))
     if cfg.action_cost:
         env = ActionCost(env, cfg.action_cost)
     progress = read_json_object(progress_path, {"evals": list}) if progress_path.exists() \
@@ -175,7 +177,8 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
             self.bar.update(1)
             if n % cfg.eval_every == 0 or n == cfg.steps:
                 actor = actor_sequential(self.model)
-                returns = evaluate_actor(actor, cfg.env_id, cfg.eval_episodes)
+                returns = evaluate_actor(actor, cfg.env_id, cfg.eval_episodes,
+                                         parse_env_kwargs(cfg.env_kwargs))
                 entry = {"steps": n, "mean": float(returns.mean()), "std": float(returns.std()),
                          "time": time.time()}
                 progress["evals"].append(entry)
@@ -210,18 +213,20 @@ def export(cfg: TrainConfig, model, run_dir: pathlib.Path, progress: dict,
         best = actor_sequential(model)
         best.load_state_dict(torch.load(best_path, weights_only=True))
         candidates["best_periodic"] = best
-    scored = {name: evaluate_actor(m, cfg.env_id, cfg.final_eval_episodes)
+    env_kwargs = parse_env_kwargs(cfg.env_kwargs)
+    scored = {name: evaluate_actor(m, cfg.env_id, cfg.final_eval_episodes, env_kwargs)
               for name, m in candidates.items()}
     chosen = max(scored, key=lambda k: scored[k].mean())
     out = pathlib.Path(cfg.out or run_dir / "policy.pt")
     out.parent.mkdir(parents=True, exist_ok=True)
     _save_state_dict(candidates[chosen], out)
-    env = make_env(cfg.env_id)
+    env = make_env(cfg.env_id, env_kwargs)
     obs_dim, act_dim, low, high = space_sizes(env)
     env.close()
     returns = scored[chosen]
     meta = {
-        "env_id": cfg.env_id, "algo": cfg.algo, "steps": int(model.num_timesteps),
+        "env_id": cfg.env_id, **({"env_kwargs": env_kwargs} if env_kwargs else {}),
+        "algo": cfg.algo, "steps": int(model.num_timesteps),
         "seed": cfg.seed, "obs_dim": obs_dim, "act_dim": act_dim,
         "action_low": low.tolist(), "action_high": high.tolist(),
         "hidden": list(cfg.hidden), "activation": "relu", "head": "tanh",

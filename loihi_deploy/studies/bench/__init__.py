@@ -17,6 +17,8 @@ Parts (each writes <part>.json, <part>.md and PNG figures into OUT; README.md in
                  IF T=32/64, SNM T=8/16, MT and DC T=2, vanilla and CRPI (alphas 0.5, 1),
                  against the ANN and the state-based expert, with the energy estimate per
                  decision (events and synaptic ops counted over 2 closed-loop episodes).
+  nir            the deployed bundle vs its NIR export's semantics (reset to 0, start at 0, no
+                 CRPI) in closed loop, and snnTorch running the exported file (docs/nir.md).
 Every row of a part runs all its alphas x episodes as one emulator batch on the same reset
 seeds (paired comparisons); calibration is shared by all rows of a policy. The JSON is
 rewritten after every row and `--resume` skips rows already in it, so a long run can be

@@ -36,7 +36,7 @@ def decision_cost(ann, graph, env_id: str, seeds, alpha: float) -> dict:
             return actions
     emulator = Counting(graph, len(seeds), alpha=alpha)
     emulator.events_log, emulator.sops_log, emulator.input_log = [], [], []
-    lengths = run_episodes(emulator, env_id, seeds).lengths
+    lengths = run_episodes(emulator, env_id, seeds, env_kwargs=graph.env_kwargs).lengths
     events = np.array(emulator.events_log)           # (K, layers, B)
     alive = np.arange(len(events))[:, None] < lengths[None, :]
     per_layer = (events * alive[:, None, :]).sum(axis=(0, 2)) / alive.sum()

@@ -21,11 +21,13 @@ def fidelity_part(specs, episodes: int, configs) -> list[dict]:
             graph = quantize(graph, np.asarray(cal.info["obs_absmax"]))
             row = {"policy": spec.label, "env_id": spec.env_id, "neuron": str(graph.neuron),
                    "timesteps": T, "episodes": episodes,
-                   "ann": mean_ci95(evaluate_ann(ann, spec.env_id, episodes))[0]}
+                   "ann": mean_ci95(evaluate_ann(ann, spec.env_id, episodes,
+                                                 env_kwargs=spec.env_kwargs))[0]}
             for profile in ("float", "fixed"):
                 emulator = Emulator(graph, 2 * episodes, profile=profile,
                                     alpha=np.repeat([0.0, 0.5], episodes))
-                returns = run_episodes(emulator, spec.env_id, np.tile(seeds, 2)).returns
+                returns = run_episodes(emulator, spec.env_id, np.tile(seeds, 2),
+                                       env_kwargs=spec.env_kwargs).returns
                 row[f"{profile}_vanilla"] = mean_ci95(returns[:episodes])
                 row[f"{profile}_crpi"] = mean_ci95(returns[episodes:])
                 row[f"{profile}_saturations"] = emulator.fixed_point_events()[0]

@@ -14,6 +14,7 @@ from loihi_deploy.studies.bench.conversion import (format_clip, format_conversio
                                                   plot_alpha_curves)
 from loihi_deploy.studies.bench.cost import cost_part, format_cost
 from loihi_deploy.studies.bench.fidelity import fidelity_part, format_fidelity
+from loihi_deploy.studies.bench.nir import format_nir, nir_part
 from loihi_deploy.studies.bench.pixels import add_pixel_costs, format_pixels
 from loihi_deploy.studies.bench.simulator import format_simulator, simulator_part
 
@@ -87,6 +88,10 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
                 rows = add_pixel_costs(out / f"{name}.json", pixel_specs, 2, calibrated)
             (out / f"{name}.md").write_text(format_pixels(rows))
             plot_alpha_curves(rows, out / f"{name}_alpha.png")
+        elif part == "nir":   # the bundled HalfCheetah policy (quick: the test policy)
+            nir_spec = specs[0] if quick else bundled_policy_specs(["halfcheetah_v5_td3"])[0]
+            result = nir_part(nir_spec, 3 if quick else 20)
+            write_part(out, name, result, format_nir(result))
         elif part == "simulator":
             cheetah = [s for s in (paper or specs) if "HalfCheetah" in s.env_id]
             result = simulator_part((cheetah or paper or specs)[0], quick)
