@@ -104,9 +104,12 @@ def run(bundle, episodes: int = 10, env_id: str | None = None, backend: str = "e
 def sweep(policy: str | os.PathLike, env_id: str | None = None, timesteps: int = 8,
           alphas: str | list = "0:1:0.1", episodes: int = 10, neuron: str = "if",
           levels: int = 4, calib_episodes: int = 10, seed: int = 100, plot=None,
-          progress: bool = False, env_kwargs: dict | None = None):
+          progress: bool = False, env_kwargs: dict | None = None,
+          test_episodes: int | None = None):
     """ANN vs SNN for every CRPI alpha on the same episodes (alphas: "0:1:0.1", "0,0.5" or a
-    list). Returns api.SweepResult; `plot` writes return vs alpha as PNG.
+    list), then the selected alpha (highest mean) with vanilla and the ANN on test_episodes
+    fresh episodes (default: as many; 0: none), in .held_out. Returns api.SweepResult; `plot`
+    writes return vs alpha as PNG.
 
     >>> result = sweep("inverted_double_pendulum_v5_td3", timesteps=4, alphas="0,1",
     ...                episodes=2, calib_episodes=1)
@@ -119,7 +122,8 @@ def sweep(policy: str | os.PathLike, env_id: str | None = None, timesteps: int =
                     calib_episodes=calib_episodes, progress=progress, env_kwargs=env_kwargs)
     alphas = parse_alphas(alphas) if isinstance(alphas, str) else [float(a) for a in alphas]
     result = run_sweep(graph, load_ann(str(policy), graph.env_id, graph.env_kwargs),
-                       graph.env_id, alphas, episodes, seed, progress)
+                       graph.env_id, alphas, episodes, seed, progress,
+                       test_episodes=episodes if test_episodes is None else test_episodes)
     if plot is not None:
         plot_sweep(result, plot)
     return result

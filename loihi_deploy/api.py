@@ -210,11 +210,12 @@ def run_backend(graph: SpikingGraph, env_id: str | None, episodes: int,
                 seed: int = DEFAULT_EVAL_SEED,
                 backend: str = "emulator", profile: str | None = None, pace: bool = False,
                 progress: bool = False, nan_policy: str = "raise",
-                env_kwargs: dict | None = None) -> BackendRun:
+                env_kwargs: dict | None = None, max_steps: int | None = None) -> BackendRun:
     """Closed-loop episodes on the emulator (all episodes in one batch), on Lava (one env at a
     time, the same processes a chip would run) or on Loihi (when lava-loihi and a board exist).
     pace: one decision per env control period, deadline misses counted (runtime.pacing).
-    env_id / env_kwargs None: the env the graph was compiled for (graph_env)."""
+    env_id / env_kwargs None: the env the graph was compiled for (graph_env). max_steps:
+    decisions per episode at most (default: the env's time limit)."""
     env_id, env_kwargs = graph_env(graph, env_id, env_kwargs)
     import time
 
@@ -234,7 +235,8 @@ def run_backend(graph: SpikingGraph, env_id: str | None, episodes: int,
         emu = Emulator(graph, episodes, profile=profile)
         start = time.perf_counter()
         rollout = run_episodes(emu, env_id, seeds, progress=f"emulator {profile}" if progress
-                               else False, nan_policy=nan_policy, env_kwargs=env_kwargs)
+                               else False, nan_policy=nan_policy, env_kwargs=env_kwargs,
+                               max_steps=max_steps)
         per_decision = (time.perf_counter() - start) / max(int(rollout.lengths.max()), 1)
         return BackendRun(backend, profile, rollout.returns, rollout.lengths, [per_decision],
                           *emu.fixed_point_events(), errors=rollout.errors)
@@ -246,7 +248,7 @@ def run_backend(graph: SpikingGraph, env_id: str | None, episodes: int,
         controller = PacedController(inner, period) if pace else inner
         try:
             rollout = run_episodes(controller, env_id, [s], nan_policy=nan_policy,
-                                   env_kwargs=env_kwargs,
+                                   env_kwargs=env_kwargs, max_steps=max_steps,
                                    progress=f"{backend} {profile} seed {s}" if progress else False)
             events = inner.fixed_point_events()
         except KeyboardInterrupt:  # keep the finished episodes, marked as an interrupted run
@@ -308,6 +310,41 @@ def verify_on_lava(graph: SpikingGraph, env_id: str | None = None, decisions: in
                         latency_ms, float(on_lava.returns[0]), float(on_emulator.returns[0]))
 
 
+TEST_SEED_OFFSET = 10_000   # held-out test episodes start at seed + 10000 (MAX_EPISODES <= 1000)
+
+
+@dataclasses.dataclass
+class HeldOut:
+    """The alpha a sweep selected (highest mean on its selection episodes), run again with
+    vanilla and the ANN on fresh test episodes (reset seeds seed, seed+1, ...): the numbers
+    to report for it (docs/reproducibility.md, "honest selection")."""
+    alpha: float
+    seed: int
+    ann_returns: np.ndarray        # (test episodes,)
+    vanilla_returns: np.ndarray
+    selected_returns: np.ndarray
+
+    def delta(self) -> tuple[float, float]:
+        """Paired mean difference selected - vanilla and its 95% CI half-width."""
+        return mean_ci95(self.selected_returns - self.vanilla_returns)
+
+    @property
+    def better(self) -> bool:
+        """The selected alpha beats vanilla on the test episodes: the paired 95% CI of the
+        difference lies above 0."""
+        mean, ci = self.delta()
+        return bool(self.alpha != 0.0 and mean - ci > 0)
+
+    def to_json(self) -> dict:
+        mean, ci = self.delta()
+        return {"alpha": self.alpha, "episodes": len(self.selected_returns),
+                "reset_seeds": [self.seed, self.seed + len(self.selected_returns) - 1],
+                **{k: dict(zip(("mean", "ci95"), mean_ci95(r)), returns=r.round(3).tolist())
+                   for k, r in (("ann", self.ann_returns), ("vanilla", self.vanilla_returns),
+                                ("selected", self.selected_returns))},
+                "delta_vs_vanilla": {"mean": mean, "ci95": ci}, "better": self.better}
+
+
 @dataclasses.dataclass
 class SweepResult:
     env_id: str
@@ -318,6 +355,7 @@ class SweepResult:
     ann_returns: np.ndarray        # (episodes,)
     snn_returns: np.ndarray        # (len(alphas), episodes); alpha 0 = vanilla
     neuron: str = "if"
+    held_out: HeldOut | None = None
 
     def delta_vs_vanilla(self, i: int) -> tuple[float, float] | None:
         """Paired (same reset seeds) mean difference to alpha 0 and its 95% CI half-width."""
@@ -325,13 +363,10 @@ class SweepResult:
             return None
         return mean_ci95(self.snn_returns[i] - self.snn_returns[self.alphas.index(0.0)])
 
-    def beats_vanilla(self, i: int) -> bool:
-        """Row i is better than alpha 0: the paired 95% CI of the difference excludes 0."""
-        delta = self.delta_vs_vanilla(i)
-        return bool(delta and self.alphas[i] != 0.0 and delta[0] - delta[1] > 0)
-
     @property
-    def best_alpha_index(self) -> int:
+    def selected_index(self) -> int:
+        """The row with the highest mean on the selection episodes (overstated there: report
+        held_out for it)."""
         return int(np.argmax(self.snn_returns.mean(axis=1)))
 
     def to_json(self) -> dict:
@@ -349,18 +384,24 @@ class SweepResult:
                 "reset_seeds": [self.seed, self.seed + self.episodes - 1],
                 "ann": {"mean": ann_mean, "ci95": ann_ci,
                         "returns": self.ann_returns.round(3).tolist()},
-                "snn": rows, "best_alpha": self.alphas[self.best_alpha_index]}
+                "snn": rows, "selected_alpha": self.alphas[self.selected_index],
+                "held_out": self.held_out.to_json() if self.held_out else None}
 
 
 def sweep(graph: SpikingGraph, ann: AnnGraph, env_id: str, alphas, episodes: int,
           seed: int = DEFAULT_EVAL_SEED, progress: bool = False,
           workers: int | None = None, ann_returns: np.ndarray | None = None,
-          ray_address: str | None = None, env_kwargs: dict | None = None) -> SweepResult:
-    """ANN and SNN(alpha) for every alpha, all on the same episode seeds: the alpha x episode
-    rows run as emulator batches split across `workers` processes (default: one per core),
-    or across a Ray cluster (ray_address; runtime.closed_loop.run_episodes_parallel).
-    ann_returns: the ANN's returns on the same seeds, if already known (not re-run).
-    env_kwargs None: the graph's when env_id is the one it was compiled for (graph_env)."""
+          ray_address: str | None = None, env_kwargs: dict | None = None,
+          test_episodes: int = 0, precision: str = "float64") -> SweepResult:
+    """ANN and SNN(alpha) for every alpha, all on the same (selection) episode seeds: the
+    alpha x episode rows run as emulator batches split across `workers` processes (default:
+    one per core), or across a Ray cluster (ray_address; runtime.closed_loop.
+    run_episodes_parallel). test_episodes > 0: the alpha with the highest selection mean is
+    run again with vanilla and the ANN on as many fresh episodes (reset seeds from seed +
+    TEST_SEED_OFFSET): SweepResult.held_out, the numbers to report for the selected alpha.
+    ann_returns: the ANN's returns on the selection seeds, if already known (not re-run).
+    env_kwargs None: the graph's when env_id is the one it was compiled for (graph_env).
+    precision: the emulator's float precision (float64, or float32 as the paper's code)."""
     alphas = [float(a) for a in alphas]
     check_count("episodes", episodes, MAX_EPISODES)
     check_count("alphas x episodes", len(alphas) * episodes, MAX_SWEEP_ROWS)
@@ -371,31 +412,69 @@ def sweep(graph: SpikingGraph, ann: AnnGraph, env_id: str, alphas, episodes: int
     row_alpha = np.repeat(alphas, episodes)
     seeds = np.tile(episode_seeds(seed, episodes), len(alphas))
     label = f"{graph.neuron} T={graph.timesteps} x {len(alphas)} alphas" if progress else False
-    snn = run_episodes_parallel(lambda rows: Emulator(crpi, len(rows), alpha=row_alpha[rows]),
+    snn = run_episodes_parallel(lambda rows: Emulator(crpi, len(rows), alpha=row_alpha[rows],
+                                                      precision=precision),
                                 env_id, seeds, workers=workers, progress=label,
                                 ray_address=ray_address, env_kwargs=env_kwargs).returns
-    return SweepResult(env_id, graph.timesteps, episodes, seed, alphas, ann_returns,
-                       snn.reshape(len(alphas), episodes), str(graph.neuron))
+    result = SweepResult(env_id, graph.timesteps, episodes, seed, alphas, ann_returns,
+                         snn.reshape(len(alphas), episodes), str(graph.neuron))
+    if test_episodes:
+        check_count("test episodes", test_episodes, MAX_EPISODES)
+        selected = alphas[result.selected_index]
+        test_seed = seed + TEST_SEED_OFFSET
+        test_alpha = np.repeat([0.0, selected], test_episodes)
+        pair = run_episodes_parallel(
+            lambda rows: Emulator(crpi, len(rows), alpha=test_alpha[rows],
+                                  precision=precision), env_id,
+            np.tile(episode_seeds(test_seed, test_episodes), 2), workers=workers,
+            progress=f"held-out test a={selected:g}" if progress else False,
+            ray_address=ray_address, env_kwargs=env_kwargs).returns
+        result.held_out = HeldOut(selected, test_seed,
+                                  evaluate_ann(ann, env_id, test_episodes, test_seed, progress,
+                                               env_kwargs),
+                                  pair[:test_episodes], pair[test_episodes:])
+    return result
 
 
 def format_sweep_table(result: SweepResult) -> str:
     ann_mean, ann_ci = mean_ci95(result.ann_returns)
-    lines = [f"{result.env_id}  {result.neuron.upper()}  T={result.timesteps}  {result.episodes} episodes per row "
+    lines = [f"{result.env_id}  {result.neuron.upper()}  T={result.timesteps}  {result.episodes} selection episodes per row "
              f"(reset seeds {result.seed}..{result.seed + result.episodes - 1})",
              f"{'policy':<16}{'return':>12}{'95% CI':>11}{'vs ANN':>9}"
              f"{'paired diff ± 95% CI':>26}",
              f"{'ANN':<16}{ann_mean:>12.1f}{ann_ci:>11.1f}{'100.0%':>9}"]
-    best = result.best_alpha_index
+    best = result.selected_index
     for i, (alpha, returns) in enumerate(zip(result.alphas, result.snn_returns)):
         mean, ci = mean_ci95(returns)
         name = "SNN vanilla" if alpha == 0 else f"SNN CRPI a={alpha:g}"
-        mark = "  <- best" if i == best and result.beats_vanilla(i) else ""
+        mark = "  <- selected" if i == best and len(result.alphas) > 1 else ""
         delta = result.delta_vs_vanilla(i)
         delta_text = f"{delta[0]:+.1f} ± {delta[1]:.1f}" if delta and alpha != 0 else ""
         lines.append(f"{name:<16}{mean:>12.1f}{ci:>11.1f}{100 * mean / ann_mean:>8.1f}%"
                      f"{delta_text:>26}{mark}")
-    if 0.0 in result.alphas and len(result.alphas) > 1 and not result.beats_vanilla(best):
-        lines.append("no alpha beats vanilla: every paired 95% CI of the difference contains 0")
+    held = result.held_out
+    if held is None:
+        if len(result.alphas) > 1:
+            lines.append("(selected: the highest mean on these episodes, which overstates it; "
+                         "--test-episodes re-runs it on fresh episodes)")
+        return "\n".join(lines)
+    n = len(held.selected_returns)
+    (ann_m, ann_c), (van_m, van_c), (sel_m, sel_c) = (
+        mean_ci95(r) for r in (held.ann_returns, held.vanilla_returns, held.selected_returns))
+    diff, diff_ci = held.delta()
+    lines += ["", f"held-out test: the selected alpha on {n} fresh episodes (reset seeds "
+                  f"{held.seed}..{held.seed + n - 1}):",
+              f"{'ANN':<16}{ann_m:>12.1f}{ann_c:>11.1f}{'100.0%':>9}",
+              f"{'SNN vanilla':<16}{van_m:>12.1f}{van_c:>11.1f}{100 * van_m / ann_m:>8.1f}%"]
+    if held.alpha != 0.0:
+        name = f"SNN CRPI a={held.alpha:g}"
+        lines.append(f"{name:<16}{sel_m:>12.1f}{sel_c:>11.1f}{100 * sel_m / ann_m:>8.1f}%"
+                     f"{f'{diff:+.1f} ± {diff_ci:.1f}':>26}"
+                     + ("  <- better than vanilla" if held.better else ""))
+    lines.append(f"CRPI a={held.alpha:g} beats vanilla on the test episodes (paired 95% CI "
+                 f"above 0)" if held.better else "on the test episodes no alpha is shown better "
+                 "than vanilla: the paired 95% CI of the difference contains 0"
+                 if held.alpha != 0.0 else "vanilla had the highest selection mean")
     return "\n".join(lines)
 
 

@@ -239,8 +239,10 @@ def _cmd_sweep(args, argv) -> None:
                            MembranePolicy("crpi", 0.0, args.crpi_clip), args.calib_episodes,
                            args.calib_seed, args.calib_method, args.percentile, progress=True,
                            neuron=_neuron(args), env_kwargs=env_kwargs)
+    test_episodes = args.episodes if args.test_episodes is None else args.test_episodes
     result = sweep(graph, ann, env_id, args.alphas, args.episodes, args.seed, progress=True,
-                   workers=args.workers, ray_address=args.ray, env_kwargs=env_kwargs)
+                   workers=args.workers, ray_address=args.ray, env_kwargs=env_kwargs,
+                   test_episodes=test_episodes, precision=args.precision)
     print(format_sweep_table(result))
     if args.json:
         _write_json(args.json, {**result.to_json(), "policy": args.policy,
@@ -447,8 +449,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compile_options(p)
     p.add_argument("--alphas", type=_alphas, default="0:1:0.1",
                    help="START:STOP:STEP or a comma list (default 0:1:0.1)")
-    p.add_argument("--episodes", type=EPISODES, default=10, help="episodes per alpha")
+    p.add_argument("--episodes", type=EPISODES, default=10,
+                   help="selection episodes per alpha (default 10)")
+    p.add_argument("--test-episodes", type=int_in(0, MAX_EPISODES),
+                   help="fresh episodes (reset seeds from SEED + 10000) on which the selected "
+                        "alpha, vanilla and the ANN are run again and reported (default: as "
+                        "many as --episodes; 0: none)")
     p.add_argument("--seed", type=int, default=100, help="first episode reset seed")
+    p.add_argument("--precision", choices=["float64", "float32"], default="float64",
+                   help="emulator float precision: float64 (the reference) or float32 (the "
+                        "paper's torch code's; about 1.5x faster, docs/performance.md)")
     p.add_argument("--crpi-clip", type=float, default=None,
                    help="CRPI clip radius in event units (default: the neuron's, 0.5 for IF "
                         "and SNM = theta/2, 0.75 for MT and DC = 0.75 of the smallest level)")
@@ -470,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a few minutes: one bundled policy, 4 configs, 3 alphas, 5 episodes "
                         "(files prefixed quick_)")
     p.add_argument("--parts", help="comma list of conversion, crpi_clip, amplification, cost, "
-                                   "fidelity, simulator, pixels, nir (default all)")
+                                   "fidelity, simulator, pixels, nir, calibration, pacing (default all)")
     p.add_argument("--pixel-policies", metavar="NAMES",
                    help="pixels part: comma list of bundled pixel policies (default all)")
     p.add_argument("--out", default="docs/results", help="output folder (default docs/results)")

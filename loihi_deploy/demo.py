@@ -27,14 +27,16 @@ def run_demo(out_dir: str = "out/demo", timesteps: int = 16, episodes: int = 30,
     graph = compile_policy(ann, DEMO_ENV, timesteps, MembranePolicy("crpi", 0.0), progress=True)
     print(f"calibrated on {graph.calibration['states']} states "
           f"({graph.calibration['episodes']} ANN episodes, per-neuron max)")
-    result = sweep(graph, ann, DEMO_ENV, alphas, episodes, progress=True)
+    result = sweep(graph, ann, DEMO_ENV, alphas, episodes, progress=True,
+                   test_episodes=episodes)
     print(format_sweep_table(result))
     print("(returns: mean and 95% CI half-width over the episodes; float closed-loop rollouts "
           "are chaotic and differ between CPUs, so other machines print other means within "
           "these intervals: docs/reproducibility.md)")
-    best = result.alphas[result.best_alpha_index]
-    significance = "better than vanilla by its paired 95% CI" \
-        if result.beats_vanilla(result.best_alpha_index) else "highest mean, within the noise"
+    best = result.held_out.alpha
+    significance = "better than vanilla on the held-out episodes by the paired 95% CI" \
+        if result.held_out.better else "selected on the selection episodes; on the held-out " \
+        "episodes not distinguishable from vanilla"
     fixed = quantize(graph.replace(membrane=MembranePolicy("crpi", best)),
                      np.asarray(graph.calibration["obs_absmax"]))
     bundle = save_bundle(fixed, out / f"halfcheetah_if_t{timesteps}_crpi.h5")

@@ -34,6 +34,31 @@ def mean_ci95(x) -> tuple[float, float]:
     return mean_ci(x, 0.95)
 
 
+def interquartile_mean(x) -> float:
+    """Mean of the middle 50% of `x` (the IQM of RL evaluation practice, Agarwal et al.
+    2021): the values between the 25th and 75th percentiles, the ends weighted fractionally
+    when the count is not a multiple of 4."""
+    x = np.sort(np.asarray(x, dtype=np.float64))
+    n = x.size
+    # value k covers the quantile interval [k/n, (k+1)/n]; weight: its overlap with [1/4, 3/4]
+    weights = np.clip(np.minimum(np.arange(1, n + 1) / n, 0.75)
+                      - np.maximum(np.arange(n) / n, 0.25), 0, None)
+    return float((weights * x).sum() / weights.sum())
+
+
+def bootstrap_ci(x, statistic=np.mean, confidence: float = 0.95, resamples: int = 10_000,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """(statistic of x, lower, upper): percentile bootstrap interval over the entries of x
+    (e.g. one ratio per environment), with a fixed seed so the table is reproducible."""
+    x = np.asarray(x, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    samples = x[rng.integers(0, x.size, (resamples, x.size))]
+    values = np.array([statistic(s) for s in samples])
+    tail = 50 * (1 - confidence)
+    return float(statistic(x)), float(np.percentile(values, tail)), \
+        float(np.percentile(values, 100 - tail))
+
+
 @dataclasses.dataclass(frozen=True)
 class ReplayCheck:
     """Replayed vs recorded evaluation: the difference of means and its interval."""

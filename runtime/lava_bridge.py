@@ -65,13 +65,19 @@ class LavaController:
     # -- controller protocol ---------------------------------------------------------------
     def reset(self) -> None:
         """Start of an episode: the network back at rest (converted: every layer's v0 at
-        v_init; trained: every state variable)."""
-        if self._started:
-            for var, value in self.net.episode_start:
-                var.set(np.array(np.broadcast_to(value, var.shape)))
+        v_init; trained: every state variable). The first call starts Lava (compiles the
+        processes and runs one decision on a zero input, discarded), so that no decision of
+        an episode pays for the start-up (runtime.pacing counts latencies per decision)."""
+        if self._closed:
+            raise RuntimeError("LavaController is closed")
+        if not self._started:
+            zeros = np.zeros(self.graph.obs_dim,
+                             dtype=np.int32 if self.profile == "fixed" else np.float64)
+            self._decision(zeros)
+        for var, value in self.net.episode_start:
+            var.set(np.array(np.broadcast_to(value, var.shape)))
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        from lava.magma.core.run_conditions import RunSteps
         obs = np.asarray(obs)
         if obs.shape != (1, self.graph.obs_dim):
             raise ValueError(f"lava backend runs one env: expected observations of shape "
@@ -84,6 +90,13 @@ class LavaController:
         if self.net.input_order is not None:   # a convolution reads Lava's (W, H, C) order
             payload = payload[self.net.input_order]
         start = time.perf_counter()
+        acc = self._decision(payload)
+        self.latencies_s.append(time.perf_counter() - start)
+        return self.net.decode(np.asarray(acc, dtype=np.float64)[None, :])
+
+    def _decision(self, payload: np.ndarray) -> np.ndarray:
+        """One decision (period Lava steps) on a layer-0 payload; the readout accumulator."""
+        from lava.magma.core.run_conditions import RunSteps
         first = self.net.injector
         lava_reaper.start()    # before Lava forks: its processes cannot outlive this one
         self._started = True   # before run(): an interrupt inside it must still stop Lava
@@ -97,8 +110,7 @@ class LavaController:
         for _ in range(self.net.period):  # so does the extractor's: Lava never waits on us
             acc = self._receive(deadline)
         self._wait(deadline)
-        self.latencies_s.append(time.perf_counter() - start)
-        return self.net.decode(np.asarray(acc, dtype=np.float64)[None, :])
+        return acc
 
     # -- bounded I/O -------------------------------------------------------------------------
     def _receive(self, deadline: float) -> np.ndarray:

@@ -77,11 +77,12 @@ class _ConvSynapses:
             .astype(np.float64)
 
 
-def synapses(graph: SpikingGraph, profile: str,
-             sum_order: str = "blas") -> tuple[list, _Synapses]:
+def synapses(graph: SpikingGraph, profile: str, sum_order: str = "blas",
+             dtype=np.float64) -> tuple[list, _Synapses]:
     """Per hidden layer and readout: the weights one input unit sees (events carry integer
     codes, so the previous layer's unit is folded into layer l's float weights; a
-    convolution's input unit is per input channel). sum_order applies to Dense layers."""
+    convolution's input unit is per input channel). sum_order applies to Dense layers; dtype
+    to the float profile's Dense weights (float32: the precision of the paper's torch code)."""
     if sum_order not in ("blas", "lava"):
         raise ValueError(f"sum_order must be 'blas' or 'lava', got {sum_order!r}")
     max_code = graph.neuron.max_code
@@ -101,10 +102,10 @@ def synapses(graph: SpikingGraph, profile: str,
             per_in = per_channel(unit, syn.in_channel_of, f"hidden{k} input units")
             hidden.append(_ConvSynapses(syn.weight * per_in[None, :, None, None], syn))
         else:
-            hidden.append(_Synapses((syn.weight * unit[None, :]).T.copy(), None,
+            hidden.append(_Synapses((syn.weight * unit[None, :]).T.astype(dtype), None,
                                     k == 0 or graded, sum_order))
     readout = _Synapses((graph.readout.weight * graph.unit(len(graph.hidden) - 1)[None, :]).T
-                        .copy(), None, graded, sum_order)
+                        .astype(dtype), None, graded, sum_order)
     return hidden, readout
 
 
@@ -130,13 +131,19 @@ def input_exponents(graph: SpikingGraph, profile: str) -> list[int]:
             for h, q in zip(graph.hidden, graph.fixed.hidden)]
 
 
+PRECISIONS = {"float64": np.float64, "float32": np.float32}
+
+
 class Emulator:
     """Controller (runtime.closed_loop protocol) running a SpikingGraph on B rows."""
 
     def __init__(self, graph: SpikingGraph, batch_size: int, alpha=None,
-                 profile: str | None = None, sum_order: str = "blas"):
+                 profile: str | None = None, sum_order: str = "blas",
+                 precision: str = "float64"):
         """sum_order (float profile): "blas" batches the synaptic sums (fast); "lava" sums in
-        the order of Lava's float Dense, so results are bit-identical to the Lava backend."""
+        the order of Lava's float Dense, so results are bit-identical to the Lava backend.
+        precision (float profile): "float64" (default, the reference), or "float32" (the
+        precision of the paper's torch code: about twice as fast, docs/performance.md)."""
         self.graph = graph
         self.profile = profile or graph.profile
         if self.profile == "fixed" and graph.fixed is None:
@@ -151,11 +158,20 @@ class Emulator:
         if self.kind != "crpi" and np.any(alpha != 0):
             raise ValueError(f"per-row alpha given but the graph's membrane policy is "
                              f"{self.kind!r}; use a crpi graph (vanilla rows are alpha 0)")
-        self.synapses, self.readout = synapses(graph, self.profile, sum_order)
+        if precision not in PRECISIONS:
+            raise ValueError(f"emulator: precision must be one of {list(PRECISIONS)}, got "
+                             f"{precision!r}")
+        if precision != "float64" and (self.profile == "fixed" or sum_order == "lava"):
+            raise ValueError("emulator: float32 applies to the float profile with BLAS sums "
+                             "(fixed point is exact integers; Lava's order is float64)")
+        self.dtype = PRECISIONS[precision]
+        self.synapses, self.readout = synapses(graph, self.profile, sum_order, self.dtype)
         self.thetas, self.biases, self.arith = neuron_constants(graph, self.profile, np.float64)
+        self.thetas = [th.astype(self.dtype) for th in self.thetas]
+        self.biases = [b.astype(self.dtype) for b in self.biases]
         self.input_exps = input_exponents(graph, self.profile)
         self.alpha = (neurons.FIXED.alpha_mantissa(alpha).astype(np.float64)
-                      if self.profile == "fixed" else alpha.copy())[:, None]
+                      if self.profile == "fixed" else alpha.astype(self.dtype))[:, None]
         self.saturations = np.zeros(self.batch_size, dtype=np.int64)
         self.input_clips = np.zeros(self.batch_size, dtype=np.int64)
         self.v0: list[np.ndarray] = []
@@ -184,10 +200,11 @@ class Emulator:
         x, clipped = codec.encode(self.graph, obs, self.profile)
         self.input_clips += clipped
         model, arith, coding = self.graph.neuron, self.arith, self.graph.neuron.coding
+        fixed = self.profile == "fixed"   # float arithmetic never saturates
         states = [neurons.decision_start(v0, bias, model) for v0, bias in zip(self.v0, self.biases)]
         counts = [np.zeros(v0.shape) for v0 in self.v0]
-        acc = np.zeros((self.batch_size, self.graph.act_dim))
-        first_input = self.synapses[0](x.astype(np.float64, copy=False))
+        acc = np.zeros((self.batch_size, self.graph.act_dim), dtype=self.dtype)
+        first_input = self.synapses[0](x.astype(self.dtype, copy=False))
         later_input = first_input if coding == "rate" else np.zeros_like(first_input)
         for t in range(1, self.graph.timesteps + 1):
             syn_in = first_input if t == 1 else later_input
@@ -195,12 +212,14 @@ class Emulator:
                 states[layer], code, saturated = neurons.layer_step(
                     states[layer], syn_in, t, theta, bias, model, arith,
                     self.input_exps[layer])
-                self.saturations += saturated
+                if fixed:
+                    self.saturations += saturated
                 counts[layer] += code != 0
                 if layer + 1 < len(self.thetas):
                     syn_in = self.synapses[layer + 1](code)
             acc, saturated = neurons.readout_step(acc, self.readout(code), t, coding, arith)
-            self.saturations += saturated
+            if fixed:
+                self.saturations += saturated
         self.last_residuals = [np.maximum(state.v - v0, -state.emitted)
                                for v0, state in zip(self.v0, states)]
         self.v0 = [neurons.next_initial_potential(self.kind, v0, state.v, state.emitted, theta,

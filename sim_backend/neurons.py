@@ -75,7 +75,7 @@ class FloatArithmetic:
 
     @staticmethod
     def level(theta, i: int):
-        return theta / 2 ** i
+        return theta if i == 0 else theta / 2 ** i
 
     @staticmethod
     def three_quarters(x):
@@ -272,8 +272,7 @@ def layer_step(state: LayerState, x, t: int, theta, bias, model: Model, arith=FL
         saturated = saturated + wrapped
     else:
         m, saturated = arith.saturate(state.v + arith.current(x, bias, input_exp))
-    theta = np.broadcast_to(theta, m.shape)
-    code = fire(m, state.emitted, theta, model, arith)
+    code = fire(m, state.emitted, theta, model, arith)   # theta (n,) broadcasts over rows
     out = code * unit(theta, model, arith)
     v = m * (code == 0) if model.rule == "cuba" else m - out
     e_in, e_out = state.e_in, state.e_out

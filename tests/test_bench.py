@@ -46,7 +46,8 @@ def test_bench_quick_writes_every_part(tmp_path):
     index = (tmp_path / "quick_README.md").read_text()
     for title in ("Conversion study", "CRPI clip radius", "Error amplification",
                   "Cost per decision", "Float vs Loihi fixed point", "Simulator performance",
-                  "Pixel policies (convolutional)"):
+                  "Pixel policies (convolutional)", "NIR semantics and snnTorch",
+                  "Calibration seed spread", "Real-time paced control on Lava"):
         assert f"## {title}" in index
     pixels = json.loads((tmp_path / "quick_pixels.json").read_text())["rows"]
     assert [r["env_id"] for r in pixels] == ["InvertedPendulum-v5-pixels"]
@@ -56,6 +57,12 @@ def test_bench_quick_writes_every_part(tmp_path):
     sim = json.loads((tmp_path / "quick_simulator.json").read_text())
     assert all(r["lava_equals_emulator"] for r in sim["lava"])
     assert (tmp_path / "quick_conversion_alpha.png").read_bytes()[:4] == b"\x89PNG"
+    conversion = json.loads((tmp_path / "quick_conversion.json").read_text())["rows"]
+    for row in conversion:   # the selected alpha is reported on other episodes than chosen on
+        assert row["test"]["reset_seeds"][0] == 10100 and row["selected_alpha"] in row["alphas"]
+    calibration = json.loads((tmp_path / "quick_calibration.json").read_text())
+    assert {r["method"] for r in calibration} == {"max", "p99.9"}
+    assert all(len(r["seed_means"]) == 2 for r in calibration)
 
 
 def test_sweep_on_ray_local_mode_gives_the_process_results(idp):

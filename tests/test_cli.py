@@ -39,6 +39,9 @@ def test_sweep_writes_json_and_plot(tmp_path, capsys):
                  "--plot", str(tmp_path / "s.png")]) == 0
     result = json.loads((tmp_path / "s.json").read_text())
     assert [row["alpha"] for row in result["snn"]] == [0.0, 1.0]
+    held = result["held_out"]   # the selected alpha re-run on fresh episodes
+    assert held["reset_seeds"] == [10100, 10101] and held["alpha"] == result["selected_alpha"]
+    assert len(held["selected"]["returns"]) == 2 and "better" in held
     assert len(result["ann"]["returns"]) == 2 and result["ann"]["mean"] > 9000
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
     assert "SNN vanilla" in capsys.readouterr().out

@@ -107,3 +107,29 @@ def test_emulator_rejects_wrong_observation_shape():
     graph = convert(random_ann(), Calibration((np.ones(16), np.ones(12)), {}), 2)
     with pytest.raises(ValueError, match=r"expected observations of shape \(3, 5\)"):
         Emulator(graph, 3).act(np.zeros((3, 4)))
+
+
+def test_float32_precision_tracks_float64_and_is_refused_where_it_does_not_apply():
+    """float32 (the paper's torch precision) changes actions only at float32 rounding on the
+    same observations (a membrane within rounding of its threshold may flip a spike, so the
+    check is on the typical and the share of differing actions); fixed point and Lava's
+    summation order stay exact / float64."""
+    ann = random_ann(obs_dim=5, hidden=(32, 24), act_dim=3)
+    obs = np.random.default_rng(1).normal(size=(40, 5))
+    thetas = [np.quantile(a, 0.99, axis=0) + 1e-3 for a in _activations(ann, obs)]
+    graph = convert(ann, Calibration(tuple(thetas), {}), 16, MembranePolicy("crpi", 0.5))
+    actions = {}
+    for precision in ("float64", "float32"):
+        emulator = Emulator(graph, len(obs), precision=precision)
+        emulator.reset()
+        actions[precision] = np.stack([emulator.act(obs) for _ in range(3)])
+    diff = np.abs(actions["float32"] - actions["float64"])
+    assert np.median(diff) < 1e-5 and np.mean(diff > 1e-4) < 0.05
+    with pytest.raises(ValueError, match="float32 applies to the float profile"):
+        Emulator(graph, 2, precision="float32", sum_order="lava")
+
+
+def _activations(ann, obs):
+    activations = []
+    ann.forward(obs, activations)
+    return activations

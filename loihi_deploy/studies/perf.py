@@ -115,11 +115,12 @@ def official_style_sweep(graph: SpikingGraph, env_id: str, alphas, seeds) -> np.
 
 
 def emulator_sweep(graph: SpikingGraph, env_id: str, alphas, seeds, profile: str,
-                   workers: int) -> np.ndarray:
+                   workers: int, precision: str = "float64") -> np.ndarray:
     """What `loihi-deploy sweep` does: alpha x episode rows in emulator batches."""
     row_alpha = np.repeat(alphas, len(seeds))
     rollout = run_episodes_parallel(
-        lambda rows: Emulator(graph, len(rows), alpha=row_alpha[rows], profile=profile),
+        lambda rows: Emulator(graph, len(rows), alpha=row_alpha[rows], profile=profile,
+                              precision=precision),
         env_id, np.tile(seeds, len(alphas)), workers=workers, env_kwargs=graph.env_kwargs)
     return rollout.returns.reshape(len(alphas), len(seeds))
 
@@ -133,6 +134,11 @@ def sweep_speed(graph: SpikingGraph, env_id: str, alphas, episodes: int) -> list
                 lambda: emulator_sweep(graph, env_id, alphas, seeds, "float", 1)),
                (f"emulator float64 (batch {batch}, {workers} processes)",
                 lambda: emulator_sweep(graph, env_id, alphas, seeds, "float", workers)),
+               (f"emulator float32 (batch {batch}, 1 process)",
+                lambda: emulator_sweep(graph, env_id, alphas, seeds, "float", 1, "float32")),
+               (f"emulator float32 (batch {batch}, {workers} processes)",
+                lambda: emulator_sweep(graph, env_id, alphas, seeds, "float", workers,
+                                       "float32")),
                (f"emulator Loihi fixed point ({workers} processes)",
                 lambda: emulator_sweep(graph, env_id, alphas, seeds, "fixed", workers)),
                ("official-style loop (torch, batch 1)",

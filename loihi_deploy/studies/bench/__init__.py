@@ -3,9 +3,10 @@ per part (conversion.py also holds crpi_clip), shared machinery in common.py, th
 suite.py.
 
 Parts (each writes <part>.json, <part>.md and PNG figures into OUT; README.md indexes them):
-  conversion     policy x neuron model x T x {vanilla, CRPI at its best alpha on a grid}: the
-                 ANN return, the SNN return with its 95% CI, the ratio to the ANN, the paired
-                 difference to vanilla, the mean ratio over envs; return-vs-alpha figures.
+  conversion     policy x neuron model x T x {vanilla, CRPI}: alpha selected on a grid on
+                 the selection episodes, then the ANN, vanilla and the selected alpha on fresh
+                 test episodes (95% CIs, paired difference to vanilla); the ratio to the ANN
+                 over envs (mean and IQM, bootstrap CIs); return-vs-alpha figures.
   crpi_clip      CRPI's clip radius per neuron model: the default against a wider alternative.
   amplification  error amplification (loihi_deploy.studies.analysis): swap experiment, action-error
                  cosines, residual cosines, state / return divergence figures.
@@ -19,6 +20,12 @@ Parts (each writes <part>.json, <part>.md and PNG figures into OUT; README.md in
                  decision (events and synaptic ops counted over 2 closed-loop episodes).
   nir            the deployed bundle vs its NIR export's semantics (reset to 0, start at 0, no
                  CRPI) in closed loop, and snnTorch running the exported file (docs/nir.md).
+  calibration    the deployed return over 5 calibration seeds per policy, method (max,
+                 p99.9, max+snn) and neuron config, float and fixed: the seed-to-seed spread
+                 against the episode CI (docs/calibration.md).
+  pacing         paced control on Lava's CPU simulation: per locomotion task and deployment
+                 configuration (DC / MT, T = 2 and 4), the latency per decision and the
+                 deadline misses of one 1000-decision episode at the env's control period.
 Every row of a part runs all its alphas x episodes as one emulator batch on the same reset
 seeds (paired comparisons); calibration is shared by all rows of a policy. The JSON is
 rewritten after every row and `--resume` skips rows already in it, so a long run can be

@@ -11,7 +11,7 @@ from loihi_deploy.studies.bench.common import calibrated_graph
 
 def amplification_part(specs, alphas_of, episodes: int, T: int = 16) -> list[dict]:
     """Per policy, IF at T: swap experiment, cosines, residual cosines, divergence curves, for
-    vanilla and CRPI (alpha_of(spec): the conversion study's best alpha, else 0.5)."""
+    vanilla and CRPI (alpha_of(spec): the conversion study's selected alpha, else 0.5)."""
     from loihi_deploy.studies import analysis
     rows, cache = [], {}
     seeds = list(range(100, 100 + episodes))
@@ -76,11 +76,11 @@ def plot_divergence(rows: list[dict], path: pathlib.Path) -> None:
 
 
 def best_alphas(out: pathlib.Path, prefix: str):
-    """policy label -> best IF T=16 alpha of the conversion study (0.5 if not there)."""
+    """policy label -> the IF T=16 alpha the conversion study selected (0.5 if not there)."""
     path = out / f"{prefix}conversion.json"
     best = {}
     if path.exists():
         for r in json.loads(path.read_text())["rows"]:
-            if r["neuron"] == "if" and r["timesteps"] == 16 and r["best"]["alpha"] > 0:
-                best[r["policy"]] = r["best"]["alpha"]
+            if r["neuron"] == "if" and r["timesteps"] == 16 and r["selected_alpha"] > 0:
+                best[r["policy"]] = r["selected_alpha"]
     return lambda spec: best.get(spec.label, 0.5)

@@ -6,22 +6,33 @@ import pathlib
 import numpy as np
 
 
+SELECTION_NOTE = ("alpha is selected (highest mean) on the selection episodes (reset seeds "
+                  "100..) and every number here is from as many fresh test episodes (reset "
+                  "seeds 10100..); mean ± 95% CI; **better** where the paired 95% CI of "
+                  "selected - vanilla lies above 0.")
+
+
+def _test_cells(r: dict) -> str:
+    t = r["test"]
+    v, c = t["vanilla"], t["selected"]
+    diff = f"{t['delta_vs_vanilla']:+.1f} ± {t['delta_ci95']:.1f}"
+    return (f"{v['mean']:.1f} ± {v['ci95']:.1f} | {v['ratio']:.1%} | {c['mean']:.1f} ± "
+            f"{c['ci95']:.1f} ({r['selected_alpha']:g}) | {c['ratio']:.1%} | "
+            + (f"**{diff} better**" if t["better"] else diff) + " |")
+
+
 def format_conversion(rows: list[dict]) -> str:
-    """Markdown: one table per policy, then the mean ratio over policies per config."""
-    lines = []
+    """Markdown: one table per policy, then the ratio to the ANN aggregated over policies per
+    config (mean and interquartile mean, each with a bootstrap 95% CI over the policies)."""
+    from loihi_deploy.stats import bootstrap_ci, interquartile_mean
+    lines = [SELECTION_NOTE, ""]
     for label in dict.fromkeys(r["policy"] for r in rows):
         mine = [r for r in rows if r["policy"] == label]
-        ann = mine[0]["ann"]
-        lines += [f"### {label} (ANN {ann['mean']:.1f} ± {ann['ci95']:.1f}, "
+        lines += [f"### {label} (ANN {mine[0]['test']['ann']:.1f} on the test episodes, "
                   f"{mine[0]['episodes']} episodes per cell)", "",
-                  "| neuron | T | vanilla | ratio | best CRPI (alpha) | ratio | paired diff vs "
-                  "vanilla |", "|---|---|---|---|---|---|---|"]
-        for r in mine:
-            v, b = r["vanilla"], r["best"]
-            lines.append(f"| {r['neuron']} | {r['timesteps']} | {v['mean']:.1f} ± "
-                         f"{v['ci95']:.1f} | {v['ratio']:.1%} | {b['mean']:.1f} ± {b['ci95']:.1f}"
-                         f" ({b['alpha']:g}) | {b['ratio']:.1%} | {b['delta_vs_vanilla']:+.1f} ± "
-                         f"{b['delta_ci95']:.1f} |")
+                  "| neuron | T | vanilla | ratio | selected CRPI (alpha) | ratio | paired diff "
+                  "vs vanilla |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['neuron']} | {r['timesteps']} | " + _test_cells(r) for r in mine]
         lines.append("")
     groups = {"the paper's actors": [r for r in rows if r["policy"].startswith("paper ")],
               "the bundled policies": [r for r in rows if not r["policy"].startswith("paper ")]}
@@ -30,27 +41,31 @@ def format_conversion(rows: list[dict]) -> str:
             continue
         configs = list(dict.fromkeys((r["neuron"], r["timesteps"]) for r in members))
         n_policies = len({r["policy"] for r in members})
-        lines += [f"### Mean ratio to the ANN over {group} ({n_policies})", "",
-                  "| neuron | T | vanilla | best CRPI |", "|---|---|---|---|"]
+        lines += [f"### Ratio to the ANN over {group} ({n_policies}; test episodes; [bootstrap "
+                  f"95% CI over the policies])", "",
+                  "| neuron | T | vanilla mean | selected CRPI mean | vanilla IQM | selected "
+                  "CRPI IQM |", "|---|---|---|---|---|---|"]
         for neuron, T in configs:
             mine = [r for r in members if (r["neuron"], r["timesteps"]) == (neuron, T)]
-            lines.append(f"| {neuron} | {T} | "
-                         f"{np.mean([r['vanilla']['ratio'] for r in mine]):.1%} | "
-                         f"{np.mean([r['best']['ratio'] for r in mine]):.1%} |")
+            cells = []
+            for statistic in (np.mean, interquartile_mean):
+                for key in ("vanilla", "selected"):
+                    value, low, high = bootstrap_ci([r["test"][key]["ratio"] for r in mine],
+                                                    statistic)
+                    cells.append(f"{value:.1%} [{low:.1%}, {high:.1%}]")
+            lines.append(f"| {neuron} | {T} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines) + "\n"
 
 
 def format_clip(rows: list[dict]) -> str:
-    lines = ["| policy | neuron | T | clip (units) | vanilla | best CRPI (alpha) | ratio | "
-             "paired diff vs vanilla |", "|---|---|---|---|---|---|---|---|"]
+    lines = [SELECTION_NOTE, "",
+             "| policy | neuron | T | clip (units) | vanilla | ratio | selected CRPI (alpha) | "
+             "ratio | paired diff vs vanilla |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        v, b = r["vanilla"], r["best"]
         clip = "default" if r["clip"] is None else f"{r['clip']:g}"
         lines.append(f"| {r['policy']} | {r['neuron']} | {r['timesteps']} | {clip} | "
-                     f"{v['mean']:.1f} ± {v['ci95']:.1f} | {b['mean']:.1f} ± {b['ci95']:.1f} "
-                     f"({b['alpha']:g}) | {b['ratio']:.1%} | {b['delta_vs_vanilla']:+.1f} ± "
-                     f"{b['delta_ci95']:.1f} |")
+                     + _test_cells(r))
     return "\n".join(lines) + "\n"
 
 

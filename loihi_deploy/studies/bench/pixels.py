@@ -10,7 +10,7 @@ from loihi_deploy.studies.bench.cost import decision_cost
 
 
 def add_pixel_costs(path: pathlib.Path, specs, episodes: int, cache: dict) -> list[dict]:
-    """Energy estimate per decision (decision_cost at the row's best alpha, `episodes`
+    """Energy estimate per decision (decision_cost at the row's selected alpha, `episodes`
     closed-loop episodes) added to every row of a conversion-style JSON that lacks one.
     cache: label -> (ann, calibration), as run_part fills it."""
     saved = json.loads(path.read_text())
@@ -20,17 +20,18 @@ def add_pixel_costs(path: pathlib.Path, specs, episodes: int, cache: dict) -> li
             continue
         ann, graph, _ = calibrated_graph(by_label[row["policy"]], cache, row["neuron"], row["timesteps"])
         row["cost"] = decision_cost(ann, graph, row["env_id"], list(range(100, 100 + episodes)),
-                                    row["best"]["alpha"])
+                                    row["selected_alpha"])
         atomic_write_text(path, json.dumps(saved, indent=1, default=float))
     return saved["rows"]
 
 
 def format_pixels(rows: list[dict]) -> str:
-    """Markdown: per pixel policy, its expert and ANN, then each config's vanilla and best
-    CRPI ratio with the energy estimate per decision."""
+    """Markdown: per pixel policy, its expert and ANN, then each config's vanilla and
+    selected CRPI on the test episodes with the energy estimate per decision."""
+    from loihi_deploy.studies.bench.conversion import SELECTION_NOTE, _test_cells
     from loihi_deploy.zoo import bundled_policies
     zoo = bundled_policies()
-    lines = []
+    lines = [SELECTION_NOTE, ""]
     for label in dict.fromkeys(r["policy"] for r in rows):
         mine = [r for r in rows if r["policy"] == label]
         ann, meta = mine[0]["ann"], zoo.get(label, {})
@@ -40,15 +41,13 @@ def format_pixels(rows: list[dict]) -> str:
                   f"± {expert.get('std', 0):.1f} (20 episodes, std); distilled ANN: "
                   f"{ann['mean']:.1f} ± {ann['ci95']:.1f} (95% CI, {mine[0]['episodes']} "
                   f"episodes per cell, alphas {mine[0]['alphas']})", "",
-                  "| neuron | T | vanilla | ratio | best CRPI (alpha) | ratio | paired diff vs "
-                  "vanilla | events / decision | energy µJ / decision | ANN µJ |",
+                  "| neuron | T | vanilla | ratio | selected CRPI (alpha) | ratio | paired diff "
+                  "vs vanilla | events / decision | energy µJ / decision | ANN µJ |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in mine:
-            v, b, c = r["vanilla"], r["best"], r.get("cost", {})
-            lines.append(f"| {r['neuron']} | {r['timesteps']} | {v['mean']:.1f} ± "
-                         f"{v['ci95']:.1f} | {v['ratio']:.1%} | {b['mean']:.1f} ± {b['ci95']:.1f}"
-                         f" ({b['alpha']:g}) | {b['ratio']:.1%} | {b['delta_vs_vanilla']:+.1f} ± "
-                         f"{b['delta_ci95']:.1f} | {c.get('events_per_decision', float('nan')):.0f}"
+            c = r.get("cost", {})
+            lines.append(f"| {r['neuron']} | {r['timesteps']} | " + _test_cells(r)
+                         + f" {c.get('events_per_decision', float('nan')):.0f}"
                          f" | {c.get('energy_uj', float('nan')):.1f} | "
                          f"{c.get('ann_energy_uj', float('nan')):.1f} |")
         lines.append("")

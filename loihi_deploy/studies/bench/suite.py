@@ -4,6 +4,7 @@ from __future__ import annotations
 import pathlib
 import time
 
+from loihi_deploy.studies.bench.calibration import calibration_part, format_calibration
 from loihi_deploy.studies.bench.amplification import (amplification_part, best_alphas,
                                                      format_amplification, plot_divergence)
 from loihi_deploy.studies.bench.common import (ANALYSIS_CONFIGS, BUNDLED_CONFIGS, CLIP_CONFIGS,
@@ -15,6 +16,8 @@ from loihi_deploy.studies.bench.conversion import (format_clip, format_conversio
 from loihi_deploy.studies.bench.cost import cost_part, format_cost
 from loihi_deploy.studies.bench.fidelity import fidelity_part, format_fidelity
 from loihi_deploy.studies.bench.nir import format_nir, nir_part
+from loihi_deploy.studies.bench.pacing import (PACING_CONFIGS, PACING_POLICIES, format_pacing,
+                                              pacing_part)
 from loihi_deploy.studies.bench.pixels import add_pixel_costs, format_pixels
 from loihi_deploy.studies.bench.simulator import format_simulator, simulator_part
 
@@ -92,6 +95,16 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
             nir_spec = specs[0] if quick else bundled_policy_specs(["halfcheetah_v5_td3"])[0]
             result = nir_part(nir_spec, 3 if quick else 20)
             write_part(out, name, result, format_nir(result))
+        elif part == "calibration":   # quick: 2 seeds, one config, two methods
+            calibration_specs = specs if quick else paper_policies(("TD3", "SAC")) or specs
+            rows = calibration_part(calibration_specs, 3 if quick else 20,
+                                    *((0, 1000), ("max", "p99.9"), (("if", 8),)) if quick else ())
+            write_part(out, name, rows, format_calibration(rows))
+        elif part == "pacing":   # quick: Hopper, one config, 100 decisions
+            pacing_specs = bundled_policy_specs(PACING_POLICIES[:1] if quick else PACING_POLICIES)
+            rows = pacing_part(pacing_specs, PACING_CONFIGS[:1] if quick else PACING_CONFIGS,
+                               100 if quick else 1000)
+            write_part(out, name, rows, format_pacing(rows))
         elif part == "simulator":
             cheetah = [s for s in (paper or specs) if "HalfCheetah" in s.env_id]
             result = simulator_part((cheetah or paper or specs)[0], quick)

@@ -1,0 +1,127 @@
+"""Part calibration: how much the deployed return depends on the calibration seed.
+
+For each policy, calibration method, calibration seed and neuron config, the SNN (CRPI alpha
+0.5, fixed: nothing is tuned here) runs the same evaluation episodes (reset seeds 100..) in
+float and in Loihi fixed point. Per (policy, method, config, profile) the table gives the mean
+over calibration seeds of the mean return, the seed-to-seed spread (standard deviation of the
+per-seed means) and the episode 95% CI of one seed's mean (their average): a calibration is
+insensitive to its seed when the spread is no larger than that CI (docs/calibration.md).
+
+Methods (compiler.calibrate, loihi_deploy.api.calibrate_policy): "max" (the paper's per-neuron
+maximum over 10 ANN episodes), "p99.9" (the per-neuron 99.9th percentile over the same
+states), "max+snn" (the maximum over the ANN's states and the states the converted SNN
+visits in closed loop from the same reset seeds).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from loihi_deploy.stats import mean_ci95
+
+CALIB_SEEDS = (0, 1000, 2000, 3000, 4000)
+CALIB_METHODS = ("max", "p99.9", "max+snn")
+CALIB_CONFIGS = (("if", 16), ("mt:4", 2), ("dc:4", 2))
+CALIB_EPISODES = 10
+
+
+def _calibration(ann, spec, method: str, seed: int, neuron, T: int):
+    """(Calibration, cache key): the states of CALIB_EPISODES ANN episodes from reset seed
+    `seed` (and, for max+snn, those the converted SNN visits from the same seeds)."""
+    from loihi_deploy.api import calibrate_policy
+    from loihi_deploy.compiler.calibrate import calibrate
+    from loihi_deploy.compiler.convert import convert
+    from loihi_deploy.compiler.ir import MembranePolicy
+    from loihi_deploy.runtime.closed_loop import AnnController, visited_states
+    from loihi_deploy.sim_backend.emulator import Emulator
+    env = dict(env_kwargs=spec.env_kwargs)
+    if method == "p99.9":
+        return calibrate_policy(ann, spec.env_id, CALIB_EPISODES, seed, "percentile", 99.9,
+                                **env)
+    first = calibrate_policy(ann, spec.env_id, CALIB_EPISODES, seed, "max", **env)
+    if method == "max":
+        return first
+    graph = convert(ann, first, T, MembranePolicy("crpi", 0.5), spec.env_id, neuron)
+    ann_states = visited_states(AnnController(ann), spec.env_id, CALIB_EPISODES, seed,
+                                env_kwargs=spec.env_kwargs)
+    snn_states = visited_states(Emulator(graph, CALIB_EPISODES), spec.env_id, CALIB_EPISODES,
+                                seed, env_kwargs=spec.env_kwargs)
+    return calibrate(ann, np.concatenate([ann_states, snn_states]), "max",
+                     info={**first.info, "method": "max+snn"})
+
+
+def calibration_part(specs, episodes: int, seeds=CALIB_SEEDS, methods=CALIB_METHODS,
+                     configs=CALIB_CONFIGS, progress: bool = True) -> list[dict]:
+    from tqdm.auto import tqdm
+
+    from loihi_deploy.api import evaluate_ann, load_ann
+    from loihi_deploy.compiler.convert import convert
+    from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
+    from loihi_deploy.compiler.quantize import quantize
+    from loihi_deploy.runtime.closed_loop import run_episodes_parallel
+    from loihi_deploy.sim_backend.emulator import Emulator
+    eval_seeds = 100 + np.arange(episodes)
+    rows = []
+    bar = tqdm(total=len(specs) * len(methods) * len(seeds) * len(configs), unit="cell",
+               desc="bench calibration", disable=not progress)
+    for spec in specs:
+        ann = load_ann(spec.policy, spec.env_id, spec.env_kwargs)
+        ann_mean = mean_ci95(evaluate_ann(ann, spec.env_id, episodes, 100,
+                                          env_kwargs=spec.env_kwargs))[0]
+        for method in methods:
+            cells: dict = {}
+            for seed in seeds:
+                shared = None if method == "max+snn" else \
+                    _calibration(ann, spec, method, seed, None, 0)
+                for neuron_text, T in configs:
+                    neuron = NeuronModel.parse(neuron_text)
+                    cal = shared or _calibration(ann, spec, method, seed, neuron, T)
+                    graph = convert(ann, cal, T, MembranePolicy("crpi", 0.5), spec.env_id,
+                                    neuron)
+                    graph = quantize(graph, np.asarray(cal.info["obs_absmax"]))
+                    for profile in ("float", "fixed"):
+                        returns = run_episodes_parallel(
+                            lambda rows_, g=graph, p=profile: Emulator(g, len(rows_), profile=p),
+                            spec.env_id, eval_seeds, env_kwargs=spec.env_kwargs).returns
+                        cells.setdefault((str(neuron), T, profile), []).append(returns)
+                    bar.update(1)
+                    bar.set_postfix_str(f"{spec.label} {method} seed {seed} {neuron} T={T}")
+            for (neuron, T, profile), per_seed in cells.items():
+                means = np.array([r.mean() for r in per_seed])
+                rows.append({"policy": spec.label, "env_id": spec.env_id, "method": method,
+                             "neuron": neuron, "timesteps": T, "profile": profile,
+                             "episodes": episodes, "calib_seeds": list(seeds),
+                             "ann": ann_mean, "seed_means": means.round(2).tolist(),
+                             "mean": float(means.mean()),
+                             "seed_spread_std": float(means.std(ddof=1)),
+                             "episode_ci95": float(np.mean([mean_ci95(r)[1] for r in per_seed])),
+                             "returns": [np.round(r, 2).tolist() for r in per_seed]})
+    bar.close()
+    return rows
+
+
+def format_calibration(rows: list[dict]) -> str:
+    lines = ["Deployed return (CRPI alpha 0.5, nothing tuned) over calibration seeds "
+             f"{', '.join(map(str, rows[0]['calib_seeds']))} (10 ANN episodes each), "
+             f"{rows[0]['episodes']} evaluation episodes per seed (reset seeds 100..). mean: "
+             "over seeds of the mean return (% of the ANN); spread: std of the per-seed means; "
+             "CI: the episode 95% CI of one seed's mean (average over seeds). **bold** spread: "
+             "larger than the CI (the seed matters more than the episode noise).", "",
+             "| policy | method | neuron | T | profile | mean (% ANN) | spread | CI | spread <= CI |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ok = r["seed_spread_std"] <= r["episode_ci95"]
+        spread = f"{r['seed_spread_std']:.0f}" if ok else f"**{r['seed_spread_std']:.0f}**"
+        lines.append(f"| {r['policy']} | {r['method']} | {r['neuron']} | {r['timesteps']} | "
+                     f"{r['profile']} | {r['mean']:.0f} ({r['mean'] / r['ann']:.0%}) | "
+                     f"{spread} | {r['episode_ci95']:.0f} | {'yes' if ok else 'no'} |")
+    lines += ["", "Per method and profile, over every policy and config: rows with spread <= CI, "
+              "and the mean ratio to the ANN:", "", "| method | profile | spread <= CI | mean "
+              "% ANN |", "|---|---|---|---|"]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        for profile in ("float", "fixed"):
+            mine = [r for r in rows if r["method"] == method and r["profile"] == profile]
+            if mine:
+                ok = sum(r["seed_spread_std"] <= r["episode_ci95"] for r in mine)
+                ratio = np.mean([r["mean"] / r["ann"] for r in mine])
+                lines.append(f"| {method} | {profile} | {ok} of {len(mine)} | {ratio:.1%} |")
+    return "\n".join(lines) + "\n"

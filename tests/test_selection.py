@@ -1,0 +1,34 @@
+"""Honest selection: a knob chosen on some episodes is reported on others, and "better" needs
+the paired 95% CI of the difference to exclude 0; aggregates carry bootstrap CIs and IQMs."""
+import numpy as np
+
+from loihi_deploy.api import HeldOut, SweepResult, format_sweep_table
+from loihi_deploy.stats import bootstrap_ci, interquartile_mean
+
+
+def _result(held: HeldOut) -> SweepResult:
+    rng = np.random.default_rng(0)
+    return SweepResult("X-v0", 8, 5, 100, [0.0, 0.5], rng.normal(100, 1, 5),
+                       np.stack([rng.normal(50, 1, 5), rng.normal(60, 1, 5)]), "if", held)
+
+
+def test_better_needs_the_paired_interval_above_zero():
+    vanilla = np.array([50.0, 52, 48, 51, 49])
+    clear = HeldOut(0.5, 10100, vanilla + 50, vanilla, vanilla + 10 + np.arange(5) * 0.1)
+    noisy = HeldOut(0.5, 10100, vanilla + 50, vanilla, vanilla + np.array([9, -8, 7, -9, 2.0]))
+    assert clear.better and not noisy.better
+    assert "better than vanilla" in format_sweep_table(_result(clear))
+    assert "no alpha is shown better" in format_sweep_table(_result(noisy))
+
+
+def test_a_sweep_without_test_episodes_says_its_selection_is_overstated():
+    text = format_sweep_table(_result(None))
+    assert "<- selected" in text and "overstates" in text and "better" not in text
+
+
+def test_interquartile_mean_and_bootstrap():
+    assert interquartile_mean([1, 2, 3, 4]) == 2.5
+    assert interquartile_mean([1, 2, 3, 4, 100]) == 3.0     # the outlier is trimmed
+    value, low, high = bootstrap_ci([0.9, 1.0, 0.8, 0.95])
+    assert low <= value <= high and value == np.mean([0.9, 1.0, 0.8, 0.95])
+    assert bootstrap_ci([0.5, 0.5, 0.5])[1:] == (0.5, 0.5)
