@@ -44,8 +44,8 @@ import numpy as np
 
 from loihi_deploy.compiler.files import atomic_write_bytes, hdf5_bytes
 from loihi_deploy.compiler.ir import (ActionHead, Conv2d, Dense, EnvSpaces, FixedLayer,
-                                      FixedProfile, InputClip, MembranePolicy, NeuronModel, SpikingGraph,
-                                      SpikingLayer)
+                                      FixedProfile, InputClip, MembranePolicy, NeuronModel,
+                                      SpikingGraph, SpikingLayer)
 
 FORMAT = "loihi-deploy-bundle"
 SCHEMA_VERSION = 3

@@ -56,8 +56,7 @@ def compile(policy: str | os.PathLike, env_id: str | None = None, timesteps: int
     from loihi_deploy.api import compile_policy, load_ann, policy_env
     from loihi_deploy.compiler.bundle import save_bundle as save
     from loihi_deploy.compiler.ir import NeuronModel
-    from loihi_deploy.zoo import resolve_policy
-    env_id, env_kwargs = policy_env(resolve_policy(str(policy)), env_id, env_kwargs)
+    env_id, env_kwargs = policy_env(policy, env_id, env_kwargs)
     if env_id is None:
         raise ValueError(f"{policy}: no env id given and none in its metadata")
     ann = load_ann(str(policy), env_id, env_kwargs)

@@ -41,11 +41,12 @@ def load_ann(policy: str, env_id: str | None = None,
     return load_policy(path, env_spaces(env_id, env_kwargs) if env_id else None)
 
 
-def policy_env(path, env_id: str | None = None,
+def policy_env(policy, env_id: str | None = None,
                env_kwargs: dict | None = None) -> tuple[str | None, dict]:
-    """The env a policy file is for: env_id (default: its metadata's) and env_kwargs (default:
-    its metadata's when the ids agree, else {})."""
-    meta = read_policy_metadata(path) or {}
+    """The env a policy (bundled name, file or zoo folder) is for: env_id (default: its
+    metadata's, None if it names none) and env_kwargs (default: its metadata's when the ids
+    agree, else {})."""
+    meta = read_policy_metadata(resolve_policy(str(policy))) or {}
     env_id = env_id or meta.get("env_id")
     if env_kwargs is None:
         env_kwargs = meta.get("env_kwargs", {}) if env_id == meta.get("env_id") else {}
@@ -438,7 +439,8 @@ def sweep(graph: SpikingGraph, ann: AnnGraph, env_id: str, alphas, episodes: int
 
 def format_sweep_table(result: SweepResult) -> str:
     ann_mean, ann_ci = mean_ci95(result.ann_returns)
-    lines = [f"{result.env_id}  {result.neuron.upper()}  T={result.timesteps}  {result.episodes} selection episodes per row "
+    lines = [f"{result.env_id}  {result.neuron.upper()}  T={result.timesteps}  "
+             f"{result.episodes} selection episodes per row "
              f"(reset seeds {result.seed}..{result.seed + result.episodes - 1})",
              f"{'policy':<16}{'return':>12}{'95% CI':>11}{'vs ANN':>9}"
              f"{'paired diff ± 95% CI':>26}",

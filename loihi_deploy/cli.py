@@ -61,8 +61,7 @@ def _bundle_and_env(args):
 def _policy_env(args) -> tuple[str, dict]:
     """--env / --env-kwargs, else what the policy's metadata (or zoo run folder) names."""
     from loihi_deploy.api import policy_env
-    from loihi_deploy.zoo import resolve_policy
-    env_id, env_kwargs = policy_env(resolve_policy(args.policy), args.env, args.env_kwargs)
+    env_id, env_kwargs = policy_env(args.policy, args.env, args.env_kwargs)
     if env_id is None:
         raise ValueError(f"{args.policy}: no env id in its metadata; pass --env")
     return env_id, env_kwargs
@@ -79,7 +78,8 @@ def _cmd_compile(args, argv) -> None:
                            args.calib_seed, args.calib_method, args.percentile, args.profile,
                            progress=True, neuron=_neuron(args), env_kwargs=env_kwargs)
     path = save_bundle(graph, args.output)
-    print(f"wrote {path}: {describe_env(env_id, env_kwargs)}, {str(graph.neuron).upper()}, T={graph.timesteps}, membrane {graph.membrane}, "
+    print(f"wrote {path}: {describe_env(env_id, env_kwargs)}, {str(graph.neuron).upper()}, "
+          f"T={graph.timesteps}, membrane {graph.membrane}, "
           f"profile {graph.profile}, layers {' -> '.join(map(_layer_text, graph.hidden))}, "
           f"calibrated on {graph.calibration['states']} states")
     if graph.fixed is not None:
@@ -136,7 +136,8 @@ def _cmd_run(args, argv) -> None:
               f"clipped observation entries")
     if args.json:
         _write_json(args.json, {"bundle": str(args.bundle), "env_id": env_id,
-                                "env_kwargs": env_kwargs, "membrane": str(graph.membrane), "timesteps": graph.timesteps,
+                                "env_kwargs": env_kwargs, "membrane": str(graph.membrane),
+                                "timesteps": graph.timesteps,
                                 "backend": args.backend, "profile": result.profile,
                                 "mean": mean, "ci95": ci, "returns": result.returns.tolist(),
                                 "latency_ms": lat_ms.round(3).tolist(),
@@ -480,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a few minutes: one bundled policy, 4 configs, 3 alphas, 5 episodes "
                         "(files prefixed quick_)")
     p.add_argument("--parts", help="comma list of conversion, crpi_clip, amplification, cost, "
-                                   "fidelity, simulator, pixels, nir, calibration, pacing (default all)")
+                                   "fidelity, simulator, pixels, nir, calibration, pacing "
+                                   "(default all)")
     p.add_argument("--pixel-policies", metavar="NAMES",
                    help="pixels part: comma list of bundled pixel policies (default all)")
     p.add_argument("--out", default="docs/results", help="output folder (default docs/results)")

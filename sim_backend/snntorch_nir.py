@@ -1,10 +1,10 @@
 """A NIR file written by compiler.export_nir, imported by snnTorch and run as a controller.
 
 snntorch.import_nir.import_from_nir builds the network (Linear layers and, for the exported
-LIF / CubaLIF nodes, snn.Leaky / snn.Synaptic neurons that keep their own state); this module
-runs it in float64 for T steps per decision (snnTorch keeps float32 copies of the weights and
-emits float32 spikes: the file's float64 weights are put back into the same modules, and the
-spikes, 0 or 1 exactly, are cast before each synaptic layer) with the observation as a constant input,
+CubaLIF nodes, snn.Synaptic neurons that keep their own state); this module runs it in float64
+for T steps per decision (snnTorch keeps float32 copies of the weights and emits float32
+spikes: the file's float64 weights are put back into the same modules, and the spikes, 0 or 1
+exactly, are cast before each synaptic layer) with the observation as a constant input,
 resets every neuron to NIR's initial state (0) at each decision's start, averages the readout
 over the T steps and applies the action head from the export's metadata: the NIR semantics of
 the export (docs/nir.md), which compiler.export_nir.nir_semantics gives the emulator.

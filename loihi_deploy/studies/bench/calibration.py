@@ -25,8 +25,8 @@ CALIB_EPISODES = 10
 
 
 def _calibration(ann, spec, method: str, seed: int, neuron, T: int):
-    """(Calibration, cache key): the states of CALIB_EPISODES ANN episodes from reset seed
-    `seed` (and, for max+snn, those the converted SNN visits from the same seeds)."""
+    """Thresholds by `method` from the states of CALIB_EPISODES ANN episodes from reset seed
+    `seed` (and, for max+snn, those the converted SNN (neuron, T) visits from the same seeds)."""
     from loihi_deploy.api import calibrate_policy
     from loihi_deploy.compiler.calibrate import calibrate
     from loihi_deploy.compiler.convert import convert
@@ -37,16 +37,16 @@ def _calibration(ann, spec, method: str, seed: int, neuron, T: int):
     if method == "p99.9":
         return calibrate_policy(ann, spec.env_id, CALIB_EPISODES, seed, "percentile", 99.9,
                                 **env)
-    first = calibrate_policy(ann, spec.env_id, CALIB_EPISODES, seed, "max", **env)
     if method == "max":
-        return first
+        return calibrate_policy(ann, spec.env_id, CALIB_EPISODES, seed, "max", **env)
+    ann_states = visited_states(AnnController(ann), spec.env_id, CALIB_EPISODES, seed, **env)
+    info = {"env_id": spec.env_id, "env_kwargs": spec.env_kwargs, "episodes": CALIB_EPISODES,
+            "seed": seed}
+    first = calibrate(ann, ann_states, "max", info=info)
     graph = convert(ann, first, T, MembranePolicy("crpi", 0.5), spec.env_id, neuron)
-    ann_states = visited_states(AnnController(ann), spec.env_id, CALIB_EPISODES, seed,
-                                env_kwargs=spec.env_kwargs)
     snn_states = visited_states(Emulator(graph, CALIB_EPISODES), spec.env_id, CALIB_EPISODES,
-                                seed, env_kwargs=spec.env_kwargs)
-    return calibrate(ann, np.concatenate([ann_states, snn_states]), "max",
-                     info={**first.info, "method": "max+snn"})
+                                seed, **env)
+    return calibrate(ann, np.concatenate([ann_states, snn_states]), "max", info=info)
 
 
 def calibration_part(specs, episodes: int, seeds=CALIB_SEEDS, methods=CALIB_METHODS,
