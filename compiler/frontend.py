@@ -468,7 +468,7 @@ def check_against_env(graph: AnnGraph, spaces: EnvSpaces, where: str) -> None:
 def from_trained_snn(state: dict, substeps: int, task: str = "", source: dict | None = None,
                      where: str = "policy") -> TrainedSpikingGraph:
     """A loihi_deploy.training.snn.layers.SpikingNetwork state dict -> TrainedSpikingGraph. Folds the
-    per-input scale into layer 0's columns, multiplies out latent compression (W = linear @
+    input standardisation and per-input scale into layer 0 (columns and bias), multiplies out latent compression (W = linear @
     compress: the chip holds the full n x n matrix), turns log time constants into per-substep
     decays beta = exp(-dt / tau), and folds each membrane's gain (1 - beta_mem) (the readout's
     1 - beta_out) into its rows and bias."""
@@ -492,12 +492,16 @@ def from_trained_snn(state: dict, substeps: int, task: str = "", source: dict | 
         weight = array(prefix + "linear.weight")
         if prefix + "compress.weight" in state:
             weight = weight @ array(prefix + "compress.weight")
-        if k == 0:
-            weight = weight * array("input_scale")[None, :]
+        bias = array(prefix + "linear.bias")
+        if k == 0:      # x -> (x - input_mean) / input_std * input_scale, folded
+            mean, std = ((array("input_mean"), array("input_std")) if "input_mean" in state
+                         else (np.zeros(weight.shape[1]), np.ones(weight.shape[1])))
+            weight = weight * (array("input_scale") / std)[None, :]
+            bias = bias - weight @ mean
         mem = beta(prefix + "tau_mem.log_tau")
         gain = (1 - mem)[:, None]
         ada = beta(prefix + "tau_ada.log_tau")
-        layers.append(AlifLayer(Dense(weight * gain, array(prefix + "linear.bias") * gain[:, 0]),
+        layers.append(AlifLayer(Dense(weight * gain, bias * gain[:, 0]),
                                 beta(prefix + "tau_syn.log_tau"), mem, ada,
                                 ALIF_ADAPTATION_XI * (1 - ada), ALIF_THRESHOLD_DECAY * ALIF_DT))
     out = beta("readout.tau.log_tau")

@@ -298,14 +298,16 @@ def _cmd_policies(args, argv) -> None:
               f"{ev['mean']:>13.1f} ± {ev['std']:<7.1f}{note}")
     print("(recorded over 20 episodes, reset seeds 10000.., on the training machine; float "
           "rollouts differ between CPUs: docs/reproducibility.md)")
-    from loihi_deploy.deploy_snn import BUNDLED, bundled_trained_snns
-    print(f"\ntrained spiking controllers (loihi-deploy deploy-snn NAME):\n"
-          f"{'name':<16}{'task':<10}{'iterations':>11}{'success':>9}{'final distance':>16}")
-    for name in bundled_trained_snns():
+    from loihi_deploy.deploy_snn import BUNDLED, bundled_trained_runs
+    print(f"\ncontrollers trained by predictive control (train-snn; the spiking ones deploy "
+          f"with loihi-deploy deploy-snn NAME):\n{'name':<16}{'task':<10}{'model':<7}"
+          f"{'iterations':>11}{'success':>9}{'final distance':>16}")
+    for name in bundled_trained_runs():
         result = json.loads((BUNDLED / name / "metrics.json").read_text())
         final = result["final"]
-        print(f"{name:<16}{result['config']['task']:<10}{final['iteration']:>11}"
-              f"{final['success_rate']:>9.0%}{final['final_distance']:>14.3f} m")
+        print(f"{name:<16}{result['config']['task']:<10}{result['config']['model']:<7}"
+              f"{final['iteration']:>11}{final['success_rate']:>9.0%}"
+              f"{final['final_distance']:>14.3f} m")
 
 
 def _cmd_bench(args, argv) -> None:
@@ -481,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a few minutes: one bundled policy, 4 configs, 3 alphas, 5 episodes "
                         "(files prefixed quick_)")
     p.add_argument("--parts", help="comma list of conversion, crpi_clip, amplification, cost, "
-                                   "fidelity, simulator, pixels, nir, calibration, pacing "
+                                   "fidelity, simulator, pixels, nir, calibration, pacing, "
+                                   "snn_speed "
                                    "(default all)")
     p.add_argument("--pixel-policies", metavar="NAMES",
                    help="pixels part: comma list of bundled pixel policies (default all)")

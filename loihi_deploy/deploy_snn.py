@@ -32,8 +32,9 @@ CALIBRATION_SEED, CALIBRATION_EPISODES = 20_000, 10
 BUNDLED = pathlib.Path(__file__).resolve().parent / "policies" / "trained_snn"
 
 
-def bundled_trained_snns() -> list[str]:
-    """Names of the bundled trained SNN runs (loihi_deploy/policies/trained_snn/NAME)."""
+def bundled_trained_runs() -> list[str]:
+    """Names of the bundled train-snn runs, spiking and GRU baselines
+    (loihi_deploy/policies/trained_snn/NAME)."""
     return sorted(p.parent.name for p in BUNDLED.glob("*/metrics.json"))
 
 
@@ -45,7 +46,7 @@ def resolve_run(name_or_dir: str | pathlib.Path) -> pathlib.Path:
     if (BUNDLED / str(name_or_dir)).is_dir():
         return BUNDLED / str(name_or_dir)
     raise FileNotFoundError(f"{name_or_dir}: neither a train-snn output folder nor a bundled "
-                            f"trained SNN ({', '.join(bundled_trained_snns()) or 'none'})")
+                            f"trained SNN ({', '.join(bundled_trained_runs()) or 'none'})")
 
 
 def _torch_policy(run_dir: pathlib.Path, config: dict, obs_dim: int, act_dim: int,
@@ -53,7 +54,12 @@ def _torch_policy(run_dir: pathlib.Path, config: dict, obs_dim: int, act_dim: in
     known = SNNTrainConfig.__dataclass_fields__
     cfg = SNNTrainConfig(**{k: v for k, v in config.items() if k in known})
     _, policy = build_networks(cfg, obs_dim, act_dim, target_dim)
-    policy.load_state_dict(torch.load(run_dir / "policy.pt", weights_only=True))
+    state = torch.load(run_dir / "policy.pt", weights_only=True)
+    keys = policy.load_state_dict(state, strict=False)
+    # runs from before input standardisation lack its statistics (identity)
+    if set(keys.missing_keys) - {"input_mean", "input_std"} or keys.unexpected_keys:
+        raise ValueError(f"{run_dir / 'policy.pt'}: does not match its config: missing "
+                         f"{keys.missing_keys}, unexpected {keys.unexpected_keys}")
     return policy
 
 
@@ -173,11 +179,13 @@ def format_report(report: dict) -> str:
              f"{net['trained_parameters']} trained parameters, {net['deployed_synapses']} "
              f"synapses on chip; inputs {net['input_bits']}-bit payloads, weight exponents "
              f"{net['weight_exps']}",
-             f"{'backend':<16}{'episodes':>9}{'success':>9}{'final dist':>12}{'on target':>11}"
-             f"{'cum. dist':>11}"]
+             f"{'backend':<16}{'episodes':>9}{'success [95% CI]':>18}"
+             f"{'final dist ± 95% CI':>22}{'on target':>11}{'cum. dist':>11}"]
     for name, row in report["rows"].items():
-        lines.append(f"{name:<16}{row['episodes']:>9}{row['success_rate']:>9.0%}"
-                     f"{row['final_distance']:>10.3f} m"
+        low, high = row["success_ci95"]
+        lines.append(f"{name:<16}{row['episodes']:>9}{row['success_rate']:>7.0%} "
+                     f"[{low:.0%}, {high:.0%}]".ljust(43) +
+                     f"{row['final_distance']:>11.3f} ± {row['final_distance_ci95']:.3f} m"
                      f"{row['time_on_target']:>11.1%}{row['cumulative_distance']:>11.1f}")
     f = report["fidelity"]
     lines.append(f"float vs fixed point (same inputs, open loop): action RMSE "

@@ -34,6 +34,17 @@ def mean_ci95(x) -> tuple[float, float]:
     return mean_ci(x, 0.95)
 
 
+def success_ci95(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval (low, high) of a success rate of `successes` out of `n`:
+    unlike mean +- t-interval it stays inside [0, 1] and is not empty at 0% or 100%."""
+    z = 1.959963984540054
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def interquartile_mean(x) -> float:
     """Mean of the middle 50% of `x` (the IQM of RL evaluation practice, Agarwal et al.
     2021): the values between the 25th and 75th percentiles, the ends weighted fractionally

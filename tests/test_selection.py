@@ -32,3 +32,11 @@ def test_interquartile_mean_and_bootstrap():
     value, low, high = bootstrap_ci([0.9, 1.0, 0.8, 0.95])
     assert low <= value <= high and value == np.mean([0.9, 1.0, 0.8, 0.95])
     assert bootstrap_ci([0.5, 0.5, 0.5])[1:] == (0.5, 0.5)
+
+
+def test_success_interval_is_wilsons_and_stays_in_the_unit_interval():
+    from loihi_deploy.stats import success_ci95
+    low, high = success_ci95(45, 50)                 # 90%: Wilson (0.786, 0.957)
+    assert abs(low - 0.7864) < 1e-3 and abs(high - 0.9565) < 1e-3
+    assert success_ci95(0, 20)[0] == 0.0 and 0.15 < success_ci95(0, 20)[1] < 0.17
+    assert success_ci95(20, 20)[1] == 1.0 and success_ci95(20, 20)[0] < 1.0

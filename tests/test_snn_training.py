@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from loihi_deploy.training.snn import layers
@@ -55,7 +56,7 @@ def test_reach2d_kinematics_and_reachable_targets():
 def test_train_snn_command_writes_metrics_and_learns_the_model(tmp_path):
     from loihi_deploy.cli import main
     assert main(["train-snn", "--model", "snn", "--iterations", "2", "--hidden", "32",
-                 "--batch", "8", "--model-batches", "5", "--horizon", "5",
+                 "--batch", "8", "--model-batches", "5", "--horizon", "5", "--kernels", "fused",
                  "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "metrics.json").read_text())
     assert result["parameters"]["policy"] > 0 and len(result["history"]) == 2
@@ -85,3 +86,46 @@ def test_panda_task_layout_torques_and_reachable_targets():
     assert obs3[3] > obs2[3]
     # targets are forward kinematics of in-range joint angles (reachable)
     assert 0.1 < np.linalg.norm(info["target"]) < 1.2
+
+
+@pytest.fixture(params=["fused", "compiled"])
+def kernels(request):
+    """The substep kernels run op by op (fused) or torch.compile'd; restored afterwards."""
+    compiled = layers.compile_kernels(request.param == "compiled")
+    if request.param == "compiled" and not compiled:
+        pytest.skip("torch.compile is unavailable here (no C++ compiler)")
+    yield request.param
+    layers.compile_kernels(False)
+
+
+def test_fused_substeps_match_the_per_substep_definition_in_values_and_gradients(kernels):
+    """ALIFSubsteps' hand-written backward (op by op and compiled) against autograd through
+    every substep (float64, lively weights so that spikes, resets and adaptation happen)."""
+    torch.manual_seed(0)
+    nets = [layers.SpikingNetwork(5, 3, hidden=16, substeps=7, rank=4, output="tanh",
+                                  fused=fused).double() for fused in (False, True)]
+    with torch.no_grad():
+        nets[0].input_scale.fill_(3.0)
+        for layer in nets[0].layers:
+            layer.linear.weight.mul_(4.0)
+            for tau in (layer.tau_mem, layer.tau_syn, layer.tau_ada):
+                tau.log_tau.add_(torch.randn(layer.n, dtype=torch.float64) * 0.3)
+        nets[0].readout.linear.weight.mul_(5.0)
+    nets[1].load_state_dict(nets[0].state_dict())
+    x = torch.randn(12, 4, 5, dtype=torch.float64)
+    weights = torch.randn(12, 4, 3, dtype=torch.float64)
+    outputs, grads = [], []
+    for net in nets:
+        net.reset(4)
+        out = torch.stack([net(x[t]) for t in range(12)])
+        (out * weights).sum().backward()
+        outputs.append(out.detach())
+        grads.append({name: p.grad.clone() for name, p in net.named_parameters()})
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=0, atol=1e-12)
+    assert {k: v.abs().sum() > 0 for k, v in grads[0].items()} == \
+        {k: True for k in grads[0]}          # every parameter gets a gradient
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-9, atol=1e-12,
+                                   msg=name)
+    spikes = nets[1].state[0][0][4]
+    assert 0 < float(spikes.detach().mean()) < 1      # the comparison saw spikes and silence

@@ -53,6 +53,9 @@ def _spiking_network(n_in=5, n_out=2, seed=0) -> SpikingNetwork:
             layer.linear.weight.mul_(4.0)
             layer.tau_mem.log_tau.add_(torch.randn(layer.n) * 0.3)
         net.readout.linear.weight.mul_(5.0)
+    rng = np.random.default_rng(seed)     # input standardisation, folded by the frontend
+    net.fit_input(rng.normal(rng.uniform(-0.5, 0.5, n_in), rng.uniform(0.5, 1.5, n_in),
+                             (100, n_in)))
     return net
 
 
@@ -112,8 +115,12 @@ def test_deploy_snn_command_end_to_end(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train-snn", "--model", "snn", "--iterations", "1", "--hidden", "16",
                  "--batch", "4", "--model-batches", "1", "--policy-batches", "1",
-                 "--horizon", "3", "--refit-scale", "--out", str(run)]) == 0
-    assert json.loads((run / "metrics.json").read_text())["config"]["refit_scale"] is True
+                 "--horizon", "3", "--output-scale", "first", "--kernels", "fused",
+                 "--out", str(run)]) == 0
+    result = json.loads((run / "metrics.json").read_text())
+    assert result["config"]["output_scale"] == "first" and result["complete"]
+    assert result["evaluation"]["episodes"] == 50 and \
+        len(result["evaluation"]["cumulative_distance_per_episode"]) == 50
     out = tmp_path / "deploy.json"
     assert main(["deploy-snn", str(run), "--episodes", "2", "--lava-episodes", "1",
                  "--out", str(out)]) == 0
@@ -126,20 +133,53 @@ def test_deploy_snn_command_end_to_end(tmp_path, capsys):
     assert all(torch_row[k] == pytest.approx(float_row[k], rel=1e-3) for k in torch_row)
 
 
-@pytest.mark.parametrize("name", ["reach2d_snn", "panda_snn"])
-def test_bundled_trained_snn_reproduces_its_evaluation_and_runs_on_lava(name):
-    """The bundled run's recorded final evaluation (same seeds) replays through the torch
-    network and the float emulator, statistically (torch and BLAS kernels differ between
-    CPUs: docs/reproducibility.md); one episode on Lava fixed_pt equals the emulator's."""
-    pytest.importorskip("lava")
-    from loihi_deploy.deploy_snn import deploy_trained, resolve_run
+def _bundled_runs():
+    from loihi_deploy.deploy_snn import bundled_trained_runs
+    return bundled_trained_runs()
+
+
+def _recorded(name) -> tuple[dict, list | float]:
+    """A bundled run's metrics and its recorded evaluation: the per-episode cumulative
+    distances of its final evaluation, or (older runs) the last iteration's mean."""
+    from loihi_deploy.deploy_snn import resolve_run
+    result = json.loads((resolve_run(name) / "metrics.json").read_text())
+    if "evaluation" in result:
+        return result, result["evaluation"]["cumulative_distance_per_episode"]
+    return result, result["final"]["cumulative_distance"]
+
+
+@pytest.mark.parametrize("name", _bundled_runs())
+def test_bundled_run_replays_its_recorded_evaluation(name):
+    """Every bundled train-snn run (spiking and GRU) rebuilt from its config and weights
+    replays its recorded evaluation on the same seeds, statistically (torch kernels differ
+    between CPUs: docs/reproducibility.md)."""
+    from loihi_deploy.deploy_snn import _torch_policy, resolve_run
     from loihi_deploy.stats import replay_agrees
-    recorded = json.loads((resolve_run(name) / "metrics.json").read_text())["final"]
-    report = deploy_trained(name, episodes=20, lava_episodes=1, progress=False)
-    for row in ("torch", "emulator float"):
-        check = replay_agrees(report["rows"][row]["cumulative_distance_per_episode"],
-                              recorded["cumulative_distance"])
-        assert check.agrees, f"{name} {row}: {check.summary()}"
+    from loihi_deploy.training.snn.predictive import TorchController, rollout
+    from loihi_deploy.training.snn.tasks import task_type
+    result, recorded = _recorded(name)
+    task, env = result["config"]["task"], task_type(result["config"]["task"])
+    episodes = len(recorded) if isinstance(recorded, list) else 20
+    policy = _torch_policy(resolve_run(name), result["config"], env.obs_dim, env.act_dim,
+                           env.target_dim)
+    data = rollout(TorchController(policy, episodes), task, range(10_000, 10_000 + episodes))
+    check = replay_agrees(data["distance"].sum(axis=1), recorded)
+    assert check.agrees, f"{name}: {check.summary()}"
+
+
+@pytest.mark.parametrize("name", [n for n in _bundled_runs() if n.endswith("_snn")])
+def test_bundled_trained_snn_deploys_float_fixed_and_on_lava(name):
+    """The bundled spiking run through the compiler: the float emulator replays the recorded
+    evaluation statistically; one episode on Lava fixed_pt equals the emulator's."""
+    pytest.importorskip("lava")
+    from loihi_deploy.deploy_snn import deploy_trained
+    from loihi_deploy.stats import replay_agrees
+    _, recorded = _recorded(name)
+    episodes = len(recorded) if isinstance(recorded, list) else 20
+    report = deploy_trained(name, episodes=episodes, lava_episodes=1, progress=False)
+    check = replay_agrees(report["rows"]["emulator float"]["cumulative_distance_per_episode"],
+                          recorded)
+    assert check.agrees, f"{name} emulator float: {check.summary()}"
     assert report["fidelity"]["torch_vs_float_emulator_max_abs_diff"] < 1e-4
     assert report["lava"]["actions_identical"]
     assert report["rows"]["emulator fixed"]["saturations"] == 0

@@ -67,23 +67,32 @@ class SNNTrainConfig:
                        help="reach2d: planar two-link arm; panda: MuJoCo Franka Panda, torques")
     model: str = option("snn", choices=["snn", "gru"],
                         help="adaptive-LIF spiking networks, or the GRU baseline")
-    hidden: int = option(64, type=positive_int, help="hidden units per layer")
-    rank: int = option(16, help="latent compression rank between spiking layers, 0 = off")
+    hidden: int = option(128, type=positive_int, help="hidden units per layer")
+    rank: int = option(32, help="latent compression rank between spiking layers, 0 = off")
     substeps: int = option(7, type=positive_int, help="2 ms substeps per env step")
-    iterations: int = option(30, type=int_in(1, MAX_ITERATIONS), help="training iterations")
+    iterations: int = option(80, type=int_in(1, MAX_ITERATIONS), help="training iterations")
     episodes: int = option(8, type=int_in(1, MAX_EPISODES), help="episodes collected per iteration")
     model_batches: int = option(25, type=positive_int, help="forward-model updates per iteration")
     policy_batches: int = option(10, type=positive_int, help="policy updates per iteration")
-    batch: int = option(64, type=positive_int, help="windows per batch")
+    batch: int = option(256, type=positive_int, help="windows per batch")
     warmup: int = option(5, cli=False, help="real steps before the imagined ones")
-    horizon: int = option(20, type=positive_int, help="imagined steps")
+    horizon: int = option(40, type=positive_int, help="imagined steps")
     noise: float = option(0.3, help="Gaussian action noise while collecting episodes")
-    refit_scale: bool = option(False, help="refit the forward model's output scale (std of the "
-                                           "state changes) on the whole buffer every iteration, "
-                                           "not only on the first iteration's episodes")
+    output_scale: str = option("refit", choices=["refit", "first"],
+                               help="the forward model's output unit (std of the state changes "
+                                    "per dimension): refit = on the whole buffer after every "
+                                    "iteration, the output layer rescaled so predictions are "
+                                    "kept; first = the first iteration's episodes only")
     eval_episodes: int = option(20, cli=False, help="evaluation episodes per iteration")
     seed: int = option(0, help="random seed")
-    threads: int = option(1, type=positive_int, help="torch threads")
+    threads: int = option(2, type=positive_int, help="torch threads")
+    device: str = option("auto", choices=["auto", "cpu", "cuda"],
+                         help="where to train: auto = cuda when a GPU is visible, else cpu")
+    kernels: str = option("compiled", choices=["compiled", "fused", "per-substep"],
+                          help="spiking neuron updates: compiled = each layer's substeps as "
+                               "one torch.compile'd kernel (needs a C++ compiler on a CPU; "
+                               "falls back to fused), fused = the same without compiling, "
+                               "per-substep = autograd through every substep (the reference)")
     out: str = option("", help="output folder (default runs/TASK-MODEL-sSEED)")
 
     @property

@@ -160,7 +160,7 @@ def calibrated_graph(spec: PolicySpec, cache: dict, neuron: str, T: int):
 
 
 PARTS = ("conversion", "crpi_clip", "amplification", "cost", "fidelity", "simulator", "pixels",
-         "nir", "calibration", "pacing")
+         "nir", "calibration", "pacing", "snn_speed")
 
 
 def write_part(out: pathlib.Path, name: str, payload, markdown: str) -> None:
@@ -176,7 +176,8 @@ def write_index(out: pathlib.Path, prefix: str, command: str) -> pathlib.Path:
               "fidelity": "Float vs Loihi fixed point", "simulator": "Simulator performance",
               "pixels": "Pixel policies (convolutional)", "nir": "NIR semantics and snnTorch",
               "calibration": "Calibration seed spread",
-              "pacing": "Real-time paced control on Lava"}
+              "pacing": "Real-time paced control on Lava",
+              "snn_speed": "Training speed of directly trained SNNs"}
     figures = {"conversion": ["conversion_alpha.png"], "amplification": ["amplification.png"],
                "pixels": ["pixels_alpha.png"]}
     quick = " --quick" if prefix else ""

@@ -20,6 +20,8 @@ from loihi_deploy.studies.bench.pacing import (PACING_CONFIGS, PACING_POLICIES, 
                                               pacing_part)
 from loihi_deploy.studies.bench.pixels import add_pixel_costs, format_pixels
 from loihi_deploy.studies.bench.simulator import format_simulator, simulator_part
+from loihi_deploy.studies.bench.snn_speed import (QUICK_SPEED_CONFIG, SPEED_CONFIGS,
+                                                 format_snn_speed, snn_speed_part)
 
 
 def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
@@ -105,6 +107,10 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
             rows = pacing_part(pacing_specs, PACING_CONFIGS[:1] if quick else PACING_CONFIGS,
                                100 if quick else 1000)
             write_part(out, name, rows, format_pacing(rows))
+        elif part == "snn_speed":   # quick: a tiny network, 2 iterations
+            rows = snn_speed_part([QUICK_SPEED_CONFIG] if quick else SPEED_CONFIGS,
+                                  iterations=2)
+            write_part(out, name, rows, format_snn_speed(rows))
         elif part == "simulator":
             cheetah = [s for s in (paper or specs) if "HalfCheetah" in s.env_id]
             result = simulator_part((cheetah or paper or specs)[0], quick)

@@ -18,7 +18,9 @@ PSP kernel of (tau_syn, tau_mem) and the expected input rate.
 from __future__ import annotations
 
 import math
+import sys
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -35,8 +37,16 @@ def _gauss(x, mu, sigma):
     return torch.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
 
 
+def surrogate_derivative(x: torch.Tensor) -> torch.Tensor:
+    """d spike / d x of the multi-Gaussian surrogate (Yin et al. 2021), peak 1 + h at x = 0."""
+    s, h = SURROGATE_SIGMA, SURROGATE_H
+    surrogate = ((1 + h) * _gauss(x, 0.0, s) - h * _gauss(x, SURROGATE_S * s, SURROGATE_S * s)
+                 - h * _gauss(x, -SURROGATE_S * s, SURROGATE_S * s))
+    return surrogate * (s * math.sqrt(2 * math.pi))
+
+
 class SpikeFunction(torch.autograd.Function):
-    """Heaviside forward; multi-Gaussian surrogate derivative backward (Yin et al. 2021)."""
+    """Heaviside forward; multi-Gaussian surrogate derivative backward."""
 
     @staticmethod
     def forward(ctx, x):
@@ -46,13 +56,112 @@ class SpikeFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        s, h = SURROGATE_SIGMA, SURROGATE_H
-        surrogate = ((1 + h) * _gauss(x, 0.0, s) - h * _gauss(x, SURROGATE_S * s, SURROGATE_S * s)
-                     - h * _gauss(x, -SURROGATE_S * s, SURROGATE_S * s))
-        return grad * surrogate * s * math.sqrt(2 * math.pi)   # peak 1 + h at x = 0
+        return grad * surrogate_derivative(x)
 
 
 spike = SpikeFunction.apply
+
+
+def alif_substeps(currents, syn, mem, b, n, s, beta_syn, beta_mem, beta_ada):
+    """ALIFLayer.forward's dynamics for S substeps without autograd: currents (S, B, n), state
+    (B, n) at the start, betas (n,) -> spikes (S, B, n), syn, mem, b, n at the end, and the
+    per-substep values the backward pass needs (lists of S tensors (B, n))."""
+    saved = {"u": [], "syn_before": [], "mem_before": [], "syn": [], "n_before": [], "s": []}
+    gain = 1 - beta_mem
+    for k in range(currents.shape[0]):
+        saved["syn_before"].append(syn)
+        saved["mem_before"].append(mem)
+        saved["n_before"].append(n)
+        vth = b + ADAPTATION_XI * n
+        syn = beta_syn * syn + currents[k]
+        mem = beta_mem * mem + gain * syn - vth * s
+        u = mem - vth
+        s = (u > 0).to(u.dtype)
+        b = b - THRESHOLD_DECAY * DT + (1 - b) * s
+        n = beta_ada * n + (1 - beta_ada) * s
+        saved["u"].append(u)
+        saved["syn"].append(syn)
+        saved["s"].append(s)
+    return torch.stack(saved["s"]), syn, mem, b, n, saved
+
+
+def alif_substeps_forward(currents, syn, mem, b, n, s, beta_syn, beta_mem, beta_ada):
+    """alif_substeps' outputs only: spikes (S, B, n), syn, mem, b, n."""
+    return alif_substeps(currents, syn, mem, b, n, s, beta_syn, beta_mem, beta_ada)[:5]
+
+
+def alif_substeps_backward(currents, syn, mem, b, n, s, beta_syn, beta_mem, beta_ada,
+                           g_spikes, g_syn, g_mem, g_n):
+    """Reverse-mode derivative of alif_substeps, recomputing the forward pass (cheaper than
+    storing it): gradients of the spikes (S, B, n) and of the final syn, mem, n (B, n) ->
+    gradients of currents (S, B, n), the initial syn, mem, n (B, n) and the betas (n,).
+    As in ALIFLayer.forward, nothing flows through the reset term, the threshold base b or the
+    spikes inside the state updates (detached there)."""
+    *_, saved = alif_substeps(currents, syn, mem, b, n, s, beta_syn, beta_mem, beta_ada)
+    g_currents = []
+    g_beta_syn = g_beta_mem = g_beta_ada = torch.zeros_like(syn)
+    gain = 1 - beta_mem
+    for k in reversed(range(currents.shape[0])):
+        g_u = g_spikes[k] * surrogate_derivative(saved["u"][k])   # s_k = H(u_k)
+        g_mem = g_mem + g_u                                       # u_k = mem_k - vth_k
+        # n_k = beta_ada n_{k-1} + (1 - beta_ada) s_k;  vth_k = b_{k-1} + xi n_{k-1}
+        g_beta_ada = g_beta_ada + g_n * (saved["n_before"][k] - saved["s"][k])
+        g_n = beta_ada * g_n - ADAPTATION_XI * g_u
+        # mem_k = beta_mem mem_{k-1} + (1 - beta_mem) syn_k - vth_k s_{k-1}
+        g_beta_mem = g_beta_mem + g_mem * (saved["mem_before"][k] - saved["syn"][k])
+        g_syn = g_syn + gain * g_mem
+        g_mem = beta_mem * g_mem
+        # syn_k = beta_syn syn_{k-1} + I_k
+        g_currents.append(g_syn)
+        g_beta_syn = g_beta_syn + g_syn * saved["syn_before"][k]
+        g_syn = beta_syn * g_syn
+    return (torch.stack(g_currents[::-1]), g_syn, g_mem, g_n, g_beta_syn.sum(0),
+            g_beta_mem.sum(0), g_beta_ada.sum(0))
+
+
+_KERNELS = {"forward": alif_substeps_forward, "backward": alif_substeps_backward}
+
+
+def compile_kernels(enabled: bool = True) -> bool:
+    """Compile the substep kernels with torch.compile (each becomes one or a few fused loops
+    over the neurons, ~6x faster on a CPU; needs a C++ compiler, or a GPU). Returns whether
+    they are compiled; falls back to the same functions run op by op, saying why."""
+    if not enabled:
+        _KERNELS.update(forward=alif_substeps_forward, backward=alif_substeps_backward)
+        return False
+    try:
+        import torch._inductor.config  # noqa: F401  (fails where inductor is missing)
+        _KERNELS.update(forward=torch.compile(alif_substeps_forward, dynamic=False),
+                        backward=torch.compile(alif_substeps_backward, dynamic=False))
+        return True
+    except Exception as error:          # no compiler backend: run op by op
+        print(f"train-snn: torch.compile unavailable ({error}); running the neuron updates "
+              "op by op (slower, same results)", file=sys.stderr)
+        return compile_kernels(False)
+
+
+class ALIFSubsteps(torch.autograd.Function):
+    """S substeps of an ALIF layer as one autograd node: alif_substeps forward,
+    alif_substeps_backward backward (docs/snn_control.md, "Training speed"). Inputs: currents
+    (S, B, n), state syn, mem, b, n, s (B, n), betas (n,); outputs spikes (S, B, n) and the
+    final syn, mem, b, n."""
+
+    @staticmethod
+    def forward(ctx, currents, syn, mem, b, n, s, beta_syn, beta_mem, beta_ada):
+        inputs = (currents, syn, mem, b, n, s, beta_syn, beta_mem, beta_ada)
+        ctx.save_for_backward(*inputs)
+        spikes, syn, mem, b, n = _KERNELS["forward"](*inputs)
+        ctx.mark_non_differentiable(b)
+        return spikes, syn, mem, b, n
+
+    @staticmethod
+    def backward(ctx, g_spikes, g_syn, g_mem, _g_b, g_n):
+        inputs = ctx.saved_tensors
+        zeros = torch.zeros_like(inputs[1])
+        g_currents, g_syn, g_mem, g_n, g_bs, g_bm, g_ba = _KERNELS["backward"](
+            *inputs, g_spikes.contiguous(), zeros if g_syn is None else g_syn,
+            zeros if g_mem is None else g_mem, zeros if g_n is None else g_n)
+        return g_currents, g_syn, g_mem, None, g_n, None, g_bs, g_bm, g_ba
 
 
 def psp_kernel_energy(tau_syn: float, tau_mem: float, dt: float = DT, steps: int = 500) -> float:
@@ -112,9 +221,15 @@ class ALIFLayer(nn.Module):
         zeros = torch.zeros(batch, self.n)
         return zeros, zeros, torch.ones(batch, self.n), zeros, zeros   # syn mem b n s
 
+    def current(self, x: torch.Tensor) -> torch.Tensor:
+        """Synaptic input W x + bias, x (..., n_in) -> (..., n)."""
+        return self.linear(self.compress(x) if self.compress is not None else x)
+
     def forward(self, x: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
+        """One substep, differentiated operation by operation (the definition; `run` is the
+        fast form). x (B, n_in) -> spikes (B, n), state."""
         syn, mem, b, n, s = state
-        current = self.linear(self.compress(x) if self.compress is not None else x)
+        current = self.current(x)
         vth = b + ADAPTATION_XI * n
         syn = self.tau_syn.beta() * syn + current
         beta_mem = self.tau_mem.beta()
@@ -125,6 +240,14 @@ class ALIFLayer(nn.Module):
         beta_ada = self.tau_ada.beta()
         n = beta_ada * n + (1 - beta_ada) * fired
         return s, (syn, mem, b, n, s)
+
+    def run(self, currents: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
+        """S substeps at once (ALIFSubsteps): currents (S, B, n) -> spikes (S, B, n), state."""
+        syn, mem, b, n, s = state
+        spikes, syn, mem, b, n = ALIFSubsteps.apply(
+            currents, syn, mem, b, n, s.detach(), self.tau_syn.beta(), self.tau_mem.beta(),
+            self.tau_ada.beta())
+        return spikes, (syn, mem, b, n, spikes[-1])
 
     def time_constant_parameters(self):
         return [self.tau_mem.log_tau, self.tau_syn.log_tau, self.tau_ada.log_tau]
@@ -138,72 +261,125 @@ class LeakyReadout(nn.Module):
         self.tau = LogTau(n_out, TAU_OUT)
 
     def forward(self, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """One substep: spikes x (B, n_in), readout r (B, n_out) -> r."""
         beta = self.tau.beta()
         return beta * r + (1 - beta) * self.linear(x)
 
+    def run(self, spikes: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """S substeps: spikes (S, B, n_in) -> r (B, n_out) after the last."""
+        beta = self.tau.beta()
+        drive = (1 - beta) * self.linear(spikes)
+        for k in range(spikes.shape[0]):
+            r = beta * r + drive[k]
+        return r
 
-class SpikingNetwork(nn.Module):
+
+class InputNormalised(nn.Module):
+    """Inputs standardised by statistics of the first collected episodes (buffers input_mean,
+    input_std (n_in,), fit once by fit_input; identity until then), so every input dimension
+    (metres, radians, torque fractions, targets) starts on the same scale. The compiler folds
+    them into layer 0 (compiler.frontend.from_trained_snn)."""
+
+    def __init__(self, n_in: int):
+        super().__init__()
+        self.register_buffer("input_mean", torch.zeros(n_in))
+        self.register_buffer("input_std", torch.ones(n_in))
+
+    def fit_input(self, x: np.ndarray) -> None:
+        """x (N, n_in) inputs: mean and std per dimension (std floor 1e-3)."""
+        self.input_mean.copy_(torch.tensor(x.mean(axis=0)))
+        self.input_std.copy_(torch.tensor(np.maximum(x.std(axis=0), 1e-3)))
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.input_mean) / self.input_std
+
+
+class SpikingNetwork(InputNormalised):
     """Real-valued input (times a learnable per-input scale) as a constant current for
     `substeps` substeps of DT per env step; hidden ALIF layers; leaky readout taken at the
-    last substep. State is carried across env steps; reset() at episode start."""
+    last substep. State is carried across env steps; reset() at episode start.
+    fused=True runs each layer's substeps as one autograd node (ALIFSubsteps, layer by layer:
+    a layer's substeps need only the spikes of the layer below); fused=False differentiates
+    substep by substep (the reference; same values, ~10x slower to train)."""
 
     def __init__(self, n_in: int, n_out: int, hidden: int = 128, layers: int = 2,
-                 substeps: int = 7, rank: int | None = None, output: str = "linear"):
-        super().__init__()
+                 substeps: int = 7, rank: int | None = None, output: str = "linear",
+                 fused: bool = True):
+        super().__init__(n_in)
         self.input_scale = nn.Parameter(torch.ones(n_in))
         sizes = [n_in] + [hidden] * layers
         self.layers = nn.ModuleList(ALIFLayer(i, o, 1.0 if k == 0 else 0.05,
                                               rank if k > 0 else None)
                                     for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])))
         self.readout = LeakyReadout(hidden, n_out, 0.05)
-        self.substeps, self.output = substeps, output
+        self.substeps, self.output, self.fused = substeps, output, fused
         self.state = None
-        self.spike_counts: list[torch.Tensor] = []
 
     def reset(self, batch: int) -> None:
-        self.state = ([layer.initial_state(batch) for layer in self.layers],
-                      torch.zeros(batch, self.readout.linear.out_features))
+        device = self.input_scale.device
+        self.state = ([tuple(t.to(device) for t in layer.initial_state(batch))
+                       for layer in self.layers],
+                      torch.zeros(batch, self.readout.linear.out_features, device=device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, n_in) -> output (B, n_out) after `substeps` substeps."""
         layer_states, r = self.state
-        x = x * self.input_scale
-        counts = [0.0] * len(self.layers)
-        for _ in range(self.substeps):
-            h = x
+        x = self.normalise(x) * self.input_scale
+        if self.fused:
+            h = x.expand(self.substeps, *x.shape)
             new_states = []
-            for k, (layer, st) in enumerate(zip(self.layers, layer_states)):
-                h, st = layer(h, st)
-                counts[k] = counts[k] + h.detach()
+            for layer, st in zip(self.layers, layer_states):
+                h, st = layer.run(layer.current(h), st)
                 new_states.append(st)
-            layer_states = new_states
-            r = self.readout(h, r)
-        self.state = (layer_states, r)
-        self.spike_counts = counts
+            r = self.readout.run(h, r)
+            self.state = (new_states, r)
+        else:
+            for _ in range(self.substeps):
+                h = x
+                new_states = []
+                for layer, st in zip(self.layers, layer_states):
+                    h, st = layer(h, st)
+                    new_states.append(st)
+                layer_states = new_states
+                r = self.readout(h, r)
+            self.state = (layer_states, r)
         return torch.tanh(r) if self.output == "tanh" else r
+
+    def scale_output(self, factor: torch.Tensor) -> None:
+        """Multiply every output by factor (n_out,): the readout is linear in its weights."""
+        with torch.no_grad():
+            self.readout.linear.weight.mul_(factor[:, None])
+            self.readout.linear.bias.mul_(factor)
 
     def time_constant_parameters(self):
         params = [p for layer in self.layers for p in layer.time_constant_parameters()]
         return params + [self.readout.tau.log_tau]
 
 
-class GRUNetwork(nn.Module):
+class GRUNetwork(InputNormalised):
     """Non-spiking baseline with the same interface: GRU cell (hidden state carried across env
     steps, reset at episode start), linear output."""
 
     def __init__(self, n_in: int, n_out: int, hidden: int = 128, output: str = "linear"):
-        super().__init__()
+        super().__init__(n_in)
         self.cell = nn.GRUCell(n_in, hidden)
         self.head = nn.Linear(hidden, n_out)
         self.hidden, self.output = hidden, output
         self.state = None
 
     def reset(self, batch: int) -> None:
-        self.state = torch.zeros(batch, self.hidden)
+        self.state = torch.zeros(batch, self.hidden, device=self.head.weight.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.state = self.cell(x, self.state)
+        self.state = self.cell(self.normalise(x), self.state)
         y = self.head(self.state)
         return torch.tanh(y) if self.output == "tanh" else y
+
+    def scale_output(self, factor: torch.Tensor) -> None:
+        """Multiply every output by factor (n_out,)."""
+        with torch.no_grad():
+            self.head.weight.mul_(factor[:, None])
+            self.head.bias.mul_(factor)
 
     def time_constant_parameters(self):
         return []

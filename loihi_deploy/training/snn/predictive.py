@@ -29,29 +29,37 @@ import torch
 
 from loihi_deploy.compiler.files import atomic_write_bytes, atomic_write_text
 from loihi_deploy.runtime.closed_loop import run_episodes
+from loihi_deploy.stats import mean_ci95, success_ci95
 from loihi_deploy.training.checkpoint import torch_bytes
 from loihi_deploy.training.configs import SNNTrainConfig
-from loihi_deploy.training.snn.layers import GRUNetwork, SpikingNetwork
+from loihi_deploy.training.snn.layers import GRUNetwork, SpikingNetwork, compile_kernels
 from loihi_deploy.training.snn.tasks import TASK_IDS, task_type
 
 EVAL_SEED = 10_000
+FINAL_EVAL_EPISODES = 50
 
 
 class ForwardModel(torch.nn.Module):
     """(s, u) -> predicted s' - s: a network whose output is in units of `delta_scale` (per
-    state dimension, the std of the state changes in the first iteration's episodes, or in the
-    whole buffer after every iteration with refit_scale), so the
-    MSE weighs every dimension alike instead of fitting near-zero changes."""
+    state dimension, the std of the state changes in the episode buffer, refit after every
+    iteration, or the first iteration's only), so the MSE weighs every dimension alike instead
+    of fitting near-zero changes."""
 
     def __init__(self, net: torch.nn.Module, obs_dim: int):
         super().__init__()
         self.net = net
         self.register_buffer("delta_scale", torch.ones(obs_dim))
 
-    def fit_scale(self, obs: np.ndarray) -> None:
-        """obs (E, L+1, d): delta_scale = std of obs[:, t+1] - obs[:, t] (floor 1e-4)."""
+    def fit_scale(self, obs: np.ndarray, keep_predictions: bool = False) -> None:
+        """obs (E, L+1, d): delta_scale = std of obs[:, t+1] - obs[:, t] (floor 1e-4).
+        keep_predictions: rescale the network's output layer by old / new scale, so the
+        model predicts exactly what it did before (its output is linear in that layer)."""
         delta = np.diff(obs, axis=1).reshape(-1, obs.shape[-1])
-        self.delta_scale.copy_(torch.tensor(np.maximum(delta.std(axis=0), 1e-4)))
+        new = torch.tensor(np.maximum(delta.std(axis=0), 1e-4), dtype=self.delta_scale.dtype,
+                           device=self.delta_scale.device)
+        if keep_predictions:
+            self.net.scale_output(self.delta_scale / new)
+        self.delta_scale.copy_(new)
 
     def reset(self, batch: int) -> None:
         self.net.reset(batch)
@@ -67,7 +75,8 @@ def build_networks(cfg: SNNTrainConfig, obs_dim: int, act_dim: int, target_dim: 
     """(forward model, policy) of the configured kind."""
     if cfg.model == "snn":
         make = lambda n_in, n_out, out: SpikingNetwork(  # noqa: E731
-            n_in, n_out, cfg.hidden, 2, cfg.substeps, cfg.latent_rank, out)
+            n_in, n_out, cfg.hidden, 2, cfg.substeps, cfg.latent_rank, out,
+            fused=cfg.kernels != "per-substep")
     elif cfg.model == "gru":
         make = lambda n_in, n_out, out: GRUNetwork(n_in, n_out, cfg.hidden, out)  # noqa: E731
     else:
@@ -90,8 +99,10 @@ class TorchController:
         self.policy.reset(self.batch)
 
     def act(self, x: np.ndarray) -> np.ndarray:
+        device = next(self.policy.parameters()).device
         with torch.no_grad():
-            return self.policy(torch.tensor(x, dtype=torch.float32)).numpy().astype(np.float64)
+            action = self.policy(torch.tensor(x, dtype=torch.float32, device=device))
+        return action.cpu().numpy().astype(np.float64)
 
 
 class NoisyController:
@@ -129,10 +140,23 @@ def reaching_metrics(distance: np.ndarray, task: str) -> dict:
     """distance (E, L) per step -> cumulative distance (per episode, mean), final distance,
     success rate (final distance within the task's radius), time on target."""
     radius = task_type(task).success_radius
+    successes = int((distance[:, -1] < radius).sum())
     return {"cumulative_distance": float(distance.sum(axis=1).mean()),
             "final_distance": float(distance[:, -1].mean()),
-            "success_rate": float((distance[:, -1] < radius).mean()),
+            "final_distance_ci95": mean_ci95(distance[:, -1])[1],
+            "success_rate": successes / len(distance),
+            "success_ci95": success_ci95(successes, len(distance)),
             "time_on_target": float((distance < radius).mean())}
+
+
+def final_evaluation(policy, task: str, episodes: int = FINAL_EVAL_EPISODES) -> dict:
+    """The trained policy on `episodes` evaluation seeds from EVAL_SEED: reaching metrics with
+    95% intervals and the per-episode cumulative distances (for replay checks)."""
+    seeds = range(EVAL_SEED, EVAL_SEED + episodes)
+    data = rollout(TorchController(policy, episodes), task, seeds)
+    return {"episodes": episodes, "seeds": [EVAL_SEED, EVAL_SEED + episodes - 1],
+            **reaching_metrics(data["distance"], task),
+            "cumulative_distance_per_episode": data["distance"].sum(axis=1).round(6).tolist()}
 
 
 class EpisodeBuffer:
@@ -143,8 +167,9 @@ class EpisodeBuffer:
         for i in range(len(batch["target"])):
             self.episodes.append({k: batch[k][i] for k in ("obs", "act", "target")})
 
-    def windows(self, batch: int, length: int, rng) -> tuple[torch.Tensor, ...]:
-        """(obs (B, length+1, d), act (B, length, a), target (B, 2)) random windows."""
+    def windows(self, batch: int, length: int, rng,
+                device: str = "cpu") -> tuple[torch.Tensor, ...]:
+        """(obs (B, length+1, d), act (B, length, a), target (B, t)) random windows."""
         picks = rng.integers(0, len(self.episodes), batch)
         obs, act, target = [], [], []
         for i in picks:
@@ -153,21 +178,24 @@ class EpisodeBuffer:
             obs.append(ep["obs"][start:start + length + 1])
             act.append(ep["act"][start:start + length])
             target.append(ep["target"])
-        as_t = lambda a: torch.tensor(np.stack(a), dtype=torch.float32)  # noqa: E731
+        as_t = lambda a: torch.tensor(np.stack(a), dtype=torch.float32,  # noqa: E731
+                                      device=device)
         return as_t(obs), as_t(act), as_t(target)
+
+
+def predict_changes(model, obs, act) -> torch.Tensor:
+    """Teacher-forced one-step predictions from reset: obs (B, L+1, d), act (B, L, a) ->
+    predicted s_t+1 - s_t (B, L, d), the model fed the real s_t at every step."""
+    model.reset(len(obs))
+    return torch.stack([model(torch.cat([obs[:, t], act[:, t]], dim=1))
+                        for t in range(act.shape[1])], dim=1)
 
 
 def model_loss(model, obs, act, warmup: int) -> torch.Tensor:
     """Teacher-forced one-step MSE of the predicted state change after `warmup` steps, in
     units of the model's delta_scale."""
-    model.reset(len(obs))
-    losses = []
-    for t in range(act.shape[1]):
-        delta = model(torch.cat([obs[:, t], act[:, t]], dim=1))
-        if t >= warmup:
-            error = (delta - (obs[:, t + 1] - obs[:, t])) / model.delta_scale
-            losses.append((error ** 2).mean())
-    return torch.stack(losses).mean()
+    error = predict_changes(model, obs, act) - (obs[:, 1:] - obs[:, :-1])
+    return ((error[:, warmup:] / model.delta_scale) ** 2).mean()
 
 
 def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int) -> torch.Tensor:
@@ -199,11 +227,48 @@ def _optimizer(net) -> torch.optim.Optimizer:
 def evaluate(policy, model, task: str, episodes: int) -> dict:
     seeds = range(EVAL_SEED, EVAL_SEED + episodes)
     data = rollout(TorchController(policy, episodes), task, seeds)
+    return {**reaching_metrics(data["distance"], task),
+            "prediction_mse": prediction_errors(model, data)[0]}
+
+
+def prediction_errors(model, data: dict) -> tuple[float, float]:
+    """The forward model's teacher-forced one-step errors on rollout episodes: (MSE in units
+    of delta_scale, normalised MSE = per state dimension MSE / variance of the true changes
+    in these episodes, averaged over dimensions: 0 = perfect, 1 = no better than predicting
+    the mean change)."""
+    device = model.delta_scale.device
     with torch.no_grad():
-        obs = torch.tensor(data["obs"], dtype=torch.float32)
-        act = torch.tensor(data["act"], dtype=torch.float32)
-        mse = float(model_loss(model, obs, act, 0))
-    return {**reaching_metrics(data["distance"], task), "prediction_mse": mse}
+        obs = torch.tensor(data["obs"], dtype=torch.float32, device=device)
+        act = torch.tensor(data["act"], dtype=torch.float32, device=device)
+        change = obs[:, 1:] - obs[:, :-1]
+        error = (predict_changes(model, obs, act) - change).reshape(-1, obs.shape[-1])
+        variance = change.reshape(-1, obs.shape[-1]).var(dim=0).clamp_min(1e-12)
+        mse = float(((error / model.delta_scale) ** 2).mean())
+        nmse = float((error.pow(2).mean(dim=0) / variance).mean())
+    return mse, nmse
+
+
+def fit_inputs(model: ForwardModel, policy: torch.nn.Module, buffer: EpisodeBuffer) -> None:
+    """Both networks' input statistics from the buffer's episodes: the model's input is
+    (s_t, u_t), the policy's (s_t, s*)."""
+    model_inputs, policy_inputs = [], []
+    for episode in buffer.episodes:
+        obs = episode["obs"][:-1]
+        model_inputs.append(np.concatenate([obs, episode["act"]], axis=1))
+        policy_inputs.append(np.concatenate(
+            [obs, np.broadcast_to(episode["target"], (len(obs), len(episode["target"])))], axis=1))
+    model.net.fit_input(np.concatenate(model_inputs))
+    policy.fit_input(np.concatenate(policy_inputs))
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda when torch sees a GPU, else cpu; cuda without a GPU is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: torch sees no GPU here (torch.cuda.is_available() is "
+                         "False); use --device cpu or auto")
+    return torch.device(name)
 
 
 def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Path:
@@ -211,9 +276,12 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     from tqdm.auto import tqdm
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    compiled = cfg.model == "snn" and compile_kernels(cfg.kernels == "compiled")
     rng = np.random.default_rng(cfg.seed)
     env = task_type(cfg.task)
-    model, policy = build_networks(cfg, env.obs_dim, env.act_dim, env.target_dim)
+    model, policy = (net.to(device) for net in
+                     build_networks(cfg, env.obs_dim, env.act_dim, env.target_dim))
     model_opt, policy_opt = _optimizer(model), _optimizer(policy)
     buffer = EpisodeBuffer()
     history = []
@@ -223,18 +291,22 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     for iteration in bar:
         seeds = rng.integers(0, 2 ** 31, cfg.episodes)
         batch = rollout(TorchController(policy, len(seeds)), cfg.task, seeds, cfg.noise, rng)
+        fresh_nmse = prediction_errors(model, batch)[1]    # episodes the model has not seen
         buffer.add(batch)
-        if iteration == 0 or cfg.refit_scale:
-            model.fit_scale(np.stack([episode["obs"] for episode in buffer.episodes]))
+        if iteration == 0:
+            fit_inputs(model, policy, buffer)
+        if iteration == 0 or cfg.output_scale == "refit":
+            model.fit_scale(np.stack([episode["obs"] for episode in buffer.episodes]),
+                            keep_predictions=iteration > 0)
         for _ in range(cfg.model_batches):
-            obs, act, _ = buffer.windows(cfg.batch, length, rng)
+            obs, act, _ = buffer.windows(cfg.batch, length, rng, device)
             loss = model_loss(model, obs, act, cfg.warmup)
             model_opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 30.0)
             model_opt.step()
         for _ in range(cfg.policy_batches):
-            obs, act, target = buffer.windows(cfg.batch, length, rng)
+            obs, act, target = buffer.windows(cfg.batch, length, rng, device)
             loss = policy_loss(policy, model, obs, act, target, cfg.warmup, cfg.horizon)
             policy_opt.zero_grad()
             model_opt.zero_grad()
@@ -243,28 +315,42 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
             policy_opt.step()
         metrics = evaluate(policy, model, cfg.task, cfg.eval_episodes)
         history.append({"iteration": iteration + 1, "episodes": len(buffer.episodes),
-                        "seconds": round(time.time() - start, 1), **metrics})
+                        "seconds": round(time.time() - start, 1), **metrics,
+                        "prediction_nmse_fresh": fresh_nmse})
         bar.set_postfix(success=f"{metrics['success_rate']:.2f}",
-                        dist=f"{metrics['final_distance']:.3f}")
-    out = pathlib.Path(cfg.out_dir)
+                        dist=f"{metrics['final_distance']:.3f}",
+                        nmse=f"{fresh_nmse:.3f}")
+        result = {"config": dataclasses.asdict(cfg),
+                  "command": " ".join(["loihi-deploy", *(argv or sys.argv[1:])]),
+                  "parameters": {"policy": parameter_count(policy),
+                                 "model": parameter_count(model)},
+                  "runtime": {"device": str(device), "threads": torch.get_num_threads(),
+                              "kernels_compiled": compiled, "torch": torch.__version__},
+                  "complete": iteration + 1 == cfg.iterations,
+                  "final": history[-1], "history": history,
+                  "eval_seeds": [EVAL_SEED, EVAL_SEED + cfg.eval_episodes - 1]}
+        save_run(pathlib.Path(cfg.out_dir), policy, model, result)
+    result["evaluation"] = final_evaluation(policy, cfg.task)
+    save_run(pathlib.Path(cfg.out_dir), policy, model, result)
+    plot_learning_curves([result], pathlib.Path(cfg.out_dir) / "learning_curves.png")
+    return pathlib.Path(cfg.out_dir)
+
+
+def save_run(out: pathlib.Path, policy, model, result: dict) -> None:
+    """OUT/policy.pt, model.pt (CPU state dicts), metrics.json; after every iteration, so a
+    long run can be watched and its latest networks used if it is stopped."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "policy.pt", torch_bytes(policy.state_dict()))
-    atomic_write_bytes(out / "model.pt", torch_bytes(model.state_dict()))
-    result = {"config": dataclasses.asdict(cfg),
-              "command": " ".join(["loihi-deploy", *(argv or sys.argv[1:])]),
-              "parameters": {"policy": parameter_count(policy), "model": parameter_count(model)},
-              "final": history[-1], "history": history,
-              "eval_seeds": [EVAL_SEED, EVAL_SEED + cfg.eval_episodes - 1]}
+    for name, net in (("policy.pt", policy), ("model.pt", model)):
+        atomic_write_bytes(out / name, torch_bytes({k: v.cpu() for k, v in
+                                                     net.state_dict().items()}))
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=1))
-    plot_learning_curves([result], out / "learning_curves.png")
-    return out
 
 
 def plot_learning_curves(results: list[dict], path: pathlib.Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    keys = ("success_rate", "final_distance", "time_on_target", "prediction_mse")
+    keys = ("success_rate", "final_distance", "time_on_target", "prediction_nmse_fresh")
     fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 2.8), dpi=110)
     for result in results:
         label = f"{result['config']['model']} ({result['parameters']['policy']} params)"
