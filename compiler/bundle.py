@@ -4,7 +4,7 @@ Header: the file starts with a 512-byte HDF5 user block (ignored by HDF5 readers
     "LOIHI-DEPLOY-BUNDLE\nschema=<n>\nsha256=<hex of every byte after the user block>\n".
 The loader checks it before any HDF5 parsing: libhdf5 can crash the process (segfault) on
 corrupted files, so it only ever sees bytes whose hash matches.
-Layout (schema 3):
+Layout (schema 4):
     attrs   format = "loihi-deploy-bundle", schema_version, env_id,
             neuron ("if" | "snm" | "mt:<levels>" | "dc:<levels>" | "dc-if"), timesteps,
             membrane ("vanilla" | "free" | "crpi:<alpha>[:<clip>]"),
@@ -22,12 +22,14 @@ Layout (schema 3):
     fixed/...  (profile "fixed" only) the Loihi fixed-point numbers (compiler.ir.FixedProfile):
             fixed/hidden/<i>/{weight, bias_mant, vth_mant} with attrs weight_exp, bias_exp,
             scale; fixed/readout_weight; attrs input_scale, input_bits, readout_exp,
-            readout_scale, headroom_bits; fixed/input_scale (obs_dim,)
+            readout_scale, headroom_bits; fixed/input_scale (obs_dim,); split weights
+            (schema 4): fixed/hidden/<i>/weight_low and fixed/readout_weight_low
 Writes are atomic (temp file + rename); loading checks the header, the hash and every field
 and raises BundleError naming the file and the problem.
 Schema history (older schemas load through a migration): 1 = IF neurons only, membrane
 without a clip; it reads unchanged as schema 2 (neuron "if", the model's default clip).
-2 = dense layers only; it reads unchanged as schema 3 (convolutions added).
+2 = dense layers only; it reads unchanged as schema 3 (convolutions added). 3 = one 8-bit
+Dense per layer; it reads unchanged as schema 4 (split weights added).
 Bundles written before env_kwargs existed that name Ant-v5 with 27 observations were made for
 Ant-v5 without contact forces (the toolchain then redefined Ant-v5 so): they load with
 env_kwargs {"include_cfrc_ext_in_observation": False}.
@@ -48,7 +50,7 @@ from loihi_deploy.compiler.ir import (ActionHead, Conv2d, Dense, EnvSpaces, Fixe
                                       SpikingGraph, SpikingLayer)
 
 FORMAT = "loihi-deploy-bundle"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MAGIC = b"LOIHI-DEPLOY-BUNDLE\n"
 HEADER_SIZE = 512  # the HDF5 user block
 _SCALAR_ATTRS = ("env_id", "neuron", "timesteps", "membrane", "encoder", "profile")
@@ -87,7 +89,11 @@ def _arrays(graph: SpikingGraph) -> dict[str, np.ndarray]:
         for i, q in enumerate(graph.fixed.hidden):
             for field in _FIXED_LAYER_ARRAYS:
                 arrays[f"fixed/hidden/{i}/{field}"] = getattr(q, field)
+            if q.weight_low is not None:
+                arrays[f"fixed/hidden/{i}/weight_low"] = q.weight_low
         arrays["fixed/readout_weight"] = graph.fixed.readout_weight
+        if graph.fixed.readout_weight_low is not None:
+            arrays["fixed/readout_weight_low"] = graph.fixed.readout_weight_low
         arrays["fixed/readout_scale"] = graph.fixed.readout_scale
         arrays["fixed/input_scale"] = graph.fixed.input_scale
     return arrays
@@ -273,8 +279,14 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
                     for field in _FIXED_LAYER_ARRAYS:
                         name = f"fixed/hidden/{i}/{field}"
                         arrays[name] = _read(f, path, name)
+                    if f"fixed/hidden/{i}/weight_low" in f:
+                        arrays[f"fixed/hidden/{i}/weight_low"] = _read(
+                            f, path, f"fixed/hidden/{i}/weight_low")
                 for name in ("fixed/readout_weight", "fixed/readout_scale", "fixed/input_scale"):
                     arrays[name] = _read(f, path, name)
+                if "fixed/readout_weight_low" in f:
+                    arrays["fixed/readout_weight_low"] = _read(f, path,
+                                                               "fixed/readout_weight_low")
     except BundleError:
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's errors
@@ -337,11 +349,13 @@ def _load_fixed(arrays: dict, attrs: dict, n_hidden: int) -> FixedProfile:
                               arrays[f"fixed/hidden/{i}/bias_mant"],
                               attr(f"fixed_hidden{i}_bias_exp"),
                               arrays[f"fixed/hidden/{i}/vth_mant"],
-                              arrays[f"fixed/hidden/{i}/scale"])
+                              arrays[f"fixed/hidden/{i}/scale"],
+                              arrays.get(f"fixed/hidden/{i}/weight_low"))
                    for i in range(n_hidden))
     return FixedProfile(arrays["fixed/input_scale"], attr("fixed_input_bits"), layers,
                         arrays["fixed/readout_weight"], attr("fixed_readout_exp"),
-                        arrays["fixed/readout_scale"], attr("fixed_headroom_bits"))
+                        arrays["fixed/readout_scale"], attr("fixed_headroom_bits"),
+                        arrays.get("fixed/readout_weight_low"))
 
 
 def check_bundle_env(graph: SpikingGraph, spaces: EnvSpaces, where: str) -> None:

@@ -2,9 +2,10 @@
 
 Model (an estimate, stated so it can be checked): each hidden layer and the readout is placed
 on its own cores with dense connectivity from the previous layer.
-  synapses      = fan_in x neurons (one per weight);  synaptic memory per synapse = 16 bits
+  synapses      = fan_in x neurons x parts (one per weight and Dense part: 2 for split
+                  16-bit weights, docs/fixed_point.md);  synaptic memory per synapse = 16 bits
                   (8-bit weight + 8 bits of index/format overhead: an assumption)
-  neurons/core  = min(compartment limit, synaptic memory / (fan_in x 2 bytes))
+  neurons/core  = min(compartment limit, synaptic memory / (fan_in x parts x 2 bytes))
   input axons   = fan_in per core (limit 4096), output axons = neurons (limit 4096)
   convolutions: fan_in = C_in x kh x kw per neuron, synapses stored expanded (one per
                   neuron and kernel entry: no weight sharing, so an upper bound on memory);
@@ -56,6 +57,7 @@ class LayerMapping:
     fan_in: int
     synapses: int
     message_bits: int          # 0: 1-bit spikes; > 0: graded payload into this layer
+    dense_parts: int           # 2: split weights (high and low byte, two synapses per input)
     neurons_per_core: int
     cores: int
     problems: list[str]
@@ -104,16 +106,21 @@ def map_graph(graph: SpikingGraph, chip: str) -> Mapping:
     shapes = [(f"hidden{k}", (h.synapse.shape[0], _fan_in(h.synapse)))
               for k, h in enumerate(graph.hidden)]
     shapes.append(("readout", graph.readout.shape))
+    parts = [1] * len(shapes)
+    if graph.fixed is not None:
+        parts = [len(q.dense_parts) for q in graph.fixed.hidden] + \
+            [len(graph.fixed.readout_parts)]
     layers = []
     event_bits = graph.neuron.payload_bits if graph.neuron.payload_bits > 1 else 0
     for k, (name, (neurons, fan_in)) in enumerate(shapes):
         bits = input_bits if k == 0 else event_bits
-        per_core = min(spec["neurons_per_core"],
-                       spec["synapse_bytes_per_core"] // (fan_in * BYTES_PER_SYNAPSE))
+        neuron_bytes = fan_in * BYTES_PER_SYNAPSE * parts[k]
+        per_core = min(spec["neurons_per_core"], spec["synapse_bytes_per_core"] // neuron_bytes)
         problems = []
         if per_core == 0:
-            problems.append(f"{name}: fan-in {fan_in} needs {fan_in * BYTES_PER_SYNAPSE} B of "
-                            f"synaptic memory per neuron, more than a core has")
+            problems.append(f"{name}: fan-in {fan_in} x {parts[k]} weight part(s) needs "
+                            f"{neuron_bytes} B of synaptic memory per neuron, more than a core "
+                            f"has")
             per_core = 1
         if fan_in > spec["max_axons"]:
             problems.append(f"{name}: fan-in {fan_in} exceeds {spec['max_axons']} input axons "
@@ -124,8 +131,8 @@ def map_graph(graph: SpikingGraph, chip: str) -> Mapping:
                             + (f"no graded spikes ({what} would need a rate or population "
                                f"code)" if spec["max_payload_bits"] == 0
                                else f"at most {spec['max_payload_bits']}-bit payloads"))
-        layers.append(LayerMapping(name, neurons, fan_in, neurons * fan_in, bits, per_core,
-                                   math.ceil(neurons / per_core), problems))
+        layers.append(LayerMapping(name, neurons, fan_in, neurons * fan_in * parts[k], bits,
+                                   parts[k], per_core, math.ceil(neurons / per_core), problems))
     cores = sum(layer.cores for layer in layers)
     problems = [p for layer in layers for p in layer.problems]
     if chip == "Loihi 1" and not (graph.neuron.kind == "cuba"
@@ -142,14 +149,19 @@ def format_mapping(m: Mapping) -> str:
     lines = [f"{m.chip}: {'fits' if m.fits else 'does NOT fit'} on {m.cores} core(s); "
              f"{m.steps_per_decision} time steps per decision, ~{m.latency_us:.0f} us "
              f"(estimate, {STEP_TIME_US:g} us/step)",
-             f"  {'layer':<9}{'neurons':>8}{'in axons':>9}{'out axons':>10}{'synapses':>10}"
-             f"{'payload':>9}{'neurons/core':>14}{'syn KiB/core':>14}{'cores':>7}"]
+             f"  {'layer':<9}{'neurons':>8}{'in axons':>9}{'out axons':>10}{'weights':>8}"
+             f"{'synapses':>10}{'payload':>9}{'neurons/core':>14}{'syn KiB/core':>14}"
+             f"{'cores':>7}"]
     for layer in m.layers:
         payload = f"{layer.message_bits}-bit" if layer.message_bits else "1-bit"
         per_core_kib = min(layer.neurons, layer.neurons_per_core) * layer.fan_in \
-            * BYTES_PER_SYNAPSE / 1024
+            * layer.dense_parts * BYTES_PER_SYNAPSE / 1024
+        weights = "16-bit" if layer.dense_parts == 2 else "8-bit"
         lines.append(f"  {layer.name:<9}{layer.neurons:>8}{layer.fan_in:>9}{layer.neurons:>10}"
-                     f"{layer.synapses:>10}{payload:>9}{layer.neurons_per_core:>14}"
-                     f"{per_core_kib:>14.1f}{layer.cores:>7}")
+                     f"{weights:>8}{layer.synapses:>10}{payload:>9}"
+                     f"{layer.neurons_per_core:>14}{per_core_kib:>14.1f}{layer.cores:>7}")
+    if any(layer.dense_parts == 2 for layer in m.layers):
+        lines.append("  16-bit: split weights, two stock Dense processes per layer (high and "
+                     "low byte): twice the synapses and synaptic operations of 8-bit")
     lines += [f"  why not: {p}" for p in m.problems]
     return "\n".join(lines)

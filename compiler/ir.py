@@ -416,6 +416,9 @@ class NeuronModel:
         return f"{self.kind}:{self.levels}" if self.rule == "mt" else self.kind
 
 
+LOW_WEIGHT_SHIFT = 7   # a split weight's low part has exponent weight_exp - LOW_WEIGHT_SHIFT
+
+
 def _as_int(name: str, a, shape: tuple, low: int, high: int) -> np.ndarray:
     a = np.asarray(a)
     if a.shape != shape:
@@ -430,6 +433,22 @@ def _as_int(name: str, a, shape: tuple, low: int, high: int) -> np.ndarray:
     return a
 
 
+def dense_parts(weight: np.ndarray, exp: int,
+                low: np.ndarray | None) -> list[tuple[np.ndarray, int]]:
+    """The stock Dense processes of one weight matrix: [(weight, exp)], or with its split
+    low byte [(weight, exp), (low, exp - LOW_WEIGHT_SHIFT)]; the neuron sums their outputs."""
+    if low is None:
+        return [(weight, exp)]
+    return [(weight, exp), (low, exp - LOW_WEIGHT_SHIFT)]
+
+
+def parts_as_one(parts: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
+    """(integer weights, exponent) equal to the sum of Dense parts, in units of the lowest
+    part's exponent (exact up to the rounding of each part's right shift)."""
+    low_exp = min(e for _, e in parts)
+    return sum(w * 2 ** (e - low_exp) for w, e in parts), low_exp
+
+
 @dataclasses.dataclass(frozen=True)
 class FixedLayer:
     """One synapse + neuron group in Loihi fixed point (compiler.quantize documents the scheme).
@@ -439,12 +458,15 @@ class FixedLayer:
     bias_mant, vth_mant and scale have one entry per row of `weight`: per neuron (Dense) or
     per output channel (Conv2d).
 
-    current (state units, LSB/64) = (dense_shift(weight @ input, weight_exp) << 6)
+    current (state units, LSB/64) = (sum over dense_parts of dense_shift(w @ input, exp) << 6)
                                     + (bias_mant << bias_exp);  threshold = vth_mant << 6;
     a convolution: (conv(input, weight) << (6 + weight_exp)) + (bias_mant << bias_exp).
     scale: (out,) per-neuron state-mantissa units per float current unit (float current
            of neuron i * scale[i] ~ its a_in); IF dynamics and CRPI are linear in (v, theta,
            I), so each neuron may have its own scale.
+    weight_low: a Dense layer's split weights (docs/fixed_point.md): the low byte, a second
+           stock Dense with exponent weight_exp - LOW_WEIGHT_SHIFT whose output the neuron
+           adds to the first's; None: one 8-bit Dense.
     """
     weight: np.ndarray
     weight_exp: int
@@ -452,10 +474,19 @@ class FixedLayer:
     bias_exp: int
     vth_mant: np.ndarray
     scale: np.ndarray
+    weight_low: np.ndarray | None = None
 
     def __post_init__(self):
         w = np.asarray(self.weight)
         object.__setattr__(self, "weight", _as_int("FixedLayer.weight", w, w.shape, -256, 254))
+        if self.weight_low is not None:
+            if w.ndim != 2:
+                raise ValueError("FixedLayer.weight_low: only a Dense layer's weights split")
+            object.__setattr__(self, "weight_low", _as_int("FixedLayer.weight_low",
+                                                           self.weight_low, w.shape, -256, 254))
+            if int(self.weight_exp) - LOW_WEIGHT_SHIFT < -8:
+                raise ValueError(f"FixedLayer: split weights need weight_exp >= "
+                                 f"{LOW_WEIGHT_SHIFT - 8}, got {self.weight_exp}")
         n = w.shape[0]
         object.__setattr__(self, "bias_mant",
                            _as_int("FixedLayer.bias_mant", self.bias_mant, (n,), -4096, 4095))
@@ -470,6 +501,11 @@ class FixedLayer:
         object.__setattr__(self, "scale", _as_vector("FixedLayer.scale", self.scale, n))
         if np.any(self.scale <= 0):
             raise ValueError("FixedLayer.scale: scales must be > 0")
+
+    @property
+    def dense_parts(self) -> list[tuple[np.ndarray, int]]:
+        """[(integer weights, exponent)] of the stock Dense processes feeding the neurons."""
+        return dense_parts(self.weight, self.weight_exp, self.weight_low)
 
     @property
     def bias_state(self) -> np.ndarray:
@@ -491,6 +527,7 @@ class FixedProfile:
                   dense_shift(weight @ spikes, exp) over the decision's T steps into `acc`;
                   the host decodes z = acc / (readout_scale * T) + readout.bias (float);
                   readout_scale (act,) is per action dimension.
+    readout_weight_low: the readout's split weights (as FixedLayer.weight_low) or None.
     """
     input_scale: np.ndarray
     input_bits: int
@@ -499,12 +536,19 @@ class FixedProfile:
     readout_exp: int
     readout_scale: np.ndarray
     headroom_bits: int = 4
+    readout_weight_low: np.ndarray | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(self.hidden))
         w = np.asarray(self.readout_weight)
         object.__setattr__(self, "readout_weight",
                            _as_int("FixedProfile.readout_weight", w, w.shape, -256, 254))
+        if self.readout_weight_low is not None:
+            object.__setattr__(self, "readout_weight_low", _as_int(
+                "FixedProfile.readout_weight_low", self.readout_weight_low, w.shape, -256, 254))
+            if not LOW_WEIGHT_SHIFT - 8 <= int(self.readout_exp) <= 7:
+                raise ValueError(f"FixedProfile: split readout weights need readout_exp in "
+                                 f"[{LOW_WEIGHT_SHIFT - 8}, 7], got {self.readout_exp}")
         if not 2 <= int(self.input_bits) <= 24:
             raise ValueError(f"FixedProfile.input_bits must lie in [2, 24] (Loihi 2 graded "
                              f"spike payload), got {self.input_bits}")
@@ -520,6 +564,16 @@ class FixedProfile:
             raise ValueError(f"FixedProfile: {self.input_bits}-bit payloads x 8-bit weights x "
                              f"{n_in} inputs can overflow Lava's 32-bit dendritic accumulator; "
                              f"use fewer input bits")
+
+    @property
+    def readout_parts(self) -> list[tuple[np.ndarray, int]]:
+        """[(integer weights, exponent)] of the readout's stock Dense processes."""
+        return dense_parts(self.readout_weight, self.readout_exp, self.readout_weight_low)
+
+    @property
+    def split_weights(self) -> bool:
+        return self.readout_weight_low is not None or any(
+            q.weight_low is not None for q in self.hidden)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,17 @@ outlier (a small-range observation) that made the 8-bit step 0.135 for weights o
 The readout keeps exponent 0 (exact integer sums) with a per-action scale; its bias, the 1/T
 and the tanh head are applied on the host by the decoder.
 
+Split weights (weight_bits 16, the default of this profile; docs/fixed_point.md). A Dense
+layer's integer weights W (units of 2**e_low, even, |W| <= 254 * 2**7) are written as
+W = high * 2**7 + low with high and low even 8-bit integers: two stock Dense processes with
+exponents e_low + 7 and e_low into the same neurons, which add their outputs. The scales are
+those of the 8-bit profile; the grid is 2**7 finer. e_low lies in [-8, 0] (both exponents in
+Lava's [-8, 7]). Layer 0 also chooses its payload bits (_split_payload_bits): at e_low = -8,
+16-bit payloads would leave its weights a few dozen levels. The readout's weights are split
+with e_low = 0 at a per-action scale that keeps every decision's sum below the 24-bit
+accumulator's limit. Convolutions keep 8 bits (Lava's Conv has no exponent: the neuron
+applies one per layer), and so does the stock profile (netx carries one Dense per layer).
+
 Stock profile (neuron `cuba`, what lava-dl netx files can carry, _stock_layers): integer
 weights with exponent 0 and biases in weight-LSB units (bias exponent 6), ONE threshold V per
 layer (a stock LIF process has a scalar vth, so neuron i gets scale V / theta_i), V = the
@@ -44,10 +55,12 @@ import dataclasses
 
 import numpy as np
 
-from loihi_deploy.compiler.ir import (Conv2d, FixedLayer, FixedProfile, SpikingGraph,
-                                      TrainedFixedProfile, TrainedSpikingGraph, per_channel)
+from loihi_deploy.compiler.ir import (LOW_WEIGHT_SHIFT, Conv2d, FixedLayer, FixedProfile,
+                                      SpikingGraph, TrainedFixedProfile, TrainedSpikingGraph,
+                                      parts_as_one, per_channel)
 
 WEIGHT_MAX = 254          # largest even 8-bit mixed-sign weight
+SPLIT_WEIGHT_MAX = WEIGHT_MAX * 2 ** LOW_WEIGHT_SHIFT   # largest split weight, low-byte units
 WEIGHT_EXP_RANGE = (-8, 7)
 BIAS_MANT_MAX, BIAS_EXP_MAX = 4095, 7
 VTH_MANT_MAX = 2 ** 17 - 1
@@ -67,14 +80,26 @@ ACC_MAX = 2 ** 23 - 1      # Lava's Conv clamps its output to 24-bit signed
 CONV_EXP_RANGE = (-6, 0)   # applied by the neuron as a_in << (6 + exp): exact
 
 
+def split_weight(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Even integers |w| <= SPLIT_WEIGHT_MAX (units of the low exponent) -> (high, low), both
+    even 8-bit integers, w = high * 2**LOW_WEIGHT_SHIFT + low (|low| <= 128)."""
+    high = _even(weight / 2 ** LOW_WEIGHT_SHIFT)
+    return high, weight - high * 2 ** LOW_WEIGHT_SHIFT
+
+
 def _layer(w_eff: np.ndarray, b: np.ndarray, theta: np.ndarray, headroom_bits: int,
-           conv_input_max: float | None = None) -> FixedLayer:
+           conv_input_max: float | None = None, split: bool = False) -> FixedLayer:
     """Rows of w_eff (and b, theta) are neurons (Dense) or output channels (Conv2d kernel
     (C_out, C_in, kh, kw)). conv_input_max: a convolution's largest input in payload units;
     its exponent lies in CONV_EXP_RANGE (applied by the neuron: Lava's Conv applies none) and no
     sum may reach the 24-bit clamp of Conv's output, max_row sum|w_int| * x_max <= ACC_MAX:
-    where it would, the exponent is raised (coarser weights), then the scale lowered."""
+    where it would, the exponent is raised (coarser weights), then the scale lowered.
+    split (Dense only): the same scale, weights rounded on a grid 2**7 finer and split into a
+    high and a low byte (two stock Dense processes, docs/fixed_point.md)."""
     conv = conv_input_max is not None
+    if split and conv:
+        raise ValueError("quantize: a convolution's weights cannot be split (Lava's Conv has no "
+                         "exponent: the neuron applies one per layer)")
     rows = w_eff.reshape(w_eff.shape[0], -1)
     vth_max = min(VTH_MANT_MAX, 2 ** (23 - 6 - headroom_bits))
     row_peak = np.abs(rows).max(axis=1)
@@ -86,6 +111,13 @@ def _layer(w_eff: np.ndarray, b: np.ndarray, theta: np.ndarray, headroom_bits: i
             np.where(row_peak > 0, WEIGHT_MAX * 2 ** exp_high / row_peak, np.inf)])
     scale = np.where(np.isfinite(scale), scale, 1.0)
     peak = np.abs(rows * scale[:, None]).max()
+    if split:   # the low byte's exponent: WEIGHT_EXP_RANGE shifted down by LOW_WEIGHT_SHIFT
+        low_exp = 0 if peak == 0 else int(np.clip(np.ceil(np.log2(peak / SPLIT_WEIGHT_MAX)),
+                                                  exp_low, exp_high - LOW_WEIGHT_SHIFT))
+        weight, low = split_weight(np.clip(_even(w_eff * scale[:, None] / 2.0 ** low_exp),
+                                           -SPLIT_WEIGHT_MAX, SPLIT_WEIGHT_MAX))
+        return _with_constants(weight, low_exp + LOW_WEIGHT_SHIFT, b, theta, scale, vth_max,
+                               low)
     weight_exp = 0 if peak == 0 else int(np.clip(np.ceil(np.log2(peak / WEIGHT_MAX)),
                                                  exp_low, exp_high))
     while True:
@@ -99,13 +131,19 @@ def _layer(w_eff: np.ndarray, b: np.ndarray, theta: np.ndarray, headroom_bits: i
             weight_exp += 1
         else:
             scale = scale * 0.95 * ACC_MAX / worst
+    return _with_constants(weight, weight_exp, b, theta, scale, vth_max)
+
+
+def _with_constants(weight: np.ndarray, weight_exp: int, b: np.ndarray, theta: np.ndarray,
+                    scale: np.ndarray, vth_max: int, weight_low=None) -> FixedLayer:
+    """The FixedLayer of quantised weights with its bias and thresholds at `scale`."""
     bias_state = b * scale * 64
     bias_peak = np.abs(bias_state).max()
     bias_exp = 0 if bias_peak <= BIAS_MANT_MAX else int(np.ceil(np.log2(bias_peak / BIAS_MANT_MAX)))
     bias_mant = np.clip(np.round(bias_state / 2.0 ** bias_exp), -BIAS_MANT_MAX,
                         BIAS_MANT_MAX).astype(np.int64)
     vth = np.clip(np.round(theta * scale), 0, vth_max).astype(np.int64)
-    return FixedLayer(weight, weight_exp, bias_mant, bias_exp, vth, scale)
+    return FixedLayer(weight, weight_exp, bias_mant, bias_exp, vth, scale, weight_low)
 
 
 def effective_weight(graph: SpikingGraph, k: int, input_scale: np.ndarray) -> np.ndarray:
@@ -189,13 +227,39 @@ def per_channel_max(values: np.ndarray, channel_of: np.ndarray) -> np.ndarray:
     return out[channel_of]
 
 
+MIN_SPLIT_PAYLOAD_BITS = 8
+
+
+def _split_payload_bits(graph: SpikingGraph, ranges: np.ndarray, input_bits: int,
+                        headroom_bits: int) -> int:
+    """Split weights, Dense layer 0: the payload bits b in [8, input_bits] that balance the two
+    roundings of layer 0's input. One bit fewer halves the payload's levels and doubles layer
+    0's weights per payload unit (w / input_scale), which then take twice the levels of their
+    grid (at the lowest exponent, -8, 16-bit payloads leave them a few dozen). b minimises the
+    larger relative step, max(1 / payload_max, 2 / largest |integer weight|)."""
+    best = None
+    for bits in range(input_bits, min(input_bits, MIN_SPLIT_PAYLOAD_BITS) - 1, -1):
+        payload_max = 2 ** (bits - 1) - 1
+        q = _layer(effective_weight(graph, 0, payload_max / ranges), *row_constants(graph, 0),
+                   headroom_bits, split=True)
+        peak = np.abs(parts_as_one(q.dense_parts)[0]).max()
+        step = max(1 / payload_max, 2 / peak if peak > 0 else 0)
+        if best is None or step < best[0]:
+            best = (step, bits)
+    return best[1]
+
+
 def quantize(graph: SpikingGraph, obs_absmax: np.ndarray | float, input_bits: int = 16,
              input_margin: float = 2.0, headroom_bits: int = 4,
-             integer_input_max: int | None = None) -> SpikingGraph:
+             integer_input_max: int | None = None,
+             weight_bits: int | None = None) -> SpikingGraph:
     """The graph with its fixed profile. obs_absmax: largest |observation| seen in calibration
     (scalar, per dimension, or per input channel of a convolutional first layer).
     integer_input_max: observations are integers in [0, max] (pixels: 255); they travel as
-    they are (input_scale 1, bit_length(max) + 1 payload bits) instead of rescaled."""
+    they are (input_scale 1, bit_length(max) + 1 payload bits) instead of rescaled.
+    weight_bits: 16 splits every Dense layer's and the readout's weights across two stock
+    8-bit Dense processes (high and low byte; convolutions keep 8 bits), 8 keeps one;
+    None: 16, except for the stock profile (netx carries one Dense per layer)."""
     first = graph.hidden[0].synapse
     absmax = np.asarray(obs_absmax, dtype=np.float64)
     if isinstance(first, Conv2d) and absmax.size == first.in_shape[0]:
@@ -209,6 +273,14 @@ def quantize(graph: SpikingGraph, obs_absmax: np.ndarray | float, input_bits: in
         raise ValueError(f"quantize: input_bits must lie in [2, 24], got {input_bits}")
     payload_max = 2 ** (input_bits - 1) - 1
     stock = graph.neuron.kind == "cuba"
+    if weight_bits is None:
+        weight_bits = 8 if stock else 16
+    if weight_bits not in (8, 16):
+        raise ValueError(f"quantize: weight_bits must be 8 or 16, got {weight_bits}")
+    if stock and weight_bits != 8:
+        raise ValueError("quantize: the stock profile (neuron cuba, lava-dl netx) has one 8-bit "
+                         "Dense per layer; use weight_bits 8")
+    split = weight_bits == 16
     convs = [k for k, h in enumerate(graph.hidden) if isinstance(h.synapse, Conv2d)]
     if stock and convs:
         raise ValueError("quantize: the stock profile (neuron cuba, lava-dl netx) takes dense "
@@ -223,6 +295,10 @@ def quantize(graph: SpikingGraph, obs_absmax: np.ndarray | float, input_bits: in
             ranges = np.where(absmax > 0, absmax, 1.0)
             if isinstance(first, Conv2d):   # a shared kernel needs one scale per channel
                 ranges = per_channel_max(ranges, first.in_channel_of)
+            if split and not convs:
+                input_bits = _split_payload_bits(graph, input_margin * ranges, input_bits,
+                                                 headroom_bits)
+                payload_max = 2 ** (input_bits - 1) - 1
             input_scale = payload_max / (input_margin * ranges)
         layers = []
         for k in range(len(graph.hidden)):
@@ -230,7 +306,8 @@ def quantize(graph: SpikingGraph, obs_absmax: np.ndarray | float, input_bits: in
             if k in convs:
                 conv_input_max = payload_max if k == 0 else graph.neuron.max_code
             layers.append(_layer(effective_weight(graph, k, input_scale),
-                                 *row_constants(graph, k), headroom_bits, conv_input_max))
+                                 *row_constants(graph, k), headroom_bits, conv_input_max,
+                                 split and k not in convs))
     readout_eff = graph.readout.weight * graph.unit(len(graph.hidden) - 1)[None, :]
     peak_r = np.abs(readout_eff).max(axis=1)
     readout_scale = np.where(peak_r > 0, WEIGHT_MAX / np.where(peak_r > 0, peak_r, 1), 1.0)
@@ -238,6 +315,16 @@ def quantize(graph: SpikingGraph, obs_absmax: np.ndarray | float, input_bits: in
         row_sum = np.abs(readout_eff).sum(axis=1) * graph.timesteps * 64
         readout_scale = np.minimum(readout_scale, np.where(
             row_sum > 0, 0.9 * 2 ** 23 / np.where(row_sum > 0, row_sum, 1), np.inf))
+    if split:   # low byte exponent 0, and no decision's sum can saturate the accumulator
+        row_sum = np.abs(readout_eff).sum(axis=1) * graph.timesteps * graph.neuron.max_code
+        readout_scale = np.where(peak_r > 0, np.minimum(
+            SPLIT_WEIGHT_MAX / np.where(peak_r > 0, peak_r, 1),
+            ACC_MAX / np.where(row_sum > 0, row_sum, 1)), 1.0)
+        high, low = split_weight(np.clip(_even(readout_eff * readout_scale[:, None]),
+                                         -SPLIT_WEIGHT_MAX, SPLIT_WEIGHT_MAX))
+        fixed = FixedProfile(input_scale, input_bits, tuple(layers), high, LOW_WEIGHT_SHIFT,
+                             readout_scale, headroom_bits, low)
+        return graph.replace(fixed=fixed)
     readout_weight = np.clip(_even(readout_eff * readout_scale[:, None]), -256, WEIGHT_MAX)
     fixed = FixedProfile(input_scale, input_bits, tuple(layers), readout_weight, 0,
                          readout_scale, headroom_bits)
@@ -305,7 +392,7 @@ def quantization_report(graph: SpikingGraph) -> list[LayerError]:
     for i, q in enumerate(fixed.hidden):
         w_eff = effective_weight(graph, i, fixed.input_scale)
         shape = (-1, *[1] * (w_eff.ndim - 1))
-        w_q = q.weight * 2.0 ** q.weight_exp / q.scale.reshape(shape)
+        w_q = sum(w * 2.0 ** e for w, e in q.dense_parts) / q.scale.reshape(shape)
         bias, theta = row_constants(graph, i)
         b_q = q.bias_state / 64 / q.scale
         th_q = q.vth_mant / q.scale
@@ -317,7 +404,7 @@ def quantization_report(graph: SpikingGraph) -> list[LayerError]:
             float((np.abs(th_q - theta)[on] / theta[on]).max()) if on.any() else 0.0))
     prev_unit = graph.unit(len(graph.hidden) - 1)
     r_eff = graph.readout.weight * prev_unit[None, :]
-    r_q = fixed.readout_weight * 2.0 ** fixed.readout_exp / fixed.readout_scale[:, None]
+    r_q = sum(w * 2.0 ** e for w, e in fixed.readout_parts) / fixed.readout_scale[:, None]
     rows.append(LayerError("readout", fixed.readout_exp, 0,
                            float(np.linalg.norm(r_q - r_eff) / max(np.linalg.norm(r_eff), 1e-30)),
                            0.0, 0.0))

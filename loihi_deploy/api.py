@@ -157,10 +157,13 @@ def compile_policy(ann: AnnGraph, env_id: str, timesteps: int = COMPILE_DEFAULTS
                    percentile: float = COMPILE_DEFAULTS.percentile,
                    profile: str = "float", progress: bool = False,
                    neuron: NeuronModel | str = NeuronModel(),
-                   env_kwargs: dict | None = None) -> SpikingGraph:
+                   env_kwargs: dict | None = None,
+                   weight_bits: int | None = None) -> SpikingGraph:
     """Frontend output -> calibrated, converted SpikingGraph; profile "fixed" adds the Loihi
-    fixed-point numbers (compiler.quantize). membrane and neuron also take the CLI's strings
-    ("crpi:0.6", "mt:4"). env_kwargs: gym.make keyword arguments, stored in the graph."""
+    fixed-point numbers (compiler.quantize; weight_bits 16 splits each Dense layer's weights
+    across two 8-bit Dense processes, 8 keeps one, None: 16, 8 for the stock neuron cuba).
+    membrane and neuron also take the CLI's strings ("crpi:0.6", "mt:4"). env_kwargs:
+    gym.make keyword arguments, stored in the graph."""
     if isinstance(membrane, str):
         membrane = MembranePolicy.parse(membrane)
     if isinstance(neuron, str):
@@ -174,7 +177,8 @@ def compile_policy(ann: AnnGraph, env_id: str, timesteps: int = COMPILE_DEFAULTS
     graph = convert(ann, cal, timesteps, membrane, env_id, neuron, env_kwargs)
     if profile == "fixed":   # pixels (0..255) travel as they are: integer payloads
         graph = quantize(graph, np.asarray(cal.info["obs_absmax"]),
-                         integer_input_max=255 if is_pixel_env(env_id) else None)
+                         integer_input_max=255 if is_pixel_env(env_id) else None,
+                         weight_bits=weight_bits)
     return graph
 
 

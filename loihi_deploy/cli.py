@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import signal
 import sys
 import threading
@@ -76,7 +75,8 @@ def _cmd_compile(args, argv) -> None:
     ann = load_ann(args.policy, env_id, env_kwargs)
     graph = compile_policy(ann, env_id, args.timesteps, args.membrane, args.calib_episodes,
                            args.calib_seed, args.calib_method, args.percentile, args.profile,
-                           progress=True, neuron=_neuron(args), env_kwargs=env_kwargs)
+                           progress=True, neuron=_neuron(args), env_kwargs=env_kwargs,
+                           weight_bits=args.weight_bits)
     path = save_bundle(graph, args.output)
     print(f"wrote {path}: {describe_env(env_id, env_kwargs)}, {str(graph.neuron).upper()}, "
           f"T={graph.timesteps}, membrane {graph.membrane}, "
@@ -374,8 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--membrane", type=_membrane, default=_membrane("crpi:0.5"),
                    help="vanilla | free | crpi:ALPHA (default crpi:0.5)")
     p.add_argument("--profile", choices=["float", "fixed"], default="float",
-                   help="numeric profile: float, or Loihi fixed point (8-bit weights, 24-bit "
-                        "state) in addition to float (default float)")
+                   help="numeric profile: float, or Loihi fixed point (8-bit synaptic weights "
+                        "in stock Dense processes, see --weight-bits; 24-bit state) in "
+                        "addition to float (default float)")
+    p.add_argument("--weight-bits", type=int, choices=[8, 16],
+                   help="fixed point: 16 splits each dense layer's weights into a high and a "
+                        "low byte, two stock 8-bit Dense processes summed by the neuron (2x "
+                        "synapses, about 1/128 of the weight rounding error); 8: one Dense per "
+                        "layer (default 16; 8 for --neuron cuba, netx's stock profile; "
+                        "docs/fixed_point.md)")
     p.add_argument("-o", "--output", required=True, help="bundle path (.h5)")
     p.set_defaults(func=_cmd_compile)
 

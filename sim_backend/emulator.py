@@ -9,7 +9,8 @@ Per decision (one env step), for the (B, obs_dim) observation batch:
     dense_l(codes_{l-1}[t])), and the readout runs neurons.readout_step on
     dense_r(codes_last[t]);  action = codec.decode(accumulator).
 dense(x) is W_eff @ x in float (W_eff = W * unit of the previous layer); in fixed point it is
-Lava's Dense: dense_shift(W_int @ x, exp). A Conv2d layer's input is conv(x, kernel_eff), as
+Lava's Dense: dense_shift(W_int @ x, exp), summed over the layer's Dense parts where its
+weights are split (high and low byte, compiler.ir.FixedLayer.dense_parts). A Conv2d layer's input is conv(x, kernel_eff), as
 Lava's Conv computes it; in fixed point its weight exponent (in [-6, 0]) is applied by the
 neuron, a_in << (6 + exp) (neurons.FixedArithmetic.activation).
 Row b's membrane policy uses alpha[b]; vanilla rows simply have alpha 0.
@@ -52,17 +53,31 @@ class _Synapses:
         return np.stack([w[:, row.astype(bool)].sum(axis=1) for row in x])
 
 
-def _fixed_synapses(weight: np.ndarray, exp: int, graded: bool, max_code: int) -> _Synapses:
-    """A left shift (exp >= 0) is exact to fold into the float64 weights; a right shift
-    rounds the whole sum and stays separate."""
-    weight_t = weight.T.astype(np.float64)
-    if exp >= 0:
-        weight_t, exp = weight_t * 2.0 ** exp, 0
-    # event codes |q| <= max_code: the largest possible |sum| is max_code * sum_j |w_ij|;
-    # below 2**24 float32 is exact (not for layer 0's 16-bit observation payloads)
-    if not graded and max_code * np.abs(weight_t).sum(axis=0).max() < 2 ** 24:
-        weight_t = weight_t.astype(np.float32)
-    return _Synapses(weight_t, exp, graded)
+@dataclasses.dataclass
+class _SplitSynapses:
+    """Stock Dense processes feeding the same neurons (split weights): the sum of their
+    outputs, each rounded by its own exponent as Lava's Dense rounds it."""
+    parts: list[_Synapses]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return sum(part(x) for part in self.parts)
+
+
+def _fixed_synapses(parts: list[tuple[np.ndarray, int]], graded: bool, max_code: int):
+    """Fixed-point synapses of one layer from its Dense parts [(integer weights, exp)].
+    Left shifts (exp >= 0) are exact to fold into the float64 weights, so parts with exp >= 0
+    become one matrix; a right shift rounds its part's whole sum and stays separate."""
+    left = [w.T.astype(np.float64) * 2.0 ** e for w, e in parts if e >= 0]
+    products = ([(sum(left), 0)] if left else []) + \
+        [(w.T.astype(np.float64), e) for w, e in parts if e < 0]
+    synapses_ = []
+    for weight_t, exp in products:
+        # event codes |q| <= max_code: the largest possible |sum| is max_code * sum_j |w_ij|;
+        # below 2**24 float32 is exact (not for layer 0's 16-bit observation payloads)
+        if not graded and max_code * np.abs(weight_t).sum(axis=0).max() < 2 ** 24:
+            weight_t = weight_t.astype(np.float32)
+        synapses_.append(_Synapses(weight_t, exp, graded))
+    return synapses_[0] if len(synapses_) == 1 else _SplitSynapses(synapses_)
 
 
 @dataclasses.dataclass
@@ -90,9 +105,9 @@ def synapses(graph: SpikingGraph, profile: str, sum_order: str = "blas",
         fixed = graph.fixed
         hidden = [_ConvSynapses(q.weight.astype(np.float32), h.synapse)
                   if isinstance(h.synapse, Conv2d) else
-                  _fixed_synapses(q.weight, q.weight_exp, k == 0, max_code)
+                  _fixed_synapses(q.dense_parts, k == 0, max_code)
                   for k, (h, q) in enumerate(zip(graph.hidden, fixed.hidden))]
-        return hidden, _fixed_synapses(fixed.readout_weight, fixed.readout_exp, False, max_code)
+        return hidden, _fixed_synapses(fixed.readout_parts, False, max_code)
     graded = graph.neuron.payload_bits > 1   # Lava's Dense sums graded payloads with a dot
     hidden = []
     for k, h in enumerate(graph.hidden):
@@ -234,13 +249,13 @@ def trained_constants(graph: TrainedSpikingGraph, profile: str, dtype=np.int64):
     arithmetic) of a trained SNN in the profile's units; fixed-point integers as `dtype`."""
     if profile == "fixed":
         fixed = graph.fixed
-        syns = [_fixed_synapses(q.weight, q.weight_exp, k == 0, 1)
+        syns = [_fixed_synapses(q.dense_parts, k == 0, 1)
                 for k, q in enumerate(fixed.layers)]
         params = [neurons.AlifParams(*(np.asarray(a).astype(dtype) for a in (
             q.bias_state, *decay, q.threshold_state, step, jump)))
             for q, decay, step, jump in zip(fixed.layers, fixed.decays, fixed.threshold_step,
                                             fixed.adaptation_jump)]
-        readout = _fixed_synapses(fixed.readout.weight, fixed.readout.weight_exp, False, 1)
+        readout = _fixed_synapses(fixed.readout.dense_parts, False, 1)
         return (syns, params, readout, (fixed.readout.bias_state.astype(dtype),
                                         fixed.readout_decay.astype(dtype)), neurons.FIXED)
     syns = [_Synapses(layer.synapse.weight.T.copy(), None, k == 0)

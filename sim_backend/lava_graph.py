@@ -64,14 +64,20 @@ def lava_kernel(kernel: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(kernel.transpose(0, 3, 2, 1)[:, ::-1, ::-1])
 
 
-def lava_dense(weight_and_exp: tuple, message_bits: int, name: str):
-    """A stock Lava Dense: (float weights, None) or (8-bit integer weights, exponent)."""
+def lava_denses(parts: list, message_bits: int, name: str, source, target) -> list:
+    """Stock Lava Dense processes from `source` into `target`, one per part: (float weights,
+    None) or (8-bit integer weights, exponent); split weights have two parts (high and low
+    byte) and `target` adds their outputs (a Lava InPort sums what its connected ports send)."""
     from lava.proc.dense.process import Dense
-    w, exp = weight_and_exp
-    if exp is None:
-        return Dense(weights=w.copy(), num_message_bits=message_bits, name=name)
-    return Dense(weights=w.astype(np.int32), weight_exp=exp, num_message_bits=message_bits,
-                 name=name)
+    denses = []
+    for i, (w, exp) in enumerate(parts):
+        kwargs = dict(weights=w.copy()) if exp is None else \
+            dict(weights=w.astype(np.int32), weight_exp=exp)
+        d = Dense(**kwargs, num_message_bits=message_bits, name=name if i == 0 else f"{name}_low")
+        source.connect(d.s_in)
+        d.a_out.connect(target)
+        denses.append(d)
+    return denses
 
 
 def emit_lava(graph: SpikingGraph, profile: str | None = None,
@@ -93,25 +99,25 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
     T, n_hidden = graph.timesteps, len(graph.hidden)
     period = T + n_hidden + 1
     if profile == "fixed":  # 8-bit integer weights and their exponents, as a chip holds them
-        fixed = graph.fixed
-        weights = [(q.weight, q.weight_exp) for q in fixed.hidden]
-        readout_weights = (fixed.readout_weight, fixed.readout_exp)
+        fixed = graph.fixed  # (split weights: two Dense processes, high and low byte)
+        weights = [q.dense_parts for q in fixed.hidden]
+        readout_weights = fixed.readout_parts
     else:                   # float: the emulator's weights (theta folded in)
         hidden_syn, readout_syn = synapses(graph, profile)
-        weights = [(syn.kernel if isinstance(h.synapse, Conv2d) else syn.weight_t.T, None)
+        weights = [[(syn.kernel if isinstance(h.synapse, Conv2d) else syn.weight_t.T, None)]
                    for h, syn in zip(graph.hidden, hidden_syn)]
-        readout_weights = (readout_syn.weight_t.T, None)
+        readout_weights = [(readout_syn.weight_t.T, None)]
     thetas, biases, arith = neuron_constants(graph, profile)
     input_exps = input_exponents(graph, profile)
     alpha = graph.membrane.alpha if alpha is None else alpha
     alpha_value = neurons.FIXED.alpha_mantissa(alpha) if profile == "fixed" else float(alpha)
 
-    def dense(weight_and_exp, message_bits: int, name: str, order: np.ndarray | None):
-        w, exp = weight_and_exp
-        return lava_dense((w if order is None else w[:, order], exp), message_bits, name)
+    def ordered(parts, order: np.ndarray | None) -> list:
+        """Dense parts whose input columns follow a convolution's Lava (W, H, C) order."""
+        return parts if order is None else [(w[:, order], exp) for w, exp in parts]
 
-    def conv(weight_and_exp, message_bits: int, name: str, layer: Conv2d):
-        w, _ = weight_and_exp   # the exponent is applied by the neuron layer (input_exp)
+    def conv(parts, message_bits: int, name: str, layer: Conv2d):
+        (w, _), = parts   # the exponent is applied by the neuron layer (input_exp)
         c, h, wd = layer.in_shape
         w = lava_kernel(w)
         return Conv(weight=w.astype(np.int32) if profile == "fixed" else w,
@@ -130,34 +136,30 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
     for k, (w, theta, bias) in enumerate(zip(weights, thetas, biases)):
         bits = input_bits if k == 0 else event_bits
         syn = graph.hidden[k].synapse
-        if isinstance(syn, Conv2d):
-            d = conv(w, bits, f"conv{k}", syn)
-            c, h, wd = syn.in_shape
-            source.reshape((wd, h, c)).connect(d.s_in)
-            into_layer = d.a_out.flatten()
-            order = lava_order(syn.out_shape)
-        else:
-            d = dense(w, bits, f"dense{k}", order if k > 0 else None)
-            source.connect(d.s_in)
-            into_layer, order = d.a_out, None
-        if order is not None:
-            theta, bias = theta[order], bias[order]
+        conv_order = lava_order(syn.out_shape) if isinstance(syn, Conv2d) else None
+        if conv_order is not None:
+            theta, bias = theta[conv_order], bias[conv_order]
         layer = NeuronLayer(shape=(theta.size,), threshold=theta, bias=bias,
                             v0=neurons.initial_potential(theta, model, arith), alpha=alpha_value,
                             membrane_kind=graph.membrane.kind, crpi_clip=graph.membrane.clip,
                             neuron=str(model), timesteps=T, window_start=k + 1, period=period,
                             input_exp=input_exps[k], name=f"{model.kind}{k}")
-        into_layer.connect(layer.a_in)
+        if conv_order is not None:
+            d = conv(w, bits, f"conv{k}", syn)
+            c, h, wd = syn.in_shape
+            source.reshape((wd, h, c)).connect(d.s_in)
+            d.a_out.flatten().connect(layer.a_in)
+            denses.append(d)
+        else:
+            denses += lava_denses(ordered(w, order), bits, f"dense{k}", source, layer.a_in)
+        order = conv_order
         source = layer.s_out
-        denses.append(d)
         layers.append(layer)
-    d_out = dense(readout_weights, event_bits, "dense_readout", order)
     readout = Readout(shape=(graph.act_dim,), coding=model.coding, timesteps=T,
                       window_start=n_hidden + 1, period=period, name="readout")
-    source.connect(d_out.s_in)
-    d_out.a_out.connect(readout.a_in)
+    denses += lava_denses(ordered(readout_weights, order), event_bits, "dense_readout", source,
+                          readout.a_in)
     readout.acc_out.connect(extractor.in_port)
-    denses.append(d_out)
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if profile == "fixed" else "floating_pt",
                            exception_proc_model_map=HOST_IO_MODELS[profile])
     return LavaNetwork(graph, profile, period, injector, extractor, layers, readout, denses,
@@ -192,11 +194,11 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
     syns, params, readout_syn, (readout_bias, readout_decay), _ = trained_constants(graph,
                                                                                      profile)
     if profile == "fixed":   # the chip's 8-bit weights and exponents
-        weights = [(q.weight, q.weight_exp) for q in graph.fixed.layers]
-        readout_weights = (graph.fixed.readout.weight, graph.fixed.readout.weight_exp)
+        weights = [q.dense_parts for q in graph.fixed.layers]
+        readout_weights = graph.fixed.readout.dense_parts
     else:                    # float: the emulator's weights
-        weights = [(syn.weight_t.T, None) for syn in syns]
-        readout_weights = (readout_syn.weight_t.T, None)
+        weights = [[(syn.weight_t.T, None)] for syn in syns]
+        readout_weights = [(readout_syn.weight_t.T, None)]
     input_bits = graph.fixed.input_bits if profile == "fixed" else FLOAT_PAYLOAD_BITS
 
     buffer = max(period, 2)
@@ -204,22 +206,16 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
     extractor = Extractor(shape=(graph.act_dim,), buffer_size=buffer)
     denses, layers, source = [], [], injector.out_port
     for k, (w, p) in enumerate(zip(weights, params)):
-        d = lava_dense(w, input_bits if k == 0 else 0, f"dense{k}")
         layer = AlifLayer(shape=(p.bias.size,), **p._asdict(), timesteps=T, window_start=k + 1,
                           period=period, name=f"alif{k}")
-        source.connect(d.s_in)
-        d.a_out.connect(layer.a_in)
+        denses += lava_denses(w, input_bits if k == 0 else 0, f"dense{k}", source, layer.a_in)
         source = layer.s_out
-        denses.append(d)
         layers.append(layer)
-    d_out = lava_dense(readout_weights, 0, "dense_readout")
     readout = LeakyReadoutLayer(shape=(graph.act_dim,), bias=readout_bias, decay=readout_decay,
                                 timesteps=T, window_start=n_layers + 1, period=period,
                                 name="readout")
-    source.connect(d_out.s_in)
-    d_out.a_out.connect(readout.a_in)
+    denses += lava_denses(readout_weights, 0, "dense_readout", source, readout.a_in)
     readout.r_out.connect(extractor.in_port)
-    denses.append(d_out)
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if profile == "fixed" else "floating_pt",
                            exception_proc_model_map=HOST_IO_MODELS[profile])
     at_rest = [(var, 0) for layer in layers for var in (layer.syn, layer.mem, layer.a, layer.s)]

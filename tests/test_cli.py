@@ -1,6 +1,7 @@
 """The command line end to end on the bundled InvertedDoublePendulum policy (fast)."""
 import json
 
+import numpy as np
 import pytest
 
 from loihi_deploy.cli import main
@@ -31,6 +32,31 @@ def test_compile_and_run_a_multi_threshold_bundle_in_fixed_point(tmp_path, capsy
     assert main(["inspect", str(bundle)]) == 0
     text = capsys.readouterr().out
     assert "MT:3 neurons" in text and "4-bit" in text   # codes +-1, +-2, +-4: 4-bit signed
+    assert "16-bit" in text and "twice the synapses" in text   # split weights by default
+
+
+def test_compile_weight_bits_8_keeps_one_dense_per_layer(tmp_path, capsys):
+    bundles = {bits: tmp_path / f"w{bits}.h5" for bits in (8, 16)}
+    for bits, bundle in bundles.items():
+        assert main(["compile", POLICY, "--env", ENV, "-T", "4", "--profile", "fixed",
+                     "--calib-episodes", "2", "--weight-bits", str(bits), "-o",
+                     str(bundle)]) == 0
+    capsys.readouterr()
+    synapses, rms = {}, {}
+    for bits, bundle in bundles.items():
+        assert main(["inspect", str(bundle), "--json"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        loihi2 = info["mapping"][-1]["layers"]
+        assert {layer["dense_parts"] for layer in loihi2} == {bits // 8}
+        synapses[bits] = sum(layer["synapses"] for layer in loihi2)
+        rms[bits] = np.array([row["weight_rel_rms"] for row in info["quantisation"]])
+    assert synapses[16] == 2 * synapses[8]
+    assert np.all(rms[8] < 0.1) and np.all(rms[16] < 0.005) and np.all(rms[16] < rms[8] / 10)
+    assert main(["compile", POLICY, "--env", ENV, "--neuron", "cuba", "--profile", "fixed",
+                 "--weight-bits", "16", "--calib-episodes", "2", "-o",
+                 str(tmp_path / "c.h5")]) == 2
+    assert "one 8-bit Dense per layer" in capsys.readouterr().err
+    assert not (tmp_path / "c.h5").exists()
 
 
 def test_sweep_writes_json_and_plot(tmp_path, capsys):

@@ -24,8 +24,9 @@ def test_inspect_reports_the_mapping(bundle, capsys):
     by_chip = {m["chip"]: m for m in info["mapping"]}
     assert by_chip["Loihi 2"]["fits"] and by_chip["Loihi 2"]["cores"] == 3
     assert not by_chip["Loihi 1"]["fits"]  # graded input payloads, soft-reset IF
-    hidden1 = by_chip["Loihi 1"]["layers"][1]
-    assert hidden1["synapses"] == 256 * 256 and hidden1["neurons_per_core"] == 256
+    hidden1 = by_chip["Loihi 1"]["layers"][1]   # split 16-bit weights: two synapses per weight
+    assert hidden1["dense_parts"] == 2 and hidden1["synapses"] == 2 * 256 * 256
+    assert hidden1["neurons_per_core"] == 128     # 128 KiB / (256 inputs x 2 parts x 2 B)
     assert main(["inspect", str(bundle)]) == 0
     assert "Loihi 2: fits on 3 core(s)" in capsys.readouterr().out
 

@@ -48,6 +48,20 @@ def test_every_neuron_model_is_bit_exact_in_fixed_point(neuron):
     np.testing.assert_array_equal(lava_run.actions, emu_run.actions)
 
 
+def test_8bit_weights_are_bit_exact_too(neuron="dc:4"):
+    """weight_bits 8 (one Dense per layer) and the default split weights (two, high and low
+    byte, summed by the neuron's InPort) both run on Lava action for action."""
+    from loihi_deploy.compiler.quantize import quantize
+    from loihi_deploy.sim_backend.lava_graph import emit_lava
+    graph = _graph(*IDP, 3, MembranePolicy("crpi", 0.5), neuron=NeuronModel.parse(neuron))
+    assert len(emit_lava(graph).denses) == 2 * (len(graph.hidden) + 1)
+    graph8 = quantize(graph, np.asarray(graph.calibration["obs_absmax"]), weight_bits=8)
+    assert len(emit_lava(graph8).denses) == len(graph.hidden) + 1
+    lava_run, emu_run, _ = _both_backends(graph8, IDP[1], "fixed", steps=25)
+    assert lava_run.lengths[0] == emu_run.lengths[0] >= 5
+    np.testing.assert_array_equal(lava_run.actions, emu_run.actions)
+
+
 def test_mt_float_profile_matches_emulator_in_lava_order():
     graph = _graph(*IDP, 2, MembranePolicy("free"), neuron=NeuronModel("dc", 3))
     lava_run, emu_run, _ = _both_backends(graph, IDP[1], "float", steps=25)

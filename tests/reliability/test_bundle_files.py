@@ -52,6 +52,38 @@ def test_schema_1_bundle_migrates(tmp_path, graph):
     assert (str(loaded.neuron), str(loaded.membrane)) == ("if", "crpi:0.3")
 
 
+@pytest.mark.parametrize("weight_bits", [8, 16])
+def test_fixed_profile_roundtrip_and_schema_3(tmp_path, graph, weight_bits):
+    """Split weights (schema 4) and one-Dense weights round-trip; an 8-bit bundle written as
+    schema 3 (before split weights existed) loads unchanged."""
+    from loihi_deploy.compiler.quantize import quantize
+    fixed = quantize(graph, np.full(9, 2.0), weight_bits=weight_bits)
+    path = save_bundle(fixed, tmp_path / "f.h5")
+    loaded = load_bundle(path)
+    for a, b in zip([*fixed.fixed.hidden, fixed.fixed], [*loaded.fixed.hidden, loaded.fixed]):
+        parts = a.readout_parts if a is fixed.fixed else a.dense_parts
+        loaded_parts = b.readout_parts if b is loaded.fixed else b.dense_parts
+        assert len(parts) == len(loaded_parts) == weight_bits // 8
+        for (w, e), (w2, e2) in zip(parts, loaded_parts):
+            np.testing.assert_array_equal(w, w2)
+            assert e == e2
+    if weight_bits == 8:
+        with h5py.File(path, "r+") as f:
+            f.attrs["schema_version"] = 3
+        write_header(path, schema=3)
+        assert load_bundle(path).fixed.hidden[0].weight_low is None
+
+
+def test_split_weights_out_of_range_are_named(tmp_path, graph):
+    from loihi_deploy.compiler.quantize import quantize
+    path = save_bundle(quantize(graph, np.full(9, 2.0)), tmp_path / "bad.h5")
+    with h5py.File(path, "r+") as f:
+        f["fixed/hidden/1/weight_low"][0, 0] = 4000
+    write_header(path)
+    with pytest.raises(BundleError, match=r"bad\.h5.*weight_low: values must lie in"):
+        load_bundle(path)
+
+
 def test_truncated_zero_and_foreign_files(tmp_path, graph):
     path = save_bundle(graph, tmp_path / "b.h5")
     data = path.read_bytes()

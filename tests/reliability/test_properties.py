@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from loihi_deploy.compiler.bundle import BundleError, load_bundle, save_bundle
 from loihi_deploy.compiler.calibrate import Calibration
 from loihi_deploy.compiler.convert import convert
-from loihi_deploy.compiler.ir import ActionHead, AnnGraph, Dense, MembranePolicy
+from loihi_deploy.compiler.ir import ActionHead, AnnGraph, Dense, MembranePolicy, parts_as_one
 from loihi_deploy.compiler.quantize import quantize
 from loihi_deploy.sim_backend import codec
 from loihi_deploy.sim_backend.emulator import Emulator
@@ -62,9 +62,10 @@ def test_quantizer_bounds_and_monotone_encoding(seed, scale, margin):
     for layer, q in zip(graph.hidden, graph.fixed.hidden):
         w_eff = (layer.synapse.weight / graph.fixed.input_scale if prev is None
                  else layer.synapse.weight * prev)
-        ideal = w_eff * q.scale[:, None] / 2.0 ** q.weight_exp
-        assert np.abs(q.weight - ideal).max() <= 1 + 1e-9     # round to the nearest even
-        assert np.all(q.weight % 2 == 0)
+        weight, low_exp = parts_as_one(q.dense_parts)   # split weights: high + low byte
+        ideal = w_eff * q.scale[:, None] / 2.0 ** low_exp
+        assert np.abs(weight - ideal).max() <= 1 + 1e-9       # round to the nearest even
+        assert all(np.all(w % 2 == 0) for w, _ in q.dense_parts)
         prev = layer.threshold
     line = np.linspace(-50, 50, 201)[:, None].repeat(5, axis=1)
     payload, clipped = codec.encode(graph, line, "fixed")
@@ -108,4 +109,6 @@ def test_fuzzed_bundles_fail_only_with_bundle_error(tmp_path_factory, data):
     original = _BUNDLE_BYTES["graph"]   # it loaded: the flipped bytes changed nothing we use
     for a, b in zip(original.hidden, graph.hidden):
         np.testing.assert_array_equal(a.synapse.weight, b.synapse.weight)
-    np.testing.assert_array_equal(original.fixed.readout_weight, graph.fixed.readout_weight)
+    for (a, ea), (b, eb) in zip(original.fixed.readout_parts, graph.fixed.readout_parts):
+        np.testing.assert_array_equal(a, b)
+        assert ea == eb

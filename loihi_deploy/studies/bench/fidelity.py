@@ -1,47 +1,102 @@
-"""Part fidelity: float vs Loihi fixed-point returns."""
+"""Part fidelity: Loihi fixed point (8-bit and split 16-bit weights) against float.
+
+Per policy and neuron config (CRPI alpha 0.5, nothing tuned; the paper's per-neuron-maximum
+calibration, seed 0), the float profile and both fixed-point weight widths run the same
+evaluation episodes (reset seeds 100..). Each fixed row gives the paired difference
+fixed - float per episode, in points of the ANN's mean return, with its 95% CI: the fixed
+point is "within 2 points" where |mean difference| <= 2 (docs/fixed_point.md).
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from loihi_deploy.api import evaluate_ann
-from loihi_deploy.stats import mean_ci95
+from loihi_deploy.stats import bootstrap_ci, mean_ci95
 from loihi_deploy.studies.bench.common import calibrated_graph
 
+FIDELITY_CONFIGS = [("if", 16), ("mt:4", 2), ("mt:4", 4), ("dc:4", 2), ("dc:4", 4)]
+WEIGHT_BITS = (8, 16)
+WITHIN_POINTS = 2.0
 
-def fidelity_part(specs, episodes: int, configs) -> list[dict]:
-    """Float vs fixed-point returns, vanilla and CRPI 0.5, same seeds."""
-    from loihi_deploy.compiler.quantize import quantize
-    from loihi_deploy.runtime.closed_loop import run_episodes
+
+def fidelity_part(specs, episodes: int, configs=FIDELITY_CONFIGS,
+                  progress: bool = True) -> list[dict]:
+    from tqdm.auto import tqdm
+
+    from loihi_deploy.compiler.ir import MembranePolicy
+    from loihi_deploy.compiler.quantize import quantization_report, quantize
+    from loihi_deploy.runtime.closed_loop import run_episodes_parallel
     from loihi_deploy.sim_backend.emulator import Emulator
     rows, cache = [], {}
-    seeds = np.array(list(range(100, 100 + episodes)))
+    seeds = np.arange(100, 100 + episodes)
+    bar = tqdm(total=len(specs) * len(configs), unit="cell", desc="bench fidelity",
+               disable=not progress)
     for spec in specs:
+        ann = calibrated_graph(spec, cache, *configs[0])[0]
+        ann_mean = mean_ci95(evaluate_ann(ann, spec.env_id, episodes,
+                                          env_kwargs=spec.env_kwargs))[0]
         for neuron, T in configs:
-            ann, graph, cal = calibrated_graph(spec, cache, neuron, T)
-            graph = quantize(graph, np.asarray(cal.info["obs_absmax"]))
-            row = {"policy": spec.label, "env_id": spec.env_id, "neuron": str(graph.neuron),
-                   "timesteps": T, "episodes": episodes,
-                   "ann": mean_ci95(evaluate_ann(ann, spec.env_id, episodes,
-                                                 env_kwargs=spec.env_kwargs))[0]}
-            for profile in ("float", "fixed"):
-                emulator = Emulator(graph, 2 * episodes, profile=profile,
-                                    alpha=np.repeat([0.0, 0.5], episodes))
-                returns = run_episodes(emulator, spec.env_id, np.tile(seeds, 2),
-                                       env_kwargs=spec.env_kwargs).returns
-                row[f"{profile}_vanilla"] = mean_ci95(returns[:episodes])
-                row[f"{profile}_crpi"] = mean_ci95(returns[episodes:])
-                row[f"{profile}_saturations"] = emulator.fixed_point_events()[0]
+            _, graph, cal = calibrated_graph(spec, cache, neuron, T)
+            graph = graph.replace(membrane=MembranePolicy("crpi", 0.5))
+
+            def returns(g, profile):
+                return run_episodes_parallel(
+                    lambda rows_: Emulator(g, len(rows_), profile=profile), spec.env_id,
+                    seeds, env_kwargs=spec.env_kwargs).returns
+            float_returns = returns(graph, "float")
+            row = {"policy": spec.label, "env_id": spec.env_id, "neuron": neuron,
+                   "timesteps": T, "alpha": 0.5, "episodes": episodes, "ann": ann_mean,
+                   "float": mean_ci95(float_returns),
+                   "float_returns": np.round(float_returns, 2).tolist()}
+            for bits in WEIGHT_BITS:
+                fixed = quantize(graph, np.asarray(cal.info["obs_absmax"]), weight_bits=bits)
+                fixed_returns = returns(fixed, "fixed")
+                diff = 100 * (fixed_returns - float_returns) / abs(ann_mean)
+                row[f"fixed{bits}"] = mean_ci95(fixed_returns)
+                row[f"fixed{bits}_minus_float_points"] = mean_ci95(diff)
+                row[f"fixed{bits}_weight_rel_rms"] = [
+                    round(r.weight_rel_rms, 6) for r in quantization_report(fixed)]
+                row[f"fixed{bits}_returns"] = np.round(fixed_returns, 2).tolist()
             rows.append(row)
+            bar.update(1)
+            bar.set_postfix_str(f"{spec.label} {neuron} T={T}")
+    bar.close()
     return rows
 
 
 def format_fidelity(rows: list[dict]) -> str:
-    lines = ["Returns (mean ± 95% CI, % of the ANN); CRPI alpha 0.5; same reset seeds.", "",
-             "| policy | neuron | T | float vanilla | fixed vanilla | float CRPI | fixed CRPI |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [f"Returns (mean ± 95% CI over {rows[0]['episodes']} episodes, reset seeds 100..; "
+             "% of the ANN), CRPI alpha 0.5, calibration seed 0. Δ: the paired difference "
+             "fixed - float per episode in points of the ANN's return (mean ± 95% CI); "
+             f"**bold**: more than {WITHIN_POINTS:g} points from float. 8-bit: one stock Dense "
+             "per layer; 16-bit: split weights, two (docs/fixed_point.md).", "",
+             "| policy | neuron | T | ANN | float | fixed 8-bit | Δ 8-bit | fixed 16-bit | "
+             "Δ 16-bit |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def cell(r, key):
+        m, ci = r[key]
+        return f"{m:.0f} ± {ci:.0f} ({m / r['ann']:.0%})"
+
+    def delta(r, bits):
+        m, ci = r[f"fixed{bits}_minus_float_points"]
+        text = f"{m:+.1f} ± {ci:.1f}"
+        return text if abs(m) <= WITHIN_POINTS else f"**{text}**"
     for r in rows:
-        cells = [f"{r[k][0]:.0f} ± {r[k][1]:.0f} ({r[k][0] / r['ann']:.0%})" for k in
-                 ("float_vanilla", "fixed_vanilla", "float_crpi", "fixed_crpi")]
-        lines.append(f"| {r['policy']} | {r['neuron']} | {r['timesteps']} | "
-                     + " | ".join(cells) + " |")
+        lines.append(f"| {r['policy']} | {r['neuron']} | {r['timesteps']} | {r['ann']:.0f} | "
+                     f"{cell(r, 'float')} | {cell(r, 'fixed8')} | {delta(r, 8)} | "
+                     f"{cell(r, 'fixed16')} | {delta(r, 16)} |")
+    lines += ["", "Over all rows (mean Δ: with its 95% bootstrap CI over the rows; a row's own "
+              "CI is the episode noise of its 20 paired episodes):", "",
+              f"| weights | rows within {WITHIN_POINTS:g} points | rows whose Δ CI excludes 0 "
+              "(fixed worse) | mean Δ (points) [95% CI] | worst row Δ | mean weight rel. RMS "
+              "error |", "|---|---|---|---|---|---|"]
+    for bits in WEIGHT_BITS:
+        deltas = np.array([r[f"fixed{bits}_minus_float_points"] for r in rows])
+        within = int(np.sum(np.abs(deltas[:, 0]) <= WITHIN_POINTS))
+        worse = int(np.sum(deltas[:, 0] + deltas[:, 1] < 0))
+        mean, low, high = bootstrap_ci(deltas[:, 0])
+        rms = np.mean([np.mean(r[f"fixed{bits}_weight_rel_rms"]) for r in rows])
+        lines.append(f"| {bits}-bit | {within} of {len(rows)} | {worse} of {len(rows)} | "
+                     f"{mean:+.1f} [{low:+.1f}, {high:+.1f}] | {deltas[:, 0].min():+.1f} | "
+                     f"{rms:.3%} |")
     return "\n".join(lines) + "\n"

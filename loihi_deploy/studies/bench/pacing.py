@@ -3,9 +3,13 @@
 For each bundled locomotion policy and deployment configuration, one episode of up to
 `decisions` decisions runs with `run --backend lava --pace` semantics (runtime.pacing): one
 decision per env control period, a late decision counted as a deadline miss (the env holds
-the previous action). The table gives the latency distribution per decision and the misses.
+the previous action). The table gives the latency distribution per decision and the misses,
+for split 16-bit weights (the default: two Dense processes per layer) and 8-bit weights (one):
+every Lava process adds messaging to each Lava step (docs/fixed_point.md).
 """
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -13,21 +17,22 @@ PACING_POLICIES = ("hopper_v5_td3", "walker2d_v5_td3", "halfcheetah_v5_td3", "an
 PACING_CONFIGS = (("dc:4", 2), ("mt:4", 2), ("mt:4", 4))
 
 
-def pacing_part(specs, configs=PACING_CONFIGS, decisions: int = 1000) -> list[dict]:
+def pacing_part(specs, configs=PACING_CONFIGS, decisions: int = 1000,
+                weight_bits=(16, 8)) -> list[dict]:
     from loihi_deploy.api import compile_policy, load_ann, run_backend
     from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
     rows = []
     for spec in specs:
         ann = load_ann(spec.policy, spec.env_id, spec.env_kwargs)
-        for neuron, T in configs:
+        for (neuron, T), bits in itertools.product(configs, weight_bits):
             graph = compile_policy(ann, spec.env_id, T, MembranePolicy("crpi", 0.5),
                                    profile="fixed", neuron=NeuronModel.parse(neuron),
-                                   env_kwargs=spec.env_kwargs)
+                                   env_kwargs=spec.env_kwargs, weight_bits=bits)
             run = run_backend(graph, None, 1, backend="lava", pace=True,
                               max_steps=decisions)
             latency_ms = 1e3 * np.asarray(run.latencies_s)
             rows.append({"policy": spec.label, "env_id": spec.env_id, "neuron": neuron,
-                         "timesteps": T, "period_ms": 1e3 * run.period_s,
+                         "timesteps": T, "weight_bits": bits, "period_ms": 1e3 * run.period_s,
                          "decisions": int(latency_ms.size),
                          "median_ms": float(np.median(latency_ms)),
                          "p95_ms": float(np.percentile(latency_ms, 95)),
@@ -42,11 +47,12 @@ def format_pacing(rows: list[dict]) -> str:
     lines = ["Lava CPU simulation (Loihi2SimCfg, fixed point), one paced episode per row "
              "(`loihi-deploy run BUNDLE --backend lava --pace`): latency per decision from the "
              "observation to the action, and deadline misses at the env's control period.", "",
-             "| policy | period (ms) | neuron | T | decisions | median / p95 / p99 / max (ms) | "
-             "misses | return |", "|---|---|---|---|---|---|---|---|"]
+             "| policy | period (ms) | neuron | T | weights | decisions | median / p95 / p99 / "
+             "max (ms) | misses | return |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['policy']} | {r['period_ms']:.0f} | {r['neuron']} | "
-                     f"{r['timesteps']} | {r['decisions']} | {r['median_ms']:.1f} / "
+                     f"{r['timesteps']} | {r.get('weight_bits', 8)}-bit | {r['decisions']} | "
+                     f"{r['median_ms']:.1f} / "
                      f"{r['p95_ms']:.1f} / {r['p99_ms']:.1f} / {r['max_ms']:.1f} | "
                      f"{r['deadline_misses']} | {r['return']:.0f} |")
     return "\n".join(lines) + "\n"

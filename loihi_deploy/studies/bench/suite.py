@@ -14,7 +14,7 @@ from loihi_deploy.studies.bench.common import (ANALYSIS_CONFIGS, BUNDLED_CONFIGS
 from loihi_deploy.studies.bench.conversion import (format_clip, format_conversion,
                                                   plot_alpha_curves)
 from loihi_deploy.studies.bench.cost import cost_part, format_cost
-from loihi_deploy.studies.bench.fidelity import fidelity_part, format_fidelity
+from loihi_deploy.studies.bench.fidelity import FIDELITY_CONFIGS, fidelity_part, format_fidelity
 from loihi_deploy.studies.bench.nir import format_nir, nir_part
 from loihi_deploy.studies.bench.pacing import (PACING_CONFIGS, PACING_POLICIES, format_pacing,
                                               pacing_part)
@@ -73,7 +73,9 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
             rows = cost_part(paper or specs, few, analysis_configs, 20 if quick else 100)
             write_part(out, name, rows, format_cost(rows))
         elif part == "fidelity":
-            rows = fidelity_part(paper or specs, few if quick else 20, analysis_configs)
+            rows = fidelity_part(paper if quick else (paper_policies(("TD3", "SAC")) or specs),
+                                 few if quick else 20, QUICK_CONFIGS[2:] if quick
+                                 else FIDELITY_CONFIGS)
             write_part(out, name, rows, format_fidelity(rows))
         elif part == "pixels":
             pixel_specs = bundled_policy_specs(pixel_policies, pixels=True)
