@@ -570,11 +570,6 @@ class FixedProfile:
         """[(integer weights, exponent)] of the readout's stock Dense processes."""
         return dense_parts(self.readout_weight, self.readout_exp, self.readout_weight_low)
 
-    @property
-    def split_weights(self) -> bool:
-        return self.readout_weight_low is not None or any(
-            q.weight_low is not None for q in self.hidden)
-
 
 @dataclasses.dataclass(frozen=True)
 class SpikingLayer:

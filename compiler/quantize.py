@@ -392,7 +392,8 @@ def quantization_report(graph: SpikingGraph) -> list[LayerError]:
     for i, q in enumerate(fixed.hidden):
         w_eff = effective_weight(graph, i, fixed.input_scale)
         shape = (-1, *[1] * (w_eff.ndim - 1))
-        w_q = sum(w * 2.0 ** e for w, e in q.dense_parts) / q.scale.reshape(shape)
+        weight, low_exp = parts_as_one(q.dense_parts)
+        w_q = weight * 2.0 ** low_exp / q.scale.reshape(shape)
         bias, theta = row_constants(graph, i)
         b_q = q.bias_state / 64 / q.scale
         th_q = q.vth_mant / q.scale
@@ -404,7 +405,8 @@ def quantization_report(graph: SpikingGraph) -> list[LayerError]:
             float((np.abs(th_q - theta)[on] / theta[on]).max()) if on.any() else 0.0))
     prev_unit = graph.unit(len(graph.hidden) - 1)
     r_eff = graph.readout.weight * prev_unit[None, :]
-    r_q = sum(w * 2.0 ** e for w, e in fixed.readout_parts) / fixed.readout_scale[:, None]
+    weight, low_exp = parts_as_one(fixed.readout_parts)
+    r_q = weight * 2.0 ** low_exp / fixed.readout_scale[:, None]
     rows.append(LayerError("readout", fixed.readout_exp, 0,
                            float(np.linalg.norm(r_q - r_eff) / max(np.linalg.norm(r_eff), 1e-30)),
                            0.0, 0.0))

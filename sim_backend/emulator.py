@@ -10,9 +10,9 @@ Per decision (one env step), for the (B, obs_dim) observation batch:
     dense_r(codes_last[t]);  action = codec.decode(accumulator).
 dense(x) is W_eff @ x in float (W_eff = W * unit of the previous layer); in fixed point it is
 Lava's Dense: dense_shift(W_int @ x, exp), summed over the layer's Dense parts where its
-weights are split (high and low byte, compiler.ir.FixedLayer.dense_parts). A Conv2d layer's input is conv(x, kernel_eff), as
-Lava's Conv computes it; in fixed point its weight exponent (in [-6, 0]) is applied by the
-neuron, a_in << (6 + exp) (neurons.FixedArithmetic.activation).
+weights are split (high and low byte, compiler.ir.FixedLayer.dense_parts). A Conv2d layer's
+input is conv(x, kernel_eff), as Lava's Conv computes it; in fixed point its weight exponent
+(in [-6, 0]) is applied by the neuron, a_in << (6 + exp) (neurons.FixedArithmetic.activation).
 Row b's membrane policy uses alpha[b]; vanilla rows simply have alpha 0.
 Fixed point is exact integer arithmetic, held in integer-valued float64 arrays for BLAS speed
 (bit-exact with Lava's int64 fixed_pt models at any batch size); float sums depend on
