@@ -16,6 +16,12 @@ Loihi 2: 128 cores, 8192 neurons per core (1M per chip), ~120M synapses per chip
   1 MiB-equivalent per core at 16 bits per synapse), graded spikes up to 32-bit payloads.
 Per-decision latency: (T + L) algorithmic time steps at an assumed 10 us each (Davies et
 al. 2018 report ~6-13 us per unthrottled step on large workloads).
+Per-decision energy (decision_energy, an ESTIMATE from counted events, docs/lava.md section 5):
+  pJ = 23.6 x synaptic ops + 81 x active and 52 x inactive neuron updates + 1.7 x events
+  (Loihi 1 figures, Davies et al. 2018 Table 2, 0.75 V; Loihi 2's are not published in this
+  form). Synaptic ops: every event (or non-zero input payload entry, each internal step it is
+  sent) reaches each of its out-going synapses, so split 16-bit weights count two per
+  connection; a graded event counts as one op. Neuron updates: T per hidden neuron.
 
 Neuron models on the chip (state in 24-bit words per neuron, events between layers):
   IF     v, v0 (CRPI's start value), emitted;           1-bit spikes (stock binary events)
@@ -48,6 +54,9 @@ CHIPS = {
 }
 BYTES_PER_SYNAPSE = 2
 STEP_TIME_US = 10.0
+ENERGY_PJ = {"sop": 23.6, "active_update": 81.0, "inactive_update": 52.0, "spike": 1.7}
+ENERGY_SOURCE = ("Loihi 1, Davies et al. 2018 Table 2 (0.75 V): 23.6 pJ per synaptic op, 81 / "
+                 "52 pJ per active / inactive neuron update, 1.7 pJ per within-tile spike")
 
 
 @dataclasses.dataclass
@@ -100,16 +109,57 @@ def fan_out(synapse) -> np.ndarray:
     return x.grad.reshape(-1).numpy().copy()
 
 
+def weight_parts(graph: SpikingGraph) -> list[int]:
+    """Dense processes (synapses per connection) of every hidden layer and the readout: 2
+    where the fixed profile splits the weights, else 1."""
+    if graph.fixed is None:
+        return [1] * (len(graph.hidden) + 1)
+    return [len(q.dense_parts) for q in graph.fixed.hidden] + [len(graph.fixed.readout_parts)]
+
+
+def synaptic_fan_outs(graph: SpikingGraph) -> list[np.ndarray]:
+    """Per synapse layer (hidden 0.., readout), the (in,) synapses leaving each input entry
+    on the chip: fan_out x weight parts."""
+    synapses = [*(h.synapse for h in graph.hidden), graph.readout]
+    return [fan_out(syn) * parts for syn, parts in zip(synapses, weight_parts(graph))]
+
+
+@dataclasses.dataclass
+class DecisionEnergy:
+    """Per decision, means over measured decisions (loihi_deploy.api.measure_decision_cost)."""
+    events: float             # events emitted by the hidden neurons
+    events_per_layer: list
+    synaptic_ops: float       # including input_ops
+    input_ops: float          # synaptic ops of the observation payload
+    neuron_updates: int
+    energy_uj: float          # the estimate (module docstring)
+
+
+def decision_energy(graph: SpikingGraph, events_per_layer, synaptic_ops: float,
+                    input_ops: float) -> DecisionEnergy:
+    """Energy estimate of one decision from its counted events and synaptic ops."""
+    events = float(np.sum(events_per_layer))
+    updates = graph.timesteps * sum(h.synapse.shape[0] for h in graph.hidden)
+    pj = (ENERGY_PJ["sop"] * synaptic_ops + ENERGY_PJ["active_update"] * events
+          + ENERGY_PJ["inactive_update"] * (updates - events) + ENERGY_PJ["spike"] * events)
+    return DecisionEnergy(events, [float(e) for e in events_per_layer],
+                          float(synaptic_ops), float(input_ops), updates, pj * 1e-6)
+
+
+def format_energy(energy: DecisionEnergy, how: str) -> str:
+    return (f"energy per decision (ESTIMATE): {energy.energy_uj:.2f} uJ = "
+            f"{energy.synaptic_ops:.3g} synaptic ops ({energy.input_ops:.3g} from the "
+            f"observation) + {energy.neuron_updates} neuron updates + {energy.events:.0f} "
+            f"events\n  counted {how}; figures: {ENERGY_SOURCE}")
+
+
 def map_graph(graph: SpikingGraph, chip: str) -> Mapping:
     spec = CHIPS[chip]
     input_bits = graph.fixed.input_bits if graph.fixed is not None else 24
     shapes = [(f"hidden{k}", (h.synapse.shape[0], _fan_in(h.synapse)))
               for k, h in enumerate(graph.hidden)]
     shapes.append(("readout", graph.readout.shape))
-    parts = [1] * len(shapes)
-    if graph.fixed is not None:
-        parts = [len(q.dense_parts) for q in graph.fixed.hidden] + \
-            [len(graph.fixed.readout_parts)]
+    parts = weight_parts(graph)
     layers = []
     event_bits = graph.neuron.payload_bits if graph.neuron.payload_bits > 1 else 0
     for k, (name, (neurons, fan_in)) in enumerate(shapes):

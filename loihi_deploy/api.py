@@ -285,6 +285,45 @@ class Verification:
     emulator_return: float
 
 
+class _CountingEmulator(Emulator):
+    """Emulator that logs, per decision and row, hidden events and synaptic ops."""
+
+    def __init__(self, graph: SpikingGraph, batch_size: int, fan_outs, **kwargs):
+        super().__init__(graph, batch_size, **kwargs)
+        self.fan_outs = fan_outs
+        self.events_log, self.sops_log, self.input_log = [], [], []
+
+    def act(self, obs):
+        actions = super().act(obs)
+        # every event (and non-zero observation payload) reaches each out-going synapse
+        self.events_log.append([c.sum(axis=1) for c in self.last_event_counts])
+        self.sops_log.append(sum(c @ f for c, f in zip(self.last_event_counts,
+                                                       self.fan_outs[1:])))
+        self.input_log.append((obs != 0) @ self.fan_outs[0])
+        return actions
+
+
+def measure_decision_cost(graph: SpikingGraph, seeds, env_id: str | None = None,
+                          alpha: float | None = None, profile: str | None = None,
+                          env_kwargs: dict | None = None, max_steps: int | None = None):
+    """Events and synaptic ops per decision, counted on the emulator over closed-loop
+    episodes (one row per seed, counted while its episode runs), and the energy estimate
+    (compiler.hardware.decision_energy)."""
+    from loihi_deploy.compiler.hardware import decision_energy, synaptic_fan_outs
+    env_id, env_kwargs = graph_env(graph, env_id, env_kwargs)
+    emulator = _CountingEmulator(graph, len(seeds), synaptic_fan_outs(graph), alpha=alpha,
+                                 profile=profile)
+    lengths = run_episodes(emulator, env_id, list(seeds), env_kwargs=env_kwargs,
+                           max_steps=max_steps).lengths
+    events = np.array(emulator.events_log)                        # (K, layers, B)
+    alive = np.arange(len(events))[:, None] < lengths[None, :]    # (K, B)
+    per_layer = (events * alive[:, None, :]).sum(axis=(0, 2)) / alive.sum()
+    input_steps = 1 if graph.neuron.coding == "differential" else graph.timesteps
+    input_ops = input_steps * float((np.array(emulator.input_log) * alive).sum() / alive.sum())
+    sops = float((np.array(emulator.sops_log) * alive).sum() / alive.sum()) + input_ops
+    return decision_energy(graph, per_layer, sops, input_ops), int(alive.sum())
+
+
 def verify_on_lava(graph: SpikingGraph, env_id: str | None = None, decisions: int = 200,
                    seed: int = DEFAULT_EVAL_SEED, profile: str | None = None,
                    progress: bool = False, netx: str | None = None,

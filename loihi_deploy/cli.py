@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -172,10 +173,18 @@ def _cmd_verify(args, argv) -> None:
 
 def _cmd_inspect(args, argv) -> None:
     from loihi_deploy.compiler.bundle import load_bundle
-    from loihi_deploy.compiler.hardware import CHIPS, format_mapping, map_graph
+    from loihi_deploy.compiler.hardware import CHIPS, format_energy, format_mapping, map_graph
     from loihi_deploy.compiler.quantize import format_report, quantization_report
     graph = load_bundle(args.bundle)
     mappings = [map_graph(graph, chip) for chip in CHIPS]
+    energy, how = None, ""
+    if args.energy_episodes:
+        from loihi_deploy.api import DEFAULT_EVAL_SEED, measure_decision_cost
+        from loihi_deploy.runtime.closed_loop import episode_seeds
+        seeds = episode_seeds(DEFAULT_EVAL_SEED, args.energy_episodes)
+        energy, decisions = measure_decision_cost(graph, seeds)
+        how = (f"on the emulator ({graph.profile} profile) over {decisions} decisions of "
+               f"{len(seeds)} episode(s) (seeds {seeds[0]}..{seeds[-1]})")
     if args.json:
         info = {"bundle": str(args.bundle), "env_id": graph.env_id,
                 "env_kwargs": graph.env_kwargs, "neuron": str(graph.neuron),
@@ -184,7 +193,9 @@ def _cmd_inspect(args, argv) -> None:
                 "layers": [h.synapse.shape[0] for h in graph.hidden],
                 "quantisation": [vars(r) for r in quantization_report(graph)]
                 if graph.fixed is not None else None,
-                "mapping": [m.to_json() for m in mappings]}
+                "mapping": [m.to_json() for m in mappings],
+                "energy_per_decision": None if energy is None else
+                {**dataclasses.asdict(energy), "counted": how}}
         print(json.dumps(info, indent=1, default=str))
         return
     from loihi_deploy.runtime.envs import describe_env
@@ -198,6 +209,8 @@ def _cmd_inspect(args, argv) -> None:
         print(format_report(quantization_report(graph)))
     for m in mappings:
         print(format_mapping(m))
+    if energy is not None:
+        print(format_energy(energy, how))
 
 
 def _cmd_export(args, argv) -> None:
@@ -428,8 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("inspect", help="describe a bundle: network, quantisation, Loihi 1/2 "
-                                       "mapping (cores, synapses, fit, latency estimate)")
+                                       "mapping (cores, synapses, fit, latency estimate), "
+                                       "energy estimate per decision")
     p.add_argument("bundle")
+    p.add_argument("--energy-episodes", type=int_in(0, MAX_EPISODES), default=1, metavar="N",
+                   help="closed-loop episodes on the emulator whose events and synaptic ops "
+                        "give the energy estimate (default 1; 0: skip it)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_inspect)
 

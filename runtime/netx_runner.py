@@ -59,7 +59,7 @@ class NetxController:
         from lava.magma.core.run_configs import Loihi2SimCfg
         from lava.proc.io.injector import Injector
 
-        from loihi_deploy.sim_backend.lava_procs.models import HOST_IO_MODELS
+        from loihi_deploy.sim_backend.lava_procs.models import INT32_INJECTOR
         self.graph = graph
         self.period = graph.timesteps + len(graph.hidden) + 1
         self.net = hdf5.Network(net_config=str(netx_path),
@@ -72,7 +72,7 @@ class NetxController:
         self.injector.out_port.connect(self.net.inp)
         self.readout = self.net.layers[-1].neuron
         self.run_cfg = Loihi2SimCfg(select_tag="fixed_pt",
-                                    exception_proc_model_map=HOST_IO_MODELS["fixed"])
+                                    exception_proc_model_map=INT32_INJECTOR)
         self.timeout_s = timeout_s
         self.latencies_s: list[float] = []
         self._started = False

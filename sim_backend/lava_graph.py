@@ -1,8 +1,12 @@
 """Emitter: SpikingGraph -> Lava processes (stock Dense synapses, loihi-deploy neuron layers
-and readout, Injector/Extractor for host streaming), for one numeric profile.
+and readout, HostInput for the host's payload), for one numeric profile.
 
-    Injector(obs_dim) -> Dense0 -> NeuronLayer0 -> Dense1 -> NeuronLayer1 ... -> DenseR
-    -> Readout -> Extractor(act_dim)
+    host -> HostInput(obs_dim) -> Dense0 -> NeuronLayer0 -> Dense1 -> NeuronLayer1 ... -> DenseR
+    -> Readout(act_dim) -> host
+Both ends are external pipes (Lava's flag_external_pipe): the host sends one payload per
+decision and receives the readout's sum once per decision, with no Injector or Extractor
+process in between (every Lava process adds messages to every Lava step, and the graph runs
+continuously: runtime.lava_bridge, docs/performance.md).
 Fixed profile: the 8-bit weights and exponents of compiler.quantize; float: the emulator's
 weights (sim_backend.emulator.synapses), so both backends compute the same numbers. Layer 0's
 Dense takes graded payloads (num_message_bits > 0), and so does every later Dense when the
@@ -38,17 +42,21 @@ class LavaNetwork:
     graph: SpikingGraph | TrainedSpikingGraph
     profile: str
     period: int                 # Lava steps per decision
-    injector: object
-    extractor: object
+    host_input: object          # HostInput process (its host_in port: the host's pipe)
     layers: list                # NeuronLayer processes
     readout: object
+    output: object              # the readout's OutPort, an external pipe to the host
     denses: list                # Dense / Conv synapse processes
     run_cfg: object
     encode: Callable            # (1, obs_dim) observation -> (payload, clipped entries)
     decode: Callable            # (1, act_dim) readout at the decision's last step -> action
     episode_start: list         # (Var, value) pairs that put the network back at rest
-    first_step_only: bool = False           # the payload enters at step 1 only (else every step)
     input_order: np.ndarray | None = None   # observation entry order Lava expects (or None)
+
+    @property
+    def windowed(self) -> list:
+        """The processes that act by decision phase (their phase_offset Vars)."""
+        return [self.host_input, *self.layers, self.readout]
 
 
 def lava_order(shape_chw: tuple[int, int, int]) -> np.ndarray:
@@ -87,11 +95,8 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
     require_lava()
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.conv.process import Conv
-    from lava.proc.io.extractor import Extractor
-    from lava.proc.io.injector import Injector
 
-    from loihi_deploy.sim_backend.lava_procs.models import HOST_IO_MODELS
-    from loihi_deploy.sim_backend.lava_procs.process import NeuronLayer, Readout
+    from loihi_deploy.sim_backend.lava_procs.process import HostInput, NeuronLayer, Readout
 
     profile = profile or graph.profile
     if profile == "fixed" and graph.fixed is None:
@@ -124,13 +129,12 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
                     input_shape=(wd, h, c), stride=layer.stride, padding=layer.padding,
                     num_message_bits=message_bits, name=name)
 
-    buffer = max(period, 2)
-    injector = Injector(shape=(graph.obs_dim,), buffer_size=buffer)
-    extractor = Extractor(shape=(graph.act_dim,), buffer_size=buffer)
+    host_input = HostInput(shape=(graph.obs_dim,), period=period,
+                           first_step_only=graph.encoder == "change", name="host_input")
     input_bits = graph.fixed.input_bits if profile == "fixed" else FLOAT_PAYLOAD_BITS
     model = graph.neuron
     event_bits = model.payload_bits if model.payload_bits > 1 else 0
-    denses, layers, source, order = [], [], injector.out_port, None
+    denses, layers, source, order = [], [], host_input.s_out, None
     first = graph.hidden[0].synapse
     input_order = lava_order(first.in_shape) if isinstance(first, Conv2d) else None
     for k, (w, theta, bias) in enumerate(zip(weights, thetas, biases)):
@@ -159,20 +163,18 @@ def emit_lava(graph: SpikingGraph, profile: str | None = None,
                       window_start=n_hidden + 1, period=period, name="readout")
     denses += lava_denses(ordered(readout_weights, order), event_bits, "dense_readout", source,
                           readout.a_in)
-    readout.acc_out.connect(extractor.in_port)
-    run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if profile == "fixed" else "floating_pt",
-                           exception_proc_model_map=HOST_IO_MODELS[profile])
-    return LavaNetwork(graph, profile, period, injector, extractor, layers, readout, denses,
-                       run_cfg, functools.partial(codec.encode, graph, profile=profile),
+    readout.acc_out.flag_external_pipe(buffer_size=1)
+    run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if profile == "fixed" else "floating_pt")
+    return LavaNetwork(graph, profile, period, host_input, layers, readout, readout.acc_out,
+                       denses, run_cfg, functools.partial(codec.encode, graph, profile=profile),
                        functools.partial(codec.decode, graph, profile=profile),
-                       [(layer.v0, layer.v0.init) for layer in layers],
-                       graph.encoder == "change", input_order)
+                       [(layer.v0, layer.v0.init) for layer in layers], input_order)
 
 
 def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) -> LavaNetwork:
     """Build the Lava processes of a trained SNN:
-        Injector(obs_dim) -> Dense0 -> AlifLayer0 -> Dense1 -> AlifLayer1 ... -> DenseR
-        -> LeakyReadoutLayer -> Extractor(act_dim)
+        host -> HostInput(obs_dim) -> Dense0 -> AlifLayer0 -> Dense1 -> AlifLayer1 ... -> DenseR
+        -> LeakyReadoutLayer(act_dim) -> host (an external pipe, as in emit_lava)
     with the emulator's constants (sim_backend.emulator.trained_constants). One env step =
     period = substeps + L Lava steps (L Dense layers): each process integrates in its window
     and holds its state outside it, so the state carries across env steps exactly as in the
@@ -180,11 +182,9 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
     from loihi_deploy.sim_backend.lava_support import require_lava
     require_lava()
     from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.extractor import Extractor
-    from lava.proc.io.injector import Injector
 
-    from loihi_deploy.sim_backend.lava_procs.models import HOST_IO_MODELS
-    from loihi_deploy.sim_backend.lava_procs.process import AlifLayer, LeakyReadoutLayer
+    from loihi_deploy.sim_backend.lava_procs.process import (AlifLayer, HostInput,
+                                                             LeakyReadoutLayer)
 
     profile = profile or graph.profile
     if profile == "fixed" and graph.fixed is None:
@@ -201,10 +201,9 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
         readout_weights = [(readout_syn.weight_t.T, None)]
     input_bits = graph.fixed.input_bits if profile == "fixed" else FLOAT_PAYLOAD_BITS
 
-    buffer = max(period, 2)
-    injector = Injector(shape=(graph.obs_dim,), buffer_size=buffer)
-    extractor = Extractor(shape=(graph.act_dim,), buffer_size=buffer)
-    denses, layers, source = [], [], injector.out_port
+    host_input = HostInput(shape=(graph.obs_dim,), period=period, first_step_only=False,
+                           name="host_input")
+    denses, layers, source = [], [], host_input.s_out
     for k, (w, p) in enumerate(zip(weights, params)):
         layer = AlifLayer(shape=(p.bias.size,), **p._asdict(), timesteps=T, window_start=k + 1,
                           period=period, name=f"alif{k}")
@@ -215,11 +214,10 @@ def emit_lava_trained(graph: TrainedSpikingGraph, profile: str | None = None) ->
                                 timesteps=T, window_start=n_layers + 1, period=period,
                                 name="readout")
     denses += lava_denses(readout_weights, 0, "dense_readout", source, readout.a_in)
-    readout.r_out.connect(extractor.in_port)
-    run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if profile == "fixed" else "floating_pt",
-                           exception_proc_model_map=HOST_IO_MODELS[profile])
+    readout.r_out.flag_external_pipe(buffer_size=1)
+    run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if profile == "fixed" else "floating_pt")
     at_rest = [(var, 0) for layer in layers for var in (layer.syn, layer.mem, layer.a, layer.s)]
     at_rest += [(layer.b, p.b_rest) for layer, p in zip(layers, params)] + [(readout.r, 0)]
-    return LavaNetwork(graph, profile, period, injector, extractor, layers, readout, denses,
+    return LavaNetwork(graph, profile, period, host_input, layers, readout, readout.r_out, denses,
                        run_cfg, functools.partial(codec.encode, graph, profile=profile),
                        functools.partial(codec.decode_trained, graph, profile=profile), at_rest)

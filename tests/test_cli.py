@@ -50,6 +50,11 @@ def test_compile_weight_bits_8_keeps_one_dense_per_layer(tmp_path, capsys):
         assert {layer["dense_parts"] for layer in loihi2} == {bits // 8}
         synapses[bits] = sum(layer["synapses"] for layer in loihi2)
         rms[bits] = np.array([row["weight_rel_rms"] for row in info["quantisation"]])
+        # a hidden event reaches every neuron of the next layer through each weight part
+        energy = info["energy_per_decision"]
+        widths = [layer["neurons"] for layer in loihi2[1:]]
+        assert energy["synaptic_ops"] - energy["input_ops"] == pytest.approx(
+            bits // 8 * np.dot(energy["events_per_layer"], widths), rel=1e-3)
     assert synapses[16] == 2 * synapses[8]
     assert np.all(rms[8] < 0.1) and np.all(rms[16] < 0.005) and np.all(rms[16] < rms[8] / 10)
     assert main(["compile", POLICY, "--env", ENV, "--neuron", "cuba", "--profile", "fixed",

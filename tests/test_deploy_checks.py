@@ -27,8 +27,14 @@ def test_inspect_reports_the_mapping(bundle, capsys):
     hidden1 = by_chip["Loihi 1"]["layers"][1]   # split 16-bit weights: two synapses per weight
     assert hidden1["dense_parts"] == 2 and hidden1["synapses"] == 2 * 256 * 256
     assert hidden1["neurons_per_core"] == 128     # 128 KiB / (256 inputs x 2 parts x 2 B)
+    energy = info["energy_per_decision"]          # one emulator episode, counted events
+    assert 0 < energy["events"] < energy["neuron_updates"] == 8 * (256 + 256)
+    assert energy["energy_uj"] > 52e-6 * energy["neuron_updates"]
+    assert main(["inspect", str(bundle), "--energy-episodes", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "Loihi 2: fits on 3 core(s)" in out and "energy per decision" not in out
     assert main(["inspect", str(bundle)]) == 0
-    assert "Loihi 2: fits on 3 core(s)" in capsys.readouterr().out
+    assert "energy per decision (ESTIMATE" in capsys.readouterr().out
 
 
 def test_check_passes_and_fails(bundle, capsys):

@@ -79,6 +79,34 @@ def test_halfcheetah_200_decisions_fixed_crpi_bit_exact(reference_actor):
     assert np.abs(lava_run.actions - emu_run.actions).max() <= 1e-6
 
 
+def test_pauses_between_episodes_keep_every_decision_aligned(monkeypatch):
+    """Lava runs continuously and pauses for every reset and counter read. Wherever a pause
+    lands (forced here: every third reset's pause request is 50 ms late, so Lava runs zero-
+    input decisions and pauses mid-decision, with a zero payload left unread), the next
+    decision starts at phase 0 on its own payload: 25 episodes of random length, actions and
+    saturation counts equal the emulator's."""
+    import time
+    graph = _graph(*IDP, 2, MembranePolicy("crpi", 0.5), neuron=NeuronModel.parse("dc:4"))
+    emulator = Emulator(graph, 1, profile="fixed")
+    rng = np.random.default_rng(0)
+    with LavaController(graph, "fixed") as lava:
+        process = lava.net.host_input
+        pause = type(process).pause
+        for episode in range(25):
+            if episode % 3 == 1:
+                monkeypatch.setattr(process, "pause", lambda: (time.sleep(0.05), pause(process)))
+            lava.reset()
+            monkeypatch.undo()
+            emulator.reset()
+            for _ in range(int(rng.integers(1, 5))):
+                obs = rng.normal(size=(1, graph.obs_dim))
+                np.testing.assert_array_equal(lava.act(obs), emulator.act(obs))
+            if episode % 4 == 2:   # read mid-episode, then go on
+                assert lava.fixed_point_events()[0] == emulator.fixed_point_events()[0]
+                obs = rng.normal(size=(1, graph.obs_dim))
+                np.testing.assert_array_equal(lava.act(obs), emulator.act(obs))
+
+
 def test_loihi_backend_explains_itself():
     available, reason = loihi_available()
     assert not available and "lava-loihi" in reason

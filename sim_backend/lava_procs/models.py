@@ -1,5 +1,5 @@
 """ProcessModels for NeuronLayer and Readout, AlifLayer and LeakyReadoutLayer (float and fixed
-point), and int32 host I/O models.
+point), HostInput's models, and an int32 model for the stock Injector (netx graphs).
 
 Every model calls the dynamics in sim_backend.neurons, the same functions the emulator calls,
 with the FLOAT or FIXED arithmetic profile; nothing about the neuron is defined here.
@@ -13,23 +13,61 @@ from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
-from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.injector import Injector, PyLoihiInjectorModel
 
 from loihi_deploy.sim_backend import neurons
 from loihi_deploy.compiler.ir import NeuronModel
-from loihi_deploy.sim_backend.lava_procs.process import (AlifLayer, LeakyReadoutLayer,
-                                                         NeuronLayer, Readout)
+from loihi_deploy.sim_backend.lava_procs.process import (AlifLayer, HostInput,
+                                                         LeakyReadoutLayer, NeuronLayer,
+                                                         Readout)
 
 
 class _Window:
     """Phase bookkeeping shared by the models (see process.py)."""
+    phase_offset: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    clock: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
     def _phase(self) -> tuple[bool, bool, bool, int]:
-        """(active, first step, last step, internal step t = 1..T)."""
+        """(active, first step, last step, internal step t = 1..T) at this Lava step."""
         p = self.proc_params
-        phase = (self.time_step - 1) % p["period"] - p["window_start"]
+        self.clock[0] = self.time_step
+        phase = (self.time_step - 1 - self.phase_offset[0]) % p["period"] - p["window_start"]
         return 0 <= phase < p["timesteps"], phase == 0, phase == p["timesteps"] - 1, phase + 1
+
+
+class _HostInputModel(PyLoihiProcessModel, _Window):
+    def run_spk(self) -> None:
+        _, first, _, _ = self._phase()
+        if first:   # the decision's start: wait for the host's payload of this epoch
+            message = self.host_in.recv()
+            while message[-1] < self.epoch[0]:
+                message = self.host_in.recv()
+            self.payload[:] = message[:-1]
+            self.s_out.send(self.payload)
+        else:
+            self.s_out.send(self.payload * 0 if self.proc_params["first_step_only"]
+                            else self.payload)
+
+
+@implements(proc=HostInput, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyHostInputFloat(_HostInputModel):
+    host_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    payload: np.ndarray = LavaPyType(np.ndarray, float)
+    epoch: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+
+
+@implements(proc=HostInput, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "bit_accurate_loihi")
+class PyHostInputFixed(_HostInputModel):
+    """Payload codes travel as int32 (graded spikes of up to 24 bits into the first Dense)."""
+    host_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    payload: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    epoch: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
 
 class _NeuronLayerModel(PyLoihiProcessModel, _Window):
@@ -108,7 +146,7 @@ class _ReadoutModel(PyLoihiProcessModel, _Window):
 
     def run_spk(self) -> None:
         a_in = self.a_in.recv()
-        active, first, _, t = self._phase()
+        active, first, last, t = self._phase()
         if first:
             self.acc[:] = 0
         if active:
@@ -116,7 +154,8 @@ class _ReadoutModel(PyLoihiProcessModel, _Window):
                                                   self.arith)
             self.acc[:] = acc
             self.saturations[:] += saturated
-        self.acc_out.send(self.acc)
+        if last:   # once per decision, to the host
+            self.acc_out.send(self.acc)
 
 
 @implements(proc=Readout, protocol=LoihiProtocol)
@@ -210,12 +249,14 @@ class _LeakyReadoutModel(PyLoihiProcessModel, _Window):
 
     def run_spk(self) -> None:
         a_in = self.a_in.recv()
-        if self._phase()[0]:
+        active, _, last, _ = self._phase()
+        if active:
             r, saturated = neurons.leaky_readout_step(self.r, a_in, self.bias, self.decay,
                                                       self.arith)
             self.r[:] = r
             self.saturations[:] += np.sum(saturated)
-        self.r_out.send(self.r)
+        if last:   # once per env step, to the host
+            self.r_out.send(self.r)
 
 
 @implements(proc=LeakyReadoutLayer, protocol=LoihiProtocol)
@@ -245,16 +286,11 @@ class PyLeakyReadoutFixed(_LeakyReadoutModel):
 
 
 class Int32InjectorModel(PyLoihiInjectorModel):
-    """Injector for fixed-point graphs: a float injector feeding a fixed Dense makes Lava's
-    child raise and the host hang (docs/lava.md section 3), so payloads travel as int32."""
+    """Stock Injector for fixed-point netx graphs (runtime.netx_runner): a float injector
+    feeding a fixed Dense makes Lava's child raise and the host hang (docs/lava.md section
+    3), so payloads travel as int32."""
     in_port: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     out_port: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
 
 
-class Int32ExtractorModel(PyLoihiExtractorModel):
-    in_port: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    out_port: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-
-
-HOST_IO_MODELS = {"float": {Injector: PyLoihiInjectorModel, Extractor: PyLoihiExtractorModel},
-                  "fixed": {Injector: Int32InjectorModel, Extractor: Int32ExtractorModel}}
+INT32_INJECTOR = {Injector: Int32InjectorModel}

@@ -1,10 +1,13 @@
 """Lava Processes (interfaces only; the dynamics live in models.py -> sim_backend.neurons).
 
 Decision windows. A decision takes `period` = T + L Lava steps, L = number of Dense layers
-(one step of latency each). Within a decision, phase p = (time_step - 1) % period; a process
-with window_start w integrates at phases w .. w + T - 1 and is idle (sends zeros, adds no
-bias) otherwise, so every layer integrates exactly the T inputs the emulator gives it:
-hidden layer k has w = k + 1, the readout w = n_hidden + 1.
+(one step of latency each). Within a decision, phase p = (time_step - 1 - phase_offset) %
+period; a process with window_start w integrates at phases w .. w + T - 1 and is idle (sends
+zeros, adds no bias) otherwise, so every layer integrates exactly the T inputs the emulator
+gives it: hidden layer k has w = k + 1, the readout w = n_hidden + 1. At phase 0 every
+neuron process is idle: only HostInput and the first Dense work. phase_offset (a Var of every
+windowed process, 0 at start) lets the host re-align the decisions after a pause that ended
+at any step (runtime.lava_bridge).
 """
 from __future__ import annotations
 
@@ -12,6 +15,35 @@ import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
+
+
+def _window_vars(process: AbstractProcess) -> None:
+    """phase_offset (see the module docstring) and clock, the last Lava time step run."""
+    process.phase_offset = Var(shape=(1,), init=0)
+    process.clock = Var(shape=(1,), init=0)
+
+
+class HostInput(AbstractProcess):
+    """The host's layer-0 payload, read once per decision at phase 0 from `host_in`, an
+    external pipe the host sends to (Lava waits there until the host does: the decision's
+    start), and sent through s_out (shape (obs_dim,): int32 payload codes in the fixed
+    profile, real values in float) at every step of the decision (rate coding) or at phase 0
+    only, then zeros (differential coding: first_step_only).
+
+    A host message is (obs_dim + 1,): the payload and an epoch tag. Messages tagged below the
+    `epoch` Var are stale (zero payloads the host sent to let Lava reach a pause) and are
+    skipped, so a decision always runs on the payload the host sent for it."""
+
+    def __init__(self, *, shape: tuple[int], period: int, first_step_only: bool,
+                 name: str | None = None):
+        super().__init__(shape=shape, period=period, window_start=0, timesteps=period,
+                         first_step_only=first_step_only, name=name)
+        self.host_in = InPort(shape=(shape[0] + 1,))
+        self.host_in.flag_external_pipe(buffer_size=2)
+        self.s_out = OutPort(shape=shape)
+        self.payload = Var(shape=shape, init=0)
+        self.epoch = Var(shape=(1,), init=0)
+        _window_vars(self)
 
 
 class NeuronLayer(AbstractProcess):
@@ -43,12 +75,14 @@ class NeuronLayer(AbstractProcess):
         self.e_out = Var(shape=shape, init=0)
         self.alpha = Var(shape=(1,), init=alpha)
         self.saturations = Var(shape=(1,), init=0)
+        _window_vars(self)
 
 
 class Readout(AbstractProcess):
     """Non-spiking integrator (neurons.readout_step; coding "rate" | "differential"): sums its
-    input over its T-step window, sends the running value every step (the host keeps the
-    value at the window's last step)."""
+    input over its T-step window and sends the sum once, at the window's last step (the
+    decision's last Lava step), through acc_out: the host reads it there (an external pipe,
+    sim_backend.lava_graph)."""
 
     def __init__(self, *, shape: tuple[int], coding: str, timesteps: int, window_start: int,
                  period: int, name: str | None = None):
@@ -58,6 +92,7 @@ class Readout(AbstractProcess):
         self.acc_out = OutPort(shape=shape)
         self.acc = Var(shape=shape, init=0)
         self.saturations = Var(shape=(1,), init=0)
+        _window_vars(self)
 
 
 class AlifLayer(AbstractProcess):
@@ -80,11 +115,13 @@ class AlifLayer(AbstractProcess):
                           ("s", 0)):
             setattr(self, var, Var(shape=shape, init=init))
         self.saturations = Var(shape=(1,), init=0)
+        _window_vars(self)
 
 
 class LeakyReadoutLayer(AbstractProcess):
     """Non-spiking leaky readout of a trained SNN (neurons.leaky_readout_step) in its window,
-    holding r otherwise; sends r every step (the host keeps the value at the window's end)."""
+    holding r otherwise; sends r once, at the window's last step, through r_out (read by the
+    host, as Readout's acc_out)."""
 
     def __init__(self, *, shape: tuple[int], bias: np.ndarray, decay: np.ndarray,
                  timesteps: int, window_start: int, period: int, name: str | None = None):
@@ -96,3 +133,4 @@ class LeakyReadoutLayer(AbstractProcess):
         self.decay = Var(shape=shape, init=decay)
         self.r = Var(shape=shape, init=0)
         self.saturations = Var(shape=(1,), init=0)
+        _window_vars(self)

@@ -3,55 +3,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from loihi_deploy.compiler.hardware import ENERGY_SOURCE
 from loihi_deploy.compiler.ir import MembranePolicy
 from loihi_deploy.studies.bench.common import calibrated_graph
 
-
-ENERGY_PJ = {"sop": 23.6, "active_update": 81.0, "inactive_update": 52.0, "spike": 1.7}
-ENERGY_SOURCE = ("Loihi 1, Davies et al. 2018 Table 2 (0.75 V): 23.6 pJ per synaptic op, 81 / "
-                 "52 pJ per active / inactive neuron update, 1.7 pJ per within-tile spike")
 # the pixel-task report's figures (docs/conversion.md section 6)
 ALT_SOP_PJ, ANN_FLOP_PJ = 0.077, 12.5
 
 
 def decision_cost(ann, graph, env_id: str, seeds, alpha: float) -> dict:
-    """Events, synaptic ops and energy estimates per decision, averaged over the decisions of
-    real closed-loop episodes (rows counted only while their episode runs)."""
-    from loihi_deploy.runtime.closed_loop import run_episodes
-    from loihi_deploy.sim_backend.emulator import Emulator
-
-    from loihi_deploy.compiler.hardware import fan_out, synapse_count
-    synapses = [*(h.synapse for h in graph.hidden), graph.readout]
-    fanouts = [fan_out(syn) for syn in synapses]    # per input entry of each layer
-
-    class Counting(Emulator):
-        def act(self, obs):
-            actions = super().act(obs)
-            # synaptic ops: every event (and every non-zero observation payload) reaches
-            # each of its sender's out-going synapses
-            self.sops_log.append(sum(c @ f for c, f in zip(self.last_event_counts,
-                                                           fanouts[1:])))
-            self.input_log.append((obs != 0) @ fanouts[0])
-            self.events_log.append([c.sum(axis=1) for c in self.last_event_counts])
-            return actions
-    emulator = Counting(graph, len(seeds), alpha=alpha)
-    emulator.events_log, emulator.sops_log, emulator.input_log = [], [], []
-    lengths = run_episodes(emulator, env_id, seeds, env_kwargs=graph.env_kwargs).lengths
-    events = np.array(emulator.events_log)           # (K, layers, B)
-    alive = np.arange(len(events))[:, None] < lengths[None, :]
-    per_layer = (events * alive[:, None, :]).sum(axis=(0, 2)) / alive.sum()
-    input_steps = 1 if graph.neuron.coding == "differential" else graph.timesteps
-    input_ops = input_steps * float((np.array(emulator.input_log) * alive).sum() / alive.sum())
-    sops = float((np.array(emulator.sops_log) * alive).sum() / alive.sum()) + input_ops
-    updates = graph.timesteps * sum(h.synapse.shape[0] for h in graph.hidden)
-    spikes = float(per_layer.sum())
-    energy = (ENERGY_PJ["sop"] * sops + ENERGY_PJ["active_update"] * spikes
-              + ENERGY_PJ["inactive_update"] * (updates - spikes) + ENERGY_PJ["spike"] * spikes)
+    """Events, synaptic ops and energy estimates per decision (api.measure_decision_cost),
+    next to the ANN's FLOPs and their energy at the report's figure."""
+    from loihi_deploy.api import measure_decision_cost
+    from loihi_deploy.compiler.hardware import synapse_count
+    cost, _ = measure_decision_cost(graph, seeds, env_id, alpha=alpha)
     flops = 2 * sum(synapse_count(h) for h in (*ann.hidden, ann.readout))
-    return {"events_per_decision": spikes, "events_per_layer": per_layer.round(2).tolist(),
-            "sops_per_decision": sops, "input_ops_per_decision": input_ops,
-            "neuron_updates_per_decision": updates, "energy_uj": energy * 1e-6,
-            "energy_alt_uj": ALT_SOP_PJ * sops * 1e-6, "ann_flops": flops,
+    return {"events_per_decision": cost.events, "events_per_layer": cost.events_per_layer,
+            "sops_per_decision": cost.synaptic_ops, "input_ops_per_decision": cost.input_ops,
+            "neuron_updates_per_decision": cost.neuron_updates, "energy_uj": cost.energy_uj,
+            "energy_alt_uj": ALT_SOP_PJ * cost.synaptic_ops * 1e-6, "ann_flops": flops,
             "ann_energy_uj": ANN_FLOP_PJ * flops * 1e-6}
 
 

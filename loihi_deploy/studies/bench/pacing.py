@@ -5,7 +5,8 @@ For each bundled locomotion policy and deployment configuration, one episode of 
 decision per env control period, a late decision counted as a deadline miss (the env holds
 the previous action). The table gives the latency distribution per decision and the misses,
 for split 16-bit weights (the default: two Dense processes per layer) and 8-bit weights (one):
-every Lava process adds messaging to each Lava step (docs/fixed_point.md).
+every Lava process adds messaging to each Lava step (docs/fixed_point.md), so each row also
+gives the number of Lava processes, the Lava steps per decision and the median time per step.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def pacing_part(specs, configs=PACING_CONFIGS, decisions: int = 1000,
                 weight_bits=(16, 8)) -> list[dict]:
     from loihi_deploy.api import compile_policy, load_ann, run_backend
     from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
+    from loihi_deploy.sim_backend.lava_graph import emit_lava
     rows = []
     for spec in specs:
         ann = load_ann(spec.policy, spec.env_id, spec.env_kwargs)
@@ -31,9 +33,13 @@ def pacing_part(specs, configs=PACING_CONFIGS, decisions: int = 1000,
             run = run_backend(graph, None, 1, backend="lava", pace=True,
                               max_steps=decisions)
             latency_ms = 1e3 * np.asarray(run.latencies_s)
+            net = emit_lava(graph)   # built, not run: its process count and period
+            processes = 2 + len(net.layers) + len(net.denses)   # + HostInput and readout
             rows.append({"policy": spec.label, "env_id": spec.env_id, "neuron": neuron,
                          "timesteps": T, "weight_bits": bits, "period_ms": 1e3 * run.period_s,
-                         "decisions": int(latency_ms.size),
+                         "decisions": int(latency_ms.size), "lava_processes": processes,
+                         "lava_steps": net.period,
+                         "ms_per_step": float(np.median(latency_ms)) / net.period,
                          "median_ms": float(np.median(latency_ms)),
                          "p95_ms": float(np.percentile(latency_ms, 95)),
                          "p99_ms": float(np.percentile(latency_ms, 99)),
@@ -47,12 +53,13 @@ def format_pacing(rows: list[dict]) -> str:
     lines = ["Lava CPU simulation (Loihi2SimCfg, fixed point), one paced episode per row "
              "(`loihi-deploy run BUNDLE --backend lava --pace`): latency per decision from the "
              "observation to the action, and deadline misses at the env's control period.", "",
-             "| policy | period (ms) | neuron | T | weights | decisions | median / p95 / p99 / "
-             "max (ms) | misses | return |", "|---|---|---|---|---|---|---|---|---|"]
+             "| policy | period (ms) | neuron | T | weights | Lava processes | steps per "
+             "decision | decisions | median / p95 / p99 / max (ms) | median ms per step | "
+             "misses | return |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['policy']} | {r['period_ms']:.0f} | {r['neuron']} | "
-                     f"{r['timesteps']} | {r.get('weight_bits', 8)}-bit | {r['decisions']} | "
-                     f"{r['median_ms']:.1f} / "
+                     f"{r['timesteps']} | {r['weight_bits']}-bit | {r['lava_processes']} | "
+                     f"{r['lava_steps']} | {r['decisions']} | {r['median_ms']:.1f} / "
                      f"{r['p95_ms']:.1f} / {r['p99_ms']:.1f} / {r['max_ms']:.1f} | "
-                     f"{r['deadline_misses']} | {r['return']:.0f} |")
+                     f"{r['ms_per_step']:.2f} | {r['deadline_misses']} | {r['return']:.0f} |")
     return "\n".join(lines) + "\n"
