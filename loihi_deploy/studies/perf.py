@@ -216,8 +216,9 @@ def _timed(step, min_seconds: float) -> float:
             return elapsed / calls
 
 
-def _seconds_per_sample_decision(graph: SpikingGraph, batch: int, min_seconds: float) -> float:
-    emulator = Emulator(graph, batch)
+def _seconds_per_sample_decision(graph: SpikingGraph, batch: int, min_seconds: float,
+                                 precision: str = "float64") -> float:
+    emulator = Emulator(graph, batch, precision=precision)
     obs = np.random.default_rng(1).normal(size=(8, batch, graph.obs_dim))
     return _timed(lambda i: emulator.act(obs[i % 8]), min_seconds) / batch
 
@@ -234,7 +235,8 @@ def _torch_seconds_per_decision(graph: SpikingGraph, min_seconds: float) -> floa
 def scaling(batches=(1, 16, 64, 256), timesteps=(4, 16, 64), widths=(64, 256, 1024),
             min_seconds: float = 0.5) -> list[dict]:
     """Microseconds per decision per sample: emulator at each batch size (width 256, T=16),
-    and emulator (batch 256) vs torch loop (batch 1) against T (width 256) and width (T=16)."""
+    and emulator (batch 256; float64, and float32 like the official code) vs torch loop
+    (batch 1, float32) against T (width 256) and width (T=16)."""
     rows = []
     base = synthetic_graph(17, 256, 6, 16)
     for batch in batches:
@@ -245,8 +247,11 @@ def scaling(batches=(1, 16, 64, 256), timesteps=(4, 16, 64), widths=(64, 256, 10
             T, width = (value, 256) if axis == "timesteps" else (16, value)
             graph = synthetic_graph(17, width, 6, T)
             emulator_us = 1e6 * _seconds_per_sample_decision(graph, batches[-1], min_seconds)
+            float32_us = 1e6 * _seconds_per_sample_decision(graph, batches[-1], min_seconds,
+                                                            "float32")
             torch_us = 1e6 * _torch_seconds_per_decision(graph, min_seconds)
             rows.append({"vary": axis, "batch": batches[-1], "timesteps": T, "width": width,
-                         "emulator_us": emulator_us, "torch_loop_us": torch_us,
-                         "speedup": torch_us / emulator_us})
+                         "emulator_us": emulator_us, "emulator_float32_us": float32_us,
+                         "torch_loop_us": torch_us, "speedup": torch_us / emulator_us,
+                         "speedup_float32": torch_us / float32_us})
     return rows

@@ -41,12 +41,15 @@ def format_simulator(result: dict) -> str:
               f"{r['lava_latency_ms_median']:.1f} / {r['lava_latency_ms_p95']:.1f} | "
               f"{r['lava_equals_emulator']} |" for r in result["lava"]]
     lines += ["", "Scaling (synthetic 17-W-W-6 networks, microseconds per decision per sample; "
-              "the torch loop runs batch 1):", "",
-              "| varied | batch | T | width | emulator us | torch loop us | speed-up |",
-              "|---|---|---|---|---|---|---|"]
+              "the emulator in float64 and in float32, the precision of the torch loop, which "
+              "runs batch 1; speed-ups over the loop):", "",
+              "| varied | batch | T | width | emulator us | float32 us | torch loop us | "
+              "speed-up | float32 speed-up |", "|---|---|---|---|---|---|---|---|---|"]
     for r in result["scaling"]:
-        torch_us = f"{r['torch_loop_us']:.0f}" if "torch_loop_us" in r else ""
-        speedup = f"{r['speedup']:.1f}x" if "speedup" in r else ""
+        cells = [f"{r['emulator_float32_us']:.1f}" if "emulator_float32_us" in r else "",
+                 f"{r['torch_loop_us']:.0f}" if "torch_loop_us" in r else "",
+                 f"{r['speedup']:.1f}x" if "speedup" in r else "",
+                 f"{r['speedup_float32']:.1f}x" if "speedup_float32" in r else ""]
         lines.append(f"| {r['vary']} | {r['batch']} | {r['timesteps']} | {r['width']} | "
-                     f"{r['emulator_us']:.1f} | {torch_us} | {speedup} |")
+                     f"{r['emulator_us']:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
