@@ -25,18 +25,20 @@ from loihi_deploy.sim_backend.lava_procs.process import (AlifLayer, HostInput,
 class _Window:
     """Phase bookkeeping shared by the models (see process.py)."""
     phase_offset: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
-    clock: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
     def _phase(self) -> tuple[bool, bool, bool, int]:
         """(active, first step, last step, internal step t = 1..T) at this Lava step."""
         p = self.proc_params
-        self.clock[0] = self.time_step
         phase = (self.time_step - 1 - self.phase_offset[0]) % p["period"] - p["window_start"]
         return 0 <= phase < p["timesteps"], phase == 0, phase == p["timesteps"] - 1, phase + 1
 
 
 class _HostInputModel(PyLoihiProcessModel, _Window):
+    epoch: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    clock: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+
     def run_spk(self) -> None:
+        self.clock[0] = self.time_step
         _, first, _, _ = self._phase()
         if first:   # the decision's start: wait for the host's payload of this epoch
             message = self.host_in.recv()
@@ -56,7 +58,6 @@ class PyHostInputFloat(_HostInputModel):
     host_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     payload: np.ndarray = LavaPyType(np.ndarray, float)
-    epoch: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
 
 @implements(proc=HostInput, protocol=LoihiProtocol)
@@ -67,7 +68,6 @@ class PyHostInputFixed(_HostInputModel):
     host_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     payload: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    epoch: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
 
 class _NeuronLayerModel(PyLoihiProcessModel, _Window):

@@ -18,9 +18,8 @@ from lava.magma.core.process.variable import Var
 
 
 def _window_vars(process: AbstractProcess) -> None:
-    """phase_offset (see the module docstring) and clock, the last Lava time step run."""
+    """phase_offset: see the module docstring."""
     process.phase_offset = Var(shape=(1,), init=0)
-    process.clock = Var(shape=(1,), init=0)
 
 
 class HostInput(AbstractProcess):
@@ -43,6 +42,7 @@ class HostInput(AbstractProcess):
         self.s_out = OutPort(shape=shape)
         self.payload = Var(shape=shape, init=0)
         self.epoch = Var(shape=(1,), init=0)
+        self.clock = Var(shape=(1,), init=0)   # the last Lava time step run
         _window_vars(self)
 
 
