@@ -7,6 +7,7 @@ removed; two writers to one path never share a temporary name.
 """
 from __future__ import annotations
 
+import io
 import os
 import pathlib
 import uuid
@@ -70,6 +71,29 @@ def read_bounded(path: str | os.PathLike, limit: int | None = None) -> bytes:
     if size > limit:
         raise FileTooLarge(f"{path}: {size} bytes, more than the {limit} allowed")
     return path.read_bytes()
+
+
+def load_torch_weights(data: bytes, where: str):
+    """torch.load(weights_only=True) of bytes already read (read_bounded): plain tensors and
+    containers only, never pickled code. Any failure is a ValueError naming `where` and why
+    (pickled objects refused, truncated or not a torch file)."""
+    import pickle
+
+    import torch
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{where}: refused: the file is not plain tensors (it would need to "
+                         f"run pickled code to load): {str(exc).splitlines()[0][:200]}") from None
+    except Exception as exc:  # noqa: BLE001 - truncated / corrupt / not a torch file
+        raise ValueError(f"{where}: not a readable torch weights file ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+
+
+def read_torch_weights(path: str | os.PathLike) -> object:
+    """A torch weights file from disk, bounded in size (read_bounded) and weights-only
+    (load_torch_weights); errors name the file."""
+    return load_torch_weights(read_bounded(path), str(path))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> pathlib.Path:

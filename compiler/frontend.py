@@ -18,7 +18,6 @@ TrainedSpikingGraph with load_trained_snn (a training run's folder: policy.pt + 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import pathlib
 import re
@@ -28,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from loihi_deploy.compiler import sb3
-from loihi_deploy.compiler.files import (FileTooLarge, read_bounded, read_json_object,
-                                         read_sb3_zip)
+from loihi_deploy.compiler.files import (FileTooLarge, load_torch_weights, read_bounded,
+                                         read_json_object, read_sb3_zip)
 from loihi_deploy.compiler.ir import (ALIF_ADAPTATION_XI, ALIF_DT, ALIF_THRESHOLD_DECAY, ActionHead,
                                       AlifLayer, AnnGraph, Conv2d, Dense, EnvSpaces, LeakyReadout,
                                       TrainedSpikingGraph)
@@ -44,17 +43,11 @@ def sha256_file(path: str | pathlib.Path) -> str:
 
 
 def _torch_load_weights(data: bytes, where: str) -> dict:
-    import pickle
-
-    import torch
+    """A state dict's tensors as float64 arrays (name -> array), weights-only."""
     try:
-        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise PolicyLoadError(f"{where}: refused: the file is not a plain tensor state dict "
-                              f"(it would need to run pickled code to load): {exc}") from None
-    except Exception as exc:  # truncated / corrupt / not a torch file
-        raise PolicyLoadError(f"{where}: not a readable torch state dict ({type(exc).__name__}: "
-                              f"{exc})") from None
+        obj = load_torch_weights(data, where)
+    except ValueError as exc:
+        raise PolicyLoadError(str(exc)) from None
     if not isinstance(obj, dict) or not obj:
         raise PolicyLoadError(f"{where}: expected a state dict (name -> tensor), got "
                               f"{type(obj).__name__}")
@@ -525,7 +518,11 @@ def load_trained_snn(run_dir: str | pathlib.Path) -> TrainedSpikingGraph:
     if config.get("model") != "snn":
         raise PolicyLoadError(f"{run_dir}: a {config.get('model')!r} policy is not spiking; "
                               f"only `train-snn --model snn` runs compile to Loihi")
-    state = _torch_load_weights(policy.read_bytes(), str(policy))
+    try:
+        raw = read_bounded(policy)
+    except FileTooLarge as exc:
+        raise PolicyLoadError(str(exc)) from None
+    state = _torch_load_weights(raw, str(policy))
     source = {"path": str(policy), "sha256": sha256_file(policy), "kind": "trained_snn",
               "config": config}
     return from_trained_snn(state, config["substeps"], config["task"], source, str(policy))

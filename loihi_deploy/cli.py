@@ -312,15 +312,22 @@ def _cmd_policies(args, argv) -> None:
     print("(recorded over 20 episodes, reset seeds 10000.., on the training machine; float "
           "rollouts differ between CPUs: docs/reproducibility.md)")
     from loihi_deploy.deploy_snn import BUNDLED, bundled_trained_runs
+    from loihi_deploy.stats import success_ci95
     print(f"\ncontrollers trained by predictive control (train-snn; the spiking ones deploy "
           f"with loihi-deploy deploy-snn NAME):\n{'name':<16}{'task':<10}{'model':<7}"
-          f"{'iterations':>11}{'success':>9}{'final distance':>16}")
+          f"{'iterations':>11}{'episodes':>9}{'success [95% CI]':>19}{'final distance':>16}")
     for name in bundled_trained_runs():
         result = json.loads((BUNDLED / name / "metrics.json").read_text())
-        final = result["final"]
+        # the final 50-episode evaluation where the run has one, else the last iteration's
+        if "evaluation" in result:
+            final, episodes = result["evaluation"], result["evaluation"]["episodes"]
+        else:
+            final, episodes = result["final"], result["config"].get("eval_episodes", 20)
+        low, high = success_ci95(round(final["success_rate"] * episodes), episodes)
         print(f"{name:<16}{result['config']['task']:<10}{result['config']['model']:<7}"
-              f"{final['iteration']:>11}{final['success_rate']:>9.0%}"
-              f"{final['final_distance']:>14.3f} m")
+              f"{result['final']['iteration']:>11}{episodes:>9}"
+              f"{final['success_rate']:>7.0%} [{low:.0%}, {high:.0%}]".ljust(62) +
+              f"{final['final_distance']:>8.3f} m")
 
 
 def _cmd_bench(args, argv) -> None:

@@ -22,8 +22,8 @@ import pathlib
 import time
 
 import numpy as np
-import torch
 
+from loihi_deploy.compiler.files import read_torch_weights
 from loihi_deploy.training.snn.predictive import (EVAL_SEED, SNNTrainConfig, TorchController,
                                          build_networks, parameter_count, reaching_metrics,
                                          rollout)
@@ -54,7 +54,7 @@ def _torch_policy(run_dir: pathlib.Path, config: dict, obs_dim: int, act_dim: in
     known = SNNTrainConfig.__dataclass_fields__
     cfg = SNNTrainConfig(**{k: v for k, v in config.items() if k in known})
     _, policy = build_networks(cfg, obs_dim, act_dim, target_dim)
-    state = torch.load(run_dir / "policy.pt", weights_only=True)
+    state = read_torch_weights(run_dir / "policy.pt")
     keys = policy.load_state_dict(state, strict=False)
     # runs from before input standardisation lack its statistics (identity)
     if set(keys.missing_keys) - {"input_mean", "input_std"} or keys.unexpected_keys:
@@ -74,6 +74,23 @@ def replay_actions(controller, inputs: np.ndarray) -> np.ndarray:
     """Open loop: the controller's actions (E, L, a) for recorded inputs (E, L, d)."""
     controller.reset()
     return np.stack([controller.act(inputs[:, t]) for t in range(inputs.shape[1])], axis=1)
+
+
+def _torch_vs_emulator(policy, emulator, torch_run: dict) -> dict:
+    """The float emulator replaying the torch run's inputs (open loop), against the torch
+    network in float32 (as trained: a spike can flip where the emulator's float64 membrane
+    sits on the other side of the threshold) and in float64 (the same arithmetic as the
+    emulator: the dynamics check). Max |action difference| of each."""
+    import copy
+
+    import torch
+    inputs = _inputs(torch_run)
+    emulated = replay_actions(emulator, inputs)
+    exact = replay_actions(TorchController(copy.deepcopy(policy).to(torch.float64), len(inputs)),
+                           inputs)
+    return {"torch_vs_float_emulator_max_abs_diff":
+            float(np.abs(emulated - torch_run["act"]).max()),
+            "torch_float64_vs_float_emulator_max_abs_diff": float(np.abs(emulated - exact).max())}
 
 
 def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
@@ -116,6 +133,7 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
         if name == "emulator fixed":
             rows[name]["saturations"], rows[name]["input_clips"] = \
                 controller.fixed_point_events()
+            saturations_per_episode = controller.saturations.copy()
         if name == "emulator float":
             counts = controller.spike_counts
             rows[name]["spikes_per_neuron_per_step"] = [
@@ -126,14 +144,14 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
     diff = replay - data["emulator float"]["act"]
     fidelity = {"action_rmse": float(np.sqrt(np.mean(diff ** 2))),
                 "action_max_abs_diff": float(np.abs(diff).max()),
-                "torch_vs_float_emulator_max_abs_diff": float(np.abs(
-                    replay_actions(TrainedEmulator(fixed_graph, episodes, "float"),
-                                   _inputs(data["torch"])) - data["torch"]["act"]).max())}
+                **_torch_vs_emulator(policy, TrainedEmulator(fixed_graph, episodes, "float"),
+                                     data["torch"])}
 
     lava = None
     if lava_episodes > 0:
         lava = _run_lava(fixed_graph, task, seeds[:lava_episodes],
-                         data["emulator fixed"]["act"][:lava_episodes], progress, tqdm)
+                         data["emulator fixed"]["act"][:lava_episodes],
+                         int(saturations_per_episode[:lava_episodes].sum()), progress, tqdm)
         rows["lava fixed"] = {"episodes": lava["episodes"], **lava.pop("metrics")}
     layers = [layer.synapse.shape for layer in graph.layers]
     return {"run_dir": str(run_dir), "task": task, "episodes": episodes,
@@ -150,10 +168,11 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
 
 
 def _run_lava(graph, task: str, seeds: np.ndarray, emulator_actions: np.ndarray,
-              progress: bool, tqdm) -> dict:
-    """Lava fixed point, one episode per seed (batch 1), against the emulator's actions."""
+              emulator_saturations: int, progress: bool, tqdm) -> dict:
+    """Lava fixed point, one episode per seed (batch 1), against the emulator's actions and
+    its saturation count on the same episodes."""
     from loihi_deploy.runtime.lava_bridge import LavaController
-    distances, max_diff, saturations = [], 0.0, 0
+    distances, max_diff = [], 0.0
     start = time.perf_counter()
     with LavaController(graph, "fixed") as lava:
         for i, seed in enumerate(tqdm(seeds, desc="lava fixed_pt", unit="episode",
@@ -161,12 +180,14 @@ def _run_lava(graph, task: str, seeds: np.ndarray, emulator_actions: np.ndarray,
             data = rollout(lava, task, [seed])
             distances.append(data["distance"][0])
             max_diff = max(max_diff, float(np.abs(data["act"][0] - emulator_actions[i]).max()))
-            saturations += lava.fixed_point_events()[0]
+        saturations = lava.fixed_point_events()[0]     # counted since Lava started
         latency = float(np.median(lava.latencies_s))
     metrics = reaching_metrics(np.array(distances), task)
     metrics["saturations"] = saturations
     return {"metrics": metrics, "episodes": len(seeds), "max_abs_diff_vs_emulator": max_diff,
-            "actions_identical": max_diff == 0.0, "median_latency_ms": 1e3 * latency,
+            "actions_identical": max_diff == 0.0,
+            "saturations_identical": saturations == emulator_saturations,
+            "median_latency_ms": 1e3 * latency,
             "seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -190,7 +211,8 @@ def format_report(report: dict) -> str:
     f = report["fidelity"]
     lines.append(f"float vs fixed point (same inputs, open loop): action RMSE "
                  f"{f['action_rmse']:.4f}, max |diff| {f['action_max_abs_diff']:.3f}; torch vs "
-                 f"float emulator max |diff| {f['torch_vs_float_emulator_max_abs_diff']:.2g}")
+                 f"float emulator max |diff| {f['torch_vs_float_emulator_max_abs_diff']:.2g} "
+                 f"(torch in float64: {f['torch_float64_vs_float_emulator_max_abs_diff']:.2g})")
     fixed = report["rows"]["emulator fixed"]
     lines.append(f"fixed point: {fixed['saturations']} saturation events, "
                  f"{fixed['input_clips']} clipped inputs")
@@ -198,7 +220,9 @@ def format_report(report: dict) -> str:
         lava = report["lava"]
         lines.append(f"Lava fixed_pt vs emulator fixed ({lava['episodes']} episodes, closed "
                      f"loop): actions identical: {lava['actions_identical']} (max |diff| "
-                     f"{lava['max_abs_diff_vs_emulator']:.3g}); median latency "
+                     f"{lava['max_abs_diff_vs_emulator']:.3g}), saturation events "
+                     f"{report['rows']['lava fixed']['saturations']} (equal to the emulator's "
+                     f"on these episodes: {lava['saturations_identical']}); median latency "
                      f"{lava['median_latency_ms']:.1f} ms per env step")
     return "\n".join(lines)
 

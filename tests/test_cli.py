@@ -79,8 +79,18 @@ def test_sweep_writes_json_and_plot(tmp_path, capsys):
 
 
 def test_policies_lists_the_zoo(capsys):
+    import json
+
+    from loihi_deploy.deploy_snn import BUNDLED
+    from loihi_deploy.stats import success_ci95
     assert main(["policies"]) == 0
-    assert POLICY in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert POLICY in out
+    # trained controllers: their final 50-episode evaluation and its 95% Wilson interval
+    evaluation = json.loads((BUNDLED / "panda_snn" / "metrics.json").read_text())["evaluation"]
+    low, high = success_ci95(round(evaluation["success_rate"] * 50), 50)
+    row = next(line for line in out.splitlines() if line.startswith("panda_snn"))
+    assert f"{evaluation['success_rate']:.0%} [{low:.0%}, {high:.0%}]" in row and " 50 " in row
 
 
 @pytest.mark.parametrize("argv,msg", [

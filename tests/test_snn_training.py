@@ -55,9 +55,9 @@ def test_reach2d_kinematics_and_reachable_targets():
 
 def test_train_snn_command_writes_metrics_and_learns_the_model(tmp_path):
     from loihi_deploy.cli import main
-    assert main(["train-snn", "--model", "snn", "--iterations", "2", "--hidden", "32",
-                 "--batch", "8", "--model-batches", "5", "--horizon", "5", "--kernels", "fused",
-                 "--out", str(tmp_path)]) == 0
+    assert main(["train-snn", "--model", "snn", "--forward-model", "snn", "--iterations", "2",
+                 "--hidden", "32", "--batch", "8", "--model-batches", "5", "--horizon", "5",
+                 "--kernels", "fused", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "metrics.json").read_text())
     assert result["parameters"]["policy"] > 0 and len(result["history"]) == 2
     final = result["final"]

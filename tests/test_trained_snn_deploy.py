@@ -113,12 +113,16 @@ def test_load_trained_snn_refuses_gru_runs_and_missing_files(tmp_path):
 def test_deploy_snn_command_end_to_end(tmp_path, capsys):
     from loihi_deploy.cli import main
     run = tmp_path / "run"
-    assert main(["train-snn", "--model", "snn", "--iterations", "1", "--hidden", "16",
-                 "--batch", "4", "--model-batches", "1", "--policy-batches", "1",
-                 "--horizon", "3", "--output-scale", "first", "--kernels", "fused",
+    assert main(["train-snn", "--model", "snn", "--forward-model", "gru", "--iterations", "1",
+                 "--hidden", "16", "--batch", "4", "--model-batches", "1", "--policy-batches",
+                 "1", "--horizon", "3", "--output-scale", "first", "--kernels", "fused",
                  "--out", str(run)]) == 0
     result = json.loads((run / "metrics.json").read_text())
     assert result["config"]["output_scale"] == "first" and result["complete"]
+    # the forward model is a GRU (training only), the policy spiking
+    import torch
+    assert "net.cell.weight_ih" in torch.load(run / "model.pt", weights_only=True)
+    assert "layers.0.linear.weight" in torch.load(run / "policy.pt", weights_only=True)
     assert result["evaluation"]["episodes"] == 50 and \
         len(result["evaluation"]["cumulative_distance_per_episode"]) == 50
     out = tmp_path / "deploy.json"
@@ -126,9 +130,10 @@ def test_deploy_snn_command_end_to_end(tmp_path, capsys):
                  "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "emulator fixed" in text and "actions identical: True" in text
+    assert "equal to the emulator's on these episodes: True" in text
     report = json.loads(out.read_text())
     assert set(report["rows"]) == {"torch", "emulator float", "emulator fixed", "lava fixed"}
-    assert report["fidelity"]["torch_vs_float_emulator_max_abs_diff"] < 1e-4
+    assert report["fidelity"]["torch_float64_vs_float_emulator_max_abs_diff"] < 1e-9
     torch_row, float_row = report["rows"]["torch"], report["rows"]["emulator float"]
     assert all(torch_row[k] == pytest.approx(float_row[k], rel=1e-3) for k in torch_row)
 
@@ -180,9 +185,8 @@ def test_bundled_trained_snn_deploys_float_fixed_and_on_lava(name):
     check = replay_agrees(report["rows"]["emulator float"]["cumulative_distance_per_episode"],
                           recorded)
     assert check.agrees, f"{name} emulator float: {check.summary()}"
-    assert report["fidelity"]["torch_vs_float_emulator_max_abs_diff"] < 1e-4
-    assert report["lava"]["actions_identical"]
-    assert report["rows"]["emulator fixed"]["saturations"] == 0
+    assert report["fidelity"]["torch_float64_vs_float_emulator_max_abs_diff"] < 1e-9
+    assert report["lava"]["actions_identical"] and report["lava"]["saturations_identical"]
 
 
 def test_deploy_snn_names_a_missing_run(tmp_path, capsys):

@@ -21,7 +21,7 @@ import zipfile
 import numpy as np
 
 from loihi_deploy.compiler.files import (FileTooLarge, atomic_write_bytes, atomic_write_text,
-                                         read_bounded, read_sb3_zip)
+                                         load_torch_weights, read_bounded, read_sb3_zip)
 
 BUFFER_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
@@ -31,12 +31,10 @@ class CheckpointError(ValueError):
 
 
 def _torch_load(data: bytes, where: str):
-    import torch
     try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure: not plain tensors
-        raise CheckpointError(f"{where}: not a weights-only torch file ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0][:200]})") from None
+        return load_torch_weights(data, where)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def _read_file(path: pathlib.Path) -> bytes:

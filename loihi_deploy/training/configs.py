@@ -67,10 +67,15 @@ class SNNTrainConfig:
                        help="reach2d: planar two-link arm; panda: MuJoCo Franka Panda, torques")
     model: str = option("snn", choices=["snn", "gru"],
                         help="adaptive-LIF spiking networks, or the GRU baseline")
+    forward_model: str = option("gru", choices=["gru", "snn", "same"],
+                                help="the forward model's network, used in training only (the "
+                                     "policy is what deploys): gru (a spiking policy learns "
+                                     "through it better, docs/snn_control.md), snn, or same "
+                                     "= the policy's kind")
     hidden: int = option(128, type=positive_int, help="hidden units per layer")
     rank: int = option(32, help="latent compression rank between spiking layers, 0 = off")
     substeps: int = option(7, type=positive_int, help="2 ms substeps per env step")
-    iterations: int = option(80, type=int_in(1, MAX_ITERATIONS), help="training iterations")
+    iterations: int = option(160, type=int_in(1, MAX_ITERATIONS), help="training iterations")
     episodes: int = option(8, type=int_in(1, MAX_EPISODES), help="episodes collected per iteration")
     model_batches: int = option(25, type=positive_int, help="forward-model updates per iteration")
     policy_batches: int = option(10, type=positive_int, help="policy updates per iteration")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import pathlib
 import shlex
 import time
@@ -31,7 +30,7 @@ import time
 import numpy as np
 
 from loihi_deploy.compiler.frontend import from_sequential, sha256_file
-from loihi_deploy.compiler.files import atomic_write_bytes, read_json_object
+from loihi_deploy.compiler.files import atomic_write_bytes, read_json_object, read_torch_weights
 from loihi_deploy.training.checkpoint import torch_bytes
 from loihi_deploy.training.configs import DistillConfig
 from loihi_deploy.api import load_ann
@@ -178,7 +177,7 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
         if progress_path.exists() else {"config": dataclasses.asdict(cfg), "iterations": []}
     if student_path.exists():
         try:
-            saved = torch.load(student_path, weights_only=True)
+            saved = read_torch_weights(student_path)
             student.load_state_dict(saved["student"])
             optimiser.load_state_dict(saved["optimiser"])
         except Exception as exc:  # noqa: BLE001 - not weights-only, other sizes, truncated
@@ -221,7 +220,7 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
     candidates = {"last": student}
     if (run_dir / "best_student.pt").exists():
         best = pixel_actor(pixels.pixel_shape(), act_dim, cfg.hidden)
-        best.load_state_dict(torch.load(run_dir / "best_student.pt", weights_only=True))
+        best.load_state_dict(read_torch_weights(run_dir / "best_student.pt"))
         candidates[f"best_periodic (iteration {progress['best']['iteration'] + 1})"] = best
     return _export(cfg, candidates, low, high, act_dim, progress, argv)
 

@@ -21,7 +21,8 @@ import time
 import gymnasium as gym
 import numpy as np
 
-from loihi_deploy.compiler.files import atomic_write_bytes, atomic_write_text, read_json_object
+from loihi_deploy.compiler.files import (atomic_write_bytes, atomic_write_text, read_json_object,
+                                         read_torch_weights)
 from loihi_deploy.compiler.frontend import from_sequential, sha256_file
 from loihi_deploy.training.checkpoint import (CheckpointError, load_checkpoint, load_sb3_zip,
                                               save_checkpoint, torch_bytes)
@@ -206,12 +207,11 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
 def export(cfg: TrainConfig, model, run_dir: pathlib.Path, progress: dict,
            argv: list[str] | None) -> pathlib.Path:
     """Evaluate last and best actors on final_eval_episodes, export the better one."""
-    import torch
     candidates = {"last": actor_sequential(model)}
     best_path = run_dir / "best_actor.pt"
     if best_path.exists():
         best = actor_sequential(model)
-        best.load_state_dict(torch.load(best_path, weights_only=True))
+        best.load_state_dict(read_torch_weights(best_path))
         candidates["best_periodic"] = best
     env_kwargs = parse_env_kwargs(cfg.env_kwargs)
     scored = {name: evaluate_actor(m, cfg.env_id, cfg.final_eval_episodes, env_kwargs)

@@ -316,10 +316,10 @@ class SpikingNetwork(InputNormalised):
         self.state = None
 
     def reset(self, batch: int) -> None:
-        device = self.input_scale.device
-        self.state = ([tuple(t.to(device) for t in layer.initial_state(batch))
+        like = {"device": self.input_scale.device, "dtype": self.input_scale.dtype}
+        self.state = ([tuple(t.to(**like) for t in layer.initial_state(batch))
                        for layer in self.layers],
-                      torch.zeros(batch, self.readout.linear.out_features, device=device))
+                      torch.zeros(batch, self.readout.linear.out_features, **like))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, n_in) -> output (B, n_out) after `substeps` substeps."""
@@ -368,7 +368,8 @@ class GRUNetwork(InputNormalised):
         self.state = None
 
     def reset(self, batch: int) -> None:
-        self.state = torch.zeros(batch, self.hidden, device=self.head.weight.device)
+        self.state = torch.zeros(batch, self.hidden, device=self.head.weight.device,
+                                 dtype=self.head.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.state = self.cell(self.normalise(x), self.state)

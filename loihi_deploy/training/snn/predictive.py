@@ -1,5 +1,6 @@
 """Predictive control (Huebotter et al.; docs/snn_control.md): a learned forward model and a policy
-trained through it, with spiking networks (loihi_deploy.training.snn.layers) or a GRU baseline.
+trained through it. The policy is a spiking network (loihi_deploy.training.snn.layers) or a GRU
+baseline; the forward model, used in training only, a GRU by default (--forward-model).
 
 Per iteration:
   1. collect `episodes` episodes with the current policy (deterministic, plus Gaussian action
@@ -72,17 +73,18 @@ class ForwardModel(torch.nn.Module):
 
 
 def build_networks(cfg: SNNTrainConfig, obs_dim: int, act_dim: int, target_dim: int):
-    """(forward model, policy) of the configured kind."""
-    if cfg.model == "snn":
-        make = lambda n_in, n_out, out: SpikingNetwork(  # noqa: E731
-            n_in, n_out, cfg.hidden, 2, cfg.substeps, cfg.latent_rank, out,
-            fused=cfg.kernels != "per-substep")
-    elif cfg.model == "gru":
-        make = lambda n_in, n_out, out: GRUNetwork(n_in, n_out, cfg.hidden, out)  # noqa: E731
-    else:
-        raise ValueError(f"model must be snn or gru, got {cfg.model!r}")
-    return (ForwardModel(make(obs_dim + act_dim, obs_dim, "linear"), obs_dim),
-            make(obs_dim + target_dim, act_dim, "tanh"))
+    """(forward model, policy): the policy of kind cfg.model, the forward model of kind
+    cfg.forward_model (same: the policy's)."""
+    def make(kind: str, n_in: int, n_out: int, out: str) -> torch.nn.Module:
+        if kind == "snn":
+            return SpikingNetwork(n_in, n_out, cfg.hidden, 2, cfg.substeps, cfg.latent_rank,
+                                  out, fused=cfg.kernels != "per-substep")
+        if kind == "gru":
+            return GRUNetwork(n_in, n_out, cfg.hidden, out)
+        raise ValueError(f"network kind must be snn or gru, got {kind!r}")
+    model_kind = cfg.model if cfg.forward_model == "same" else cfg.forward_model
+    return (ForwardModel(make(model_kind, obs_dim + act_dim, obs_dim, "linear"), obs_dim),
+            make(cfg.model, obs_dim + target_dim, act_dim, "tanh"))
 
 
 def parameter_count(net: torch.nn.Module) -> int:
@@ -90,7 +92,8 @@ def parameter_count(net: torch.nn.Module) -> int:
 
 
 class TorchController:
-    """A policy network as a runtime controller: reset(); act(x (B, d)) -> (B, a) numpy."""
+    """A policy network as a runtime controller: reset(); act(x (B, d)) -> (B, a) numpy.
+    Runs in the policy's own dtype (float32 as trained; a float64 copy for exact checks)."""
 
     def __init__(self, policy: torch.nn.Module, batch: int):
         self.policy, self.batch = policy, batch
@@ -99,9 +102,9 @@ class TorchController:
         self.policy.reset(self.batch)
 
     def act(self, x: np.ndarray) -> np.ndarray:
-        device = next(self.policy.parameters()).device
+        weight = next(self.policy.parameters())
         with torch.no_grad():
-            action = self.policy(torch.tensor(x, dtype=torch.float32, device=device))
+            action = self.policy(torch.tensor(x, dtype=weight.dtype, device=weight.device))
         return action.cpu().numpy().astype(np.float64)
 
 
@@ -277,7 +280,8 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    compiled = cfg.model == "snn" and compile_kernels(cfg.kernels == "compiled")
+    spiking = "snn" in (cfg.model, cfg.forward_model)
+    compiled = spiking and compile_kernels(cfg.kernels == "compiled")
     rng = np.random.default_rng(cfg.seed)
     env = task_type(cfg.task)
     model, policy = (net.to(device) for net in
@@ -346,22 +350,27 @@ def save_run(out: pathlib.Path, policy, model, result: dict) -> None:
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=1))
 
 
-def plot_learning_curves(results: list[dict], path: pathlib.Path) -> None:
+def plot_learning_curves(results: list[dict], path: pathlib.Path,
+                         labels: list[str] | None = None) -> None:
+    """Success, final distance, time on target and the model's fresh-episode error per
+    iteration of one or more runs (metrics.json dicts), one line per run."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     keys = ("success_rate", "final_distance", "time_on_target", "prediction_nmse_fresh")
     fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 2.8), dpi=110)
-    for result in results:
-        label = f"{result['config']['model']} ({result['parameters']['policy']} params)"
+    for i, result in enumerate(results):
+        label = labels[i] if labels else \
+            f"{result['config']['model']} ({result['parameters']['policy']} params)"
         iters = [h["iteration"] for h in result["history"]]
         for ax, key in zip(axes, keys):
-            ax.plot(iters, [h[key] for h in result["history"]], label=label)
+            ax.plot(iters, [h.get(key, float("nan")) for h in result["history"]], label=label)
     for ax, key in zip(axes, keys):
         ax.set_title(key.replace("_", " "), fontsize=9)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes[-1].set_yscale("log")          # the first iterations' error is 10-50x the last's
+    axes[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
