@@ -129,3 +129,26 @@ def test_fused_substeps_match_the_per_substep_definition_in_values_and_gradients
                                    msg=name)
     spikes = nets[1].state[0][0][4]
     assert 0 < float(spikes.detach().mean()) < 1      # the comparison saw spikes and silence
+
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_policy_loss_is_the_distance_or_its_square_plus_the_output_bound_penalty(squared):
+    """A forward model that predicts no change keeps the imagined hand where it is: the loss
+    is exactly its distance to the target (or the square), plus the penalty on a policy
+    output held at 5 before tanh: weight x (5 - 3)^2."""
+    from loihi_deploy.training.snn.predictive import ForwardModel, policy_loss
+    model = ForwardModel(layers.GRUNetwork(4, 2, hidden=8), obs_dim=2)
+    policy = layers.GRUNetwork(4, 2, hidden=8, output="tanh")
+    with torch.no_grad():
+        for head, bias in ((model.net.head, 0.0), (policy.head, 5.0)):
+            head.weight.zero_()
+            head.bias.fill_(bias)
+    obs = torch.tensor([[[0.3, 0.4]] * 4, [[0.0, 0.0]] * 4])      # hand 0.5 m and 0 m away
+    act = torch.zeros(2, 3, 2)
+    target = torch.zeros(2, 2)
+    distance = torch.tensor([0.5, 0.0])
+    expected = float((distance ** 2).mean() if squared else (distance ** 2 + 1e-6).sqrt().mean())
+    for weight in (0.0, 0.01):
+        loss = policy_loss(policy, model, obs, act, target, warmup=1, horizon=2, squared=squared,
+                           bound_weight=weight)
+        assert float(loss) == pytest.approx(expected + weight * 4.0, rel=1e-6)

@@ -88,6 +88,13 @@ class SNNTrainConfig:
                                     "per dimension): refit = on the whole buffer after every "
                                     "iteration, the output layer rescaled so predictions are "
                                     "kept; first = the first iteration's episodes only")
+    loss: str = option("squared", choices=["squared", "distance"],
+                       help="the policy's loss per imagined step: distance = |hand - target| "
+                            "(the task's reward, the same pull at every distance), squared = "
+                            "|hand - target|^2 (weak near the target)")
+    output_bound_weight: float = option(0.0, help="weight of a penalty on the policy's output "
+                                                  "before tanh beyond +-3 (tanh's flat tails, "
+                                                  "where gradients vanish); 0 = off")
     eval_episodes: int = option(20, cli=False, help="evaluation episodes per iteration")
     seed: int = option(0, help="random seed")
     threads: int = option(2, type=positive_int, help="torch threads")

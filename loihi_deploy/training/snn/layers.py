@@ -343,6 +343,7 @@ class SpikingNetwork(InputNormalised):
                 layer_states = new_states
                 r = self.readout(h, r)
             self.state = (layer_states, r)
+        self.preactivation = r
         return torch.tanh(r) if self.output == "tanh" else r
 
     def scale_output(self, factor: torch.Tensor) -> None:
@@ -374,6 +375,7 @@ class GRUNetwork(InputNormalised):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.state = self.cell(self.normalise(x), self.state)
         y = self.head(self.state)
+        self.preactivation = y
         return torch.tanh(y) if self.output == "tanh" else y
 
     def scale_output(self, factor: torch.Tensor) -> None:

@@ -37,6 +37,7 @@ from loihi_deploy.training.snn.layers import GRUNetwork, SpikingNetwork, compile
 from loihi_deploy.training.snn.tasks import TASK_IDS, task_type
 
 EVAL_SEED = 10_000
+OUTPUT_BOUND = 3.0       # |policy output before tanh| beyond which policy_loss may penalise
 FINAL_EVAL_EPISODES = 50
 
 
@@ -201,9 +202,13 @@ def model_loss(model, obs, act, warmup: int) -> torch.Tensor:
     return ((error[:, warmup:] / model.delta_scale) ** 2).mean()
 
 
-def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int) -> torch.Tensor:
-    """Imagined rollout of `horizon` steps after `warmup` real ones; mean squared distance of
-    the imagined hand (state[:, :target_dim], tasks' convention) to the target."""
+def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int,
+                squared: bool = False, bound_weight: float = 0.0) -> torch.Tensor:
+    """Imagined rollout of `horizon` steps after `warmup` real ones; mean distance (metres) of
+    the imagined hand (state[:, :target_dim], tasks' convention) to the target, or mean squared
+    distance (squared=True). The distance is sqrt(|d|^2 + 1e-6), differentiable at 0.
+    bound_weight: plus bound_weight x mean(max(|y| - OUTPUT_BOUND, 0)^2) of the policy's
+    output before tanh (y = policy.preactivation), so actions stay off tanh's flat tails."""
     policy.reset(len(obs))
     model.reset(len(obs))
     for t in range(warmup):
@@ -214,7 +219,12 @@ def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int) -> t
     for _ in range(horizon):
         u = policy(torch.cat([state, target], dim=1))
         state = state + model(torch.cat([state, u], dim=1))
-        losses.append(((state[:, :target.shape[1]] - target) ** 2).sum(dim=1).mean())
+        squared_distance = ((state[:, :target.shape[1]] - target) ** 2).sum(dim=1)
+        loss = (squared_distance if squared else (squared_distance + 1e-6).sqrt()).mean()
+        if bound_weight:
+            excess = (policy.preactivation.abs() - OUTPUT_BOUND).clamp_min(0)
+            loss = loss + bound_weight * (excess ** 2).mean()
+        losses.append(loss)
     return torch.stack(losses).mean()
 
 
@@ -311,7 +321,8 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
             model_opt.step()
         for _ in range(cfg.policy_batches):
             obs, act, target = buffer.windows(cfg.batch, length, rng, device)
-            loss = policy_loss(policy, model, obs, act, target, cfg.warmup, cfg.horizon)
+            loss = policy_loss(policy, model, obs, act, target, cfg.warmup, cfg.horizon,
+                               squared=cfg.loss == "squared", bound_weight=cfg.output_bound_weight)
             policy_opt.zero_grad()
             model_opt.zero_grad()
             loss.backward()
