@@ -151,4 +151,4 @@ def test_policy_loss_is_the_distance_or_its_square_plus_the_output_bound_penalty
     for weight in (0.0, 0.01):
         loss = policy_loss(policy, model, obs, act, target, warmup=1, horizon=2, squared=squared,
                            bound_weight=weight)
-        assert float(loss) == pytest.approx(expected + weight * 4.0, rel=1e-6)
+        assert float(loss.detach()) == pytest.approx(expected + weight * 4.0, rel=1e-6)
