@@ -131,8 +131,8 @@ def test_fused_substeps_match_the_per_substep_definition_in_values_and_gradients
     assert 0 < float(spikes.detach().mean()) < 1      # the comparison saw spikes and silence
 
 
-@pytest.mark.parametrize("squared", [False, True])
-def test_policy_loss_is_the_distance_or_its_square_plus_the_output_bound_penalty(squared):
+@pytest.mark.parametrize("loss", ["distance", "squared"])
+def test_policy_loss_is_the_distance_or_its_square_plus_the_output_bound_penalty(loss):
     """A forward model that predicts no change keeps the imagined hand where it is: the loss
     is exactly its distance to the target (or the square), plus the penalty on a policy
     output held at 5 before tanh: weight x (5 - 3)^2."""
@@ -147,8 +147,8 @@ def test_policy_loss_is_the_distance_or_its_square_plus_the_output_bound_penalty
     act = torch.zeros(2, 3, 2)
     target = torch.zeros(2, 2)
     distance = torch.tensor([0.5, 0.0])
-    expected = float((distance ** 2).mean() if squared else (distance ** 2 + 1e-6).sqrt().mean())
+    expected = float((distance ** 2).mean() if loss == "squared" else (distance ** 2 + 1e-6).sqrt().mean())
     for weight in (0.0, 0.01):
-        loss = policy_loss(policy, model, obs, act, target, warmup=1, horizon=2, squared=squared,
-                           bound_weight=weight)
-        assert float(loss.detach()) == pytest.approx(expected + weight * 4.0, rel=1e-6)
+        value = policy_loss(policy, model, obs, act, target, warmup=1, horizon=2, loss=loss,
+                            bound_weight=weight)
+        assert float(value.detach()) == pytest.approx(expected + weight * 4.0, rel=1e-6)

@@ -314,6 +314,7 @@ class SpikingNetwork(InputNormalised):
         self.readout = LeakyReadout(hidden, n_out, 0.05)
         self.substeps, self.output, self.fused = substeps, output, fused
         self.state = None
+        self.preactivation = None       # the last forward's output before tanh (B, n_out)
 
     def reset(self, batch: int) -> None:
         like = {"device": self.input_scale.device, "dtype": self.input_scale.dtype}
@@ -367,6 +368,7 @@ class GRUNetwork(InputNormalised):
         self.head = nn.Linear(hidden, n_out)
         self.hidden, self.output = hidden, output
         self.state = None
+        self.preactivation = None       # the last forward's output before tanh (B, n_out)
 
     def reset(self, batch: int) -> None:
         self.state = torch.zeros(batch, self.hidden, device=self.head.weight.device,

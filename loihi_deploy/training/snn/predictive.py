@@ -203,10 +203,11 @@ def model_loss(model, obs, act, warmup: int) -> torch.Tensor:
 
 
 def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int,
-                squared: bool = False, bound_weight: float = 0.0) -> torch.Tensor:
-    """Imagined rollout of `horizon` steps after `warmup` real ones; mean distance (metres) of
-    the imagined hand (state[:, :target_dim], tasks' convention) to the target, or mean squared
-    distance (squared=True). The distance is sqrt(|d|^2 + 1e-6), differentiable at 0.
+                loss: str = "squared", bound_weight: float = 0.0) -> torch.Tensor:
+    """Imagined rollout of `horizon` steps after `warmup` real ones; mean squared distance of
+    the imagined hand (state[:, :target_dim], tasks' convention) to the target (loss
+    "squared"), or mean distance in metres (loss "distance": sqrt(|d|^2 + 1e-6),
+    differentiable at 0).
     bound_weight: plus bound_weight x mean(max(|y| - OUTPUT_BOUND, 0)^2) of the policy's
     output before tanh (y = policy.preactivation), so actions stay off tanh's flat tails."""
     policy.reset(len(obs))
@@ -220,11 +221,12 @@ def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int,
         u = policy(torch.cat([state, target], dim=1))
         state = state + model(torch.cat([state, u], dim=1))
         squared_distance = ((state[:, :target.shape[1]] - target) ** 2).sum(dim=1)
-        loss = (squared_distance if squared else (squared_distance + 1e-6).sqrt()).mean()
+        step_loss = (squared_distance if loss == "squared"
+                     else (squared_distance + 1e-6).sqrt()).mean()
         if bound_weight:
             excess = (policy.preactivation.abs() - OUTPUT_BOUND).clamp_min(0)
-            loss = loss + bound_weight * (excess ** 2).mean()
-        losses.append(loss)
+            step_loss = step_loss + bound_weight * (excess ** 2).mean()
+        losses.append(step_loss)
     return torch.stack(losses).mean()
 
 
@@ -322,7 +324,7 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
         for _ in range(cfg.policy_batches):
             obs, act, target = buffer.windows(cfg.batch, length, rng, device)
             loss = policy_loss(policy, model, obs, act, target, cfg.warmup, cfg.horizon,
-                               squared=cfg.loss == "squared", bound_weight=cfg.output_bound_weight)
+                               loss=cfg.loss, bound_weight=cfg.output_bound_weight)
             policy_opt.zero_grad()
             model_opt.zero_grad()
             loss.backward()
