@@ -336,7 +336,8 @@ def _cmd_bench(args, argv) -> None:
     run_bench(args.out, args.quick, parts, args.episodes, args.workers, args.resume,
               command="loihi-deploy " + " ".join(a for a in argv if a != "--quick"),
               ray_address=args.ray,
-              pixel_policies=args.pixel_policies.split(",") if args.pixel_policies else None)
+              pixel_policies=args.pixel_policies.split(",") if args.pixel_policies else None,
+              pacing_policies=args.pacing_policies.split(",") if args.pacing_policies else None)
 
 
 def _cmd_setup_lava(args, argv) -> None:
@@ -519,6 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(default all)")
     p.add_argument("--pixel-policies", metavar="NAMES",
                    help="pixels part: comma list of bundled pixel policies (default all)")
+    p.add_argument("--pacing-policies", metavar="NAMES",
+                   help="pacing part: comma list of bundled state policies (default "
+                        "hopper_v5_td3, walker2d_v5_td3, halfcheetah_v5_td3, ant_v5_td3)")
     p.add_argument("--out", default="docs/results", help="output folder (default docs/results)")
     p.add_argument("--episodes", type=EPISODES, help="episodes per cell (default 30; quick 5)")
     p.add_argument("--workers", type=positive_int, help="processes (default: one per core)")

@@ -80,3 +80,15 @@ def test_sweep_on_ray_local_mode_gives_the_process_results(idp):
         ray.shutdown()
     local = sweep(fixed, ann, ENV, [0.0, 1.0], 2, workers=2, ann_returns=np.zeros(2))
     np.testing.assert_array_equal(on_ray.snn_returns, local.snn_returns)
+
+
+def test_bench_policy_lists_name_bundled_policies_or_are_refused():
+    from loihi_deploy.cli import main
+    from loihi_deploy.studies.bench.common import bundled_policy_specs
+    assert [s.env_id for s in bundled_policy_specs(["hopper_v5_td3"])] == ["Hopper-v5"]
+    with pytest.raises(ValueError, match="not bundled state policies: hoper_v5_td3; the "
+                                         "bundled ones are ant_v5_td3"):
+        bundled_policy_specs(["hopper_v5_td3", "hoper_v5_td3"])
+    with pytest.raises(ValueError, match="not bundled pixel policies: hopper_v5_td3"):
+        bundled_policy_specs(["hopper_v5_td3"], pixels=True)
+    assert main(["bench", "--parts", "pacing", "--pacing-policies", "hoper_v5_td3"]) == 2

@@ -42,10 +42,16 @@ def paper_policies(algos=("TD3",)) -> list[PolicySpec]:
 
 
 def bundled_policy_specs(names=None, pixels: bool = False) -> list[PolicySpec]:
-    """Bundled state policies (pixels=False) or pixel policies (pixels=True)."""
+    """Bundled state policies (pixels=False) or pixel policies (pixels=True); names: only
+    these (each must be a bundled policy of that kind), None: all of that kind."""
     from loihi_deploy.zoo import bundled_policies
     from loihi_deploy.runtime.pixels import is_pixel_env
     zoo = bundled_policies()
+    kind = {name for name, meta in zoo.items() if is_pixel_env(meta["env_id"]) == pixels}
+    unknown = [name for name in (names or []) if name not in kind]
+    if unknown:
+        raise ValueError(f"not bundled {'pixel' if pixels else 'state'} policies: "
+                         f"{', '.join(unknown)}; the bundled ones are {', '.join(sorted(kind))}")
     return [PolicySpec(name, name, meta["env_id"], meta.get("env_kwargs", {}))
             for name, meta in zoo.items()
             if (names is None or name in names) and is_pixel_env(meta["env_id"]) == pixels]

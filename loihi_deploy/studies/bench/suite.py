@@ -28,7 +28,8 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
               parts=PARTS, episodes: int | None = None, workers: int | None = None,
               resume: bool = False, command: str = "loihi-deploy bench",
               ray_address: str | None = None,
-              pixel_policies: list[str] | None = None) -> pathlib.Path:
+              pixel_policies: list[str] | None = None,
+              pacing_policies: list[str] | None = None) -> pathlib.Path:
     """Run the parts and write OUT/<part>.{json,md,png} and the README.md index. The sweeps
     of conversion and crpi_clip run on a Ray cluster when ray_address is given."""
     out = pathlib.Path(out)
@@ -105,7 +106,8 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
                                     *((0, 1000), ("max", "p99.9"), (("if", 8),)) if quick else ())
             write_part(out, name, rows, format_calibration(rows))
         elif part == "pacing":   # quick: Hopper, one config, 100 decisions
-            pacing_specs = bundled_policy_specs(PACING_POLICIES[:1] if quick else PACING_POLICIES)
+            pacing_specs = bundled_policy_specs(
+                pacing_policies or (PACING_POLICIES[:1] if quick else PACING_POLICIES))
             rows = pacing_part(pacing_specs, PACING_CONFIGS[:1] if quick else PACING_CONFIGS,
                                100 if quick else 1000)
             write_part(out, name, rows, format_pacing(rows))
