@@ -152,3 +152,70 @@ def test_policy_loss_is_the_distance_or_its_square_plus_the_output_bound_penalty
         value = policy_loss(policy, model, obs, act, target, warmup=1, horizon=2, loss=loss,
                             bound_weight=weight)
         assert float(value.detach()) == pytest.approx(expected + weight * 4.0, rel=1e-6)
+
+
+TINY = ["train-snn", "--model", "snn", "--hidden", "16", "--rank", "4", "--batch", "4",
+        "--model-batches", "2", "--policy-batches", "2", "--horizon", "3", "--episodes", "2",
+        "--kernels", "fused", "--threads", "1"]
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)
+
+
+def test_resumed_run_gives_the_uninterrupted_runs_numbers(tmp_path):
+    from loihi_deploy.cli import main
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main([*TINY, "--iterations", "3", "--out", str(straight)]) == 0
+    assert main([*TINY, "--iterations", "2", "--out", str(split)]) == 0
+    assert main([*TINY, "--iterations", "3", "--out", str(split)]) == 0   # continues: 2 -> 3
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (straight, split))
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa
+    assert drop(a["history"]) == drop(b["history"]) and a["evaluation"] == b["evaluation"]
+    for name in ("policy.pt", "model.pt"):
+        pa, pb = _weights(straight / name), _weights(split / name)
+        assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert len(list((split / "episodes").glob("*.npz"))) == 3
+    # finished: running it again trains nothing and leaves the files alone
+    before = (split / "metrics.json").read_bytes()
+    assert main([*TINY, "--iterations", "3", "--out", str(split)]) == 0
+    assert (split / "metrics.json").read_bytes() == before
+
+
+def test_resume_refuses_other_settings_and_hostile_checkpoints(tmp_path, capsys):
+    from loihi_deploy.cli import main
+    run = tmp_path / "run"
+    assert main([*TINY, "--iterations", "1", "--out", str(run)]) == 0
+
+    def refused(*extra) -> str:
+        capsys.readouterr()
+        assert main([*TINY, "--iterations", "2", "--out", str(run), *extra]) == 2
+        return capsys.readouterr().err
+
+    assert "other settings (hidden 16 -> 32)" in refused("--hidden", "32")
+    saved = (run / "checkpoint.pt").read_bytes()
+    import io
+    import pickle
+
+    class Payload:   # a pickle that would run code when loaded
+        def __reduce__(self):
+            return (print, ("pwned",))
+    (run / "checkpoint.pt").write_bytes(pickle.dumps(Payload(), protocol=2))
+    assert "checkpoint.pt: refused" in refused()
+    state = torch.load(io.BytesIO(saved), weights_only=True)
+    first = next(iter(state["policy_optimizer"]["state"]))
+    state["policy_optimizer"]["state"][first]["exp_avg"] = torch.zeros(3)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    (run / "checkpoint.pt").write_bytes(buffer.getvalue())
+    assert "does not fit this run's networks" in refused()
+    (run / "checkpoint.pt").write_bytes(saved)
+    episodes = run / "episodes" / "00000.npz"
+    np.savez(episodes.open("wb"), obs=np.zeros((2, 5, 9)), act=np.zeros((2, 4, 6)),
+             target=np.zeros((2, 3)))
+    assert "00000.npz: obs is (2, 5, 9) float64, expected (2, 201, 6)" in refused()
+    episodes.write_bytes(b"not a zip")
+    assert "00000.npz: unreadable episodes" in refused()
+    (run / "checkpoint.pt").unlink()
+    assert "without checkpoint.pt" in refused()
+    assert not list(run.glob(".*.tmp"))

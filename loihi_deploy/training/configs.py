@@ -105,7 +105,9 @@ class SNNTrainConfig:
                                "one torch.compile'd kernel (needs a C++ compiler on a CPU; "
                                "falls back to fused), fused = the same without compiling, "
                                "per-substep = autograd through every substep (the reference)")
-    out: str = option("", help="output folder (default runs/TASK-MODEL-sSEED)")
+    out: str = option("", help="output folder (default runs/TASK-MODEL-sSEED); re-running on "
+                               "a folder with a checkpoint continues that run (a larger "
+                               "--iterations extends it)")
 
     @property
     def latent_rank(self) -> int | None:

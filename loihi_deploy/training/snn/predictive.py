@@ -34,6 +34,7 @@ from loihi_deploy.stats import mean_ci95, success_ci95
 from loihi_deploy.training.checkpoint import torch_bytes
 from loihi_deploy.training.configs import SNNTrainConfig
 from loihi_deploy.training.snn.layers import GRUNetwork, SpikingNetwork, compile_kernels
+from loihi_deploy.training.snn.resume import load_checkpoint, save_checkpoint, save_episodes
 from loihi_deploy.training.snn.tasks import TASK_IDS, task_type
 
 EVAL_SEED = 10_000
@@ -287,7 +288,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Path:
-    """Train; write OUT/{policy.pt, model.pt, metrics.json, learning_curves.png}."""
+    """Train, or continue the run in OUT (training.snn.resume); write OUT/{policy.pt,
+    model.pt, metrics.json, learning_curves.png} and the checkpoint files."""
     from tqdm.auto import tqdm
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -299,14 +301,28 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     model, policy = (net.to(device) for net in
                      build_networks(cfg, env.obs_dim, env.act_dim, env.target_dim))
     model_opt, policy_opt = _optimizer(model), _optimizer(policy)
+    out = pathlib.Path(cfg.out_dir)
     buffer = EpisodeBuffer()
-    history = []
-    start = time.time()
+    resumed = load_checkpoint(out, cfg, policy, model, policy_opt, model_opt, rng)
+    history = resumed.history if resumed else []
+    for batch in resumed.batches if resumed else []:
+        buffer.add(batch)
+    done = resumed.iterations if resumed else 0
+    if resumed:
+        print(f"resuming {out} after {done} of {cfg.iterations} iterations", file=sys.stderr)
+    if resumed and done == cfg.iterations and resumed.evaluation:
+        print(f"{out}: already trained for {done} iterations and evaluated; pass a larger "
+              f"--iterations to continue", file=sys.stderr)
+        return out
+    start = time.time() - (history[-1]["seconds"] if history else 0.0)
     length = cfg.warmup + cfg.horizon
-    bar = tqdm(range(cfg.iterations), desc=f"{cfg.model} {cfg.task}", unit="iter")
+    bar = tqdm(range(done, cfg.iterations), desc=f"{cfg.model} {cfg.task}", unit="iter",
+               initial=done, total=cfg.iterations)
+    result = None
     for iteration in bar:
         seeds = rng.integers(0, 2 ** 31, cfg.episodes)
         batch = rollout(TorchController(policy, len(seeds)), cfg.task, seeds, cfg.noise, rng)
+        save_episodes(out, iteration, batch)
         fresh_nmse = prediction_errors(model, batch)[1]    # episodes the model has not seen
         buffer.add(batch)
         if iteration == 0:
@@ -337,20 +353,27 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
         bar.set_postfix(success=f"{metrics['success_rate']:.2f}",
                         dist=f"{metrics['final_distance']:.3f}",
                         nmse=f"{fresh_nmse:.3f}")
-        result = {"config": dataclasses.asdict(cfg),
-                  "command": " ".join(["loihi-deploy", *(argv or sys.argv[1:])]),
-                  "parameters": {"policy": parameter_count(policy),
-                                 "model": parameter_count(model)},
-                  "runtime": {"device": str(device), "threads": torch.get_num_threads(),
-                              "kernels_compiled": compiled, "torch": torch.__version__},
-                  "complete": iteration + 1 == cfg.iterations,
-                  "final": history[-1], "history": history,
-                  "eval_seeds": [EVAL_SEED, EVAL_SEED + cfg.eval_episodes - 1]}
-        save_run(pathlib.Path(cfg.out_dir), policy, model, result)
+        result = run_summary(cfg, argv, policy, model, device, compiled, history)
+        save_run(out, policy, model, result)
+        save_checkpoint(out, iteration + 1, policy, model, policy_opt, model_opt, rng)
+    result = result or run_summary(cfg, argv, policy, model, device, compiled, history)
     result["evaluation"] = final_evaluation(policy, cfg.task)
-    save_run(pathlib.Path(cfg.out_dir), policy, model, result)
-    plot_learning_curves([result], pathlib.Path(cfg.out_dir) / "learning_curves.png")
-    return pathlib.Path(cfg.out_dir)
+    save_run(out, policy, model, result)
+    plot_learning_curves([result], out / "learning_curves.png")
+    return out
+
+
+def run_summary(cfg: SNNTrainConfig, argv, policy, model, device, compiled: bool,
+                history: list[dict]) -> dict:
+    """metrics.json's content after the iterations in `history`."""
+    return {"config": dataclasses.asdict(cfg),
+            "command": " ".join(["loihi-deploy", *(argv or sys.argv[1:])]),
+            "parameters": {"policy": parameter_count(policy), "model": parameter_count(model)},
+            "runtime": {"device": str(device), "threads": torch.get_num_threads(),
+                        "kernels_compiled": compiled, "torch": torch.__version__},
+            "complete": len(history) == cfg.iterations,
+            "final": history[-1], "history": history,
+            "eval_seeds": [EVAL_SEED, EVAL_SEED + cfg.eval_episodes - 1]}
 
 
 def save_run(out: pathlib.Path, policy, model, result: dict) -> None:

@@ -1,0 +1,154 @@
+"""Checkpoints of `train-snn` and resuming from them (docs/snn_control.md, Resuming a run).
+
+Besides policy.pt, model.pt and metrics.json, a run folder holds
+
+    episodes/NNNNN.npz  the episodes collected in iteration NNNNN (0-based): obs (E, L+1, d),
+                        act (E, L, a), target (E, t), float64; written once, when collected
+    checkpoint.pt       after every iteration, written last: both networks, both optimisers,
+                        the numpy and torch random states and the number of iterations done
+
+Re-running train-snn on a folder that holds a checkpoint continues the run with the data,
+optimiser moments and random streams an uninterrupted run would have had, so its numbers are
+the same; a larger --iterations extends a finished run. Only --iterations, --threads,
+--device and --kernels may differ from the saved configuration.
+
+Every file is read as untrusted input (docs/reliability.md): bounded sizes, torch files
+weights-only, npz without pickle, every shape checked against the run's configuration, and
+any problem a ValueError naming the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import pathlib
+import zipfile
+
+import numpy as np
+import torch
+
+from loihi_deploy.compiler.files import (atomic_write_bytes, read_bounded, read_json_object,
+                                         read_torch_weights)
+from loihi_deploy.compiler.limits import MAX_ITERATIONS
+from loihi_deploy.training.checkpoint import torch_bytes
+from loihi_deploy.training.snn.tasks import EPISODE_STEPS, task_type
+
+CHANGEABLE_ON_RESUME = ("iterations", "threads", "device", "kernels", "out")
+CHECKPOINT = "checkpoint.pt"
+
+
+def episodes_path(out: pathlib.Path, iteration: int) -> pathlib.Path:
+    return out / "episodes" / f"{iteration:05d}.npz"
+
+
+def save_episodes(out: pathlib.Path, iteration: int, batch: dict) -> None:
+    """The episodes collected in `iteration` (a rollout dict: obs, act, target)."""
+    data = io.BytesIO()
+    np.savez(data, obs=batch["obs"], act=batch["act"], target=batch["target"])
+    atomic_write_bytes(episodes_path(out, iteration), data.getvalue())
+
+
+def save_checkpoint(out: pathlib.Path, iterations: int, policy, model, policy_opt, model_opt,
+                    rng: np.random.Generator) -> None:
+    """Everything an uninterrupted run would carry into iteration `iterations` (0-based) besides
+    the episodes, in one file written atomically after the iteration's other files."""
+    as_cpu = lambda net: {k: v.cpu() for k, v in net.state_dict().items()}  # noqa: E731
+    atomic_write_bytes(out / CHECKPOINT, torch_bytes({
+        "iterations": iterations, "policy": as_cpu(policy), "model": as_cpu(model),
+        "policy_optimizer": policy_opt.state_dict(), "model_optimizer": model_opt.state_dict(),
+        "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state}))
+
+
+@dataclasses.dataclass
+class Resumed:
+    iterations: int            # iterations done
+    history: list[dict]        # their metrics.json rows
+    batches: list[dict]        # their episodes, in order (obs, act, target)
+    evaluation: dict | None    # the final evaluation, when the saved run had finished
+
+
+def load_checkpoint(out: pathlib.Path, cfg, policy, model, policy_opt, model_opt,
+                    rng: np.random.Generator) -> Resumed | None:
+    """None when `out` holds no run; else the saved run restored into the freshly built
+    networks, optimisers and generator (in place), after checking it against `cfg`."""
+    metrics_path, checkpoint_path = out / "metrics.json", out / CHECKPOINT
+    if not metrics_path.exists() and not checkpoint_path.exists():
+        return None
+    if not checkpoint_path.exists():
+        raise ValueError(f"{out}: holds a training run without {CHECKPOINT} (written before "
+                         f"train-snn saved checkpoints, or not by train-snn), so it cannot be "
+                         f"continued; use a new --out")
+    saved = read_json_object(metrics_path, {"config": dict, "history": list})
+    _check_config(out, saved["config"], dataclasses.asdict(cfg))
+    state = read_torch_weights(checkpoint_path)
+    keys = ("iterations", "policy", "model", "policy_optimizer", "model_optimizer",
+            "torch_rng", "numpy_rng")
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        raise ValueError(f"{checkpoint_path}: not a train-snn checkpoint (expected the keys "
+                         f"{', '.join(keys)})")
+    done = state["iterations"]
+    if not isinstance(done, int) or not 1 <= done <= MAX_ITERATIONS:
+        raise ValueError(f"{checkpoint_path}: iterations must be an integer in [1, "
+                         f"{MAX_ITERATIONS}], got {done!r}")
+    if done > cfg.iterations:
+        raise ValueError(f"{out}: the run has done {done} iterations, more than --iterations "
+                         f"{cfg.iterations}; pass --iterations {done} or more to continue it")
+    history = saved["history"][:done]
+    if len(history) < done or not all(isinstance(row, dict) and
+                                      isinstance(row.get("seconds"), (int, float))
+                                      for row in history):
+        raise ValueError(f"{metrics_path}: history holds {len(saved['history'])} rows, the "
+                         f"checkpoint {done} iterations (or a row is malformed)")
+    try:
+        for name, net in (("policy", policy), ("model", model)):
+            net.load_state_dict(state[name])
+        for name, opt in (("policy_optimizer", policy_opt), ("model_optimizer", model_opt)):
+            _check_optimizer_state(state[name], opt)
+            opt.load_state_dict(state[name])
+        torch.set_rng_state(state["torch_rng"])
+        rng.bit_generator.state = state["numpy_rng"]
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise ValueError(f"{checkpoint_path}: does not fit this run's networks ("
+                         f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+    batches = [load_episodes(episodes_path(out, i), cfg) for i in range(done)]
+    evaluation = saved.get("evaluation") if done == len(saved["history"]) else None
+    return Resumed(done, history, batches, evaluation if isinstance(evaluation, dict) else None)
+
+
+def load_episodes(path: pathlib.Path, cfg) -> dict:
+    """One iteration's episodes, checked against the task's sizes and cfg.episodes."""
+    env = task_type(cfg.task)
+    expected = {"obs": (cfg.episodes, EPISODE_STEPS + 1, env.obs_dim),
+                "act": (cfg.episodes, EPISODE_STEPS, env.act_dim),
+                "target": (cfg.episodes, env.target_dim)}
+    try:
+        with np.load(io.BytesIO(read_bounded(path)), allow_pickle=False) as data:
+            batch = {name: data[name] for name in expected}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: unreadable episodes ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+    for name, shape in expected.items():
+        array = batch[name]
+        if array.shape != shape or array.dtype != np.float64 or not np.isfinite(array).all():
+            raise ValueError(f"{path}: {name} is {array.shape} {array.dtype}, expected {shape} "
+                             f"float64 with finite values")
+    return batch
+
+
+def _check_config(out: pathlib.Path, saved: dict, now: dict) -> None:
+    changed = [f"{key} {saved.get(key)!r} -> {value!r}" for key, value in now.items()
+               if key not in CHANGEABLE_ON_RESUME and saved.get(key) != value]
+    if changed:
+        raise ValueError(f"{out}: holds a run with other settings ({'; '.join(changed)}); "
+                         f"re-run with its settings to continue it, or use a new --out")
+
+
+def _check_optimizer_state(state, opt: torch.optim.Optimizer) -> None:
+    """Adam's moments must have their parameters' shapes: load_state_dict does not check,
+    and a wrong shape would fail deep inside the first step."""
+    shapes = [p.shape for group in opt.param_groups for p in group["params"]]
+    for index, moments in state["state"].items():
+        for name in ("exp_avg", "exp_avg_sq"):
+            if moments[name].shape != shapes[index]:
+                raise ValueError(f"optimizer moment {name} of parameter {index} has shape "
+                                 f"{tuple(moments[name].shape)}, the parameter "
+                                 f"{tuple(shapes[index])}")
