@@ -219,3 +219,41 @@ def test_resume_refuses_other_settings_and_hostile_checkpoints(tmp_path, capsys)
     (run / "checkpoint.pt").unlink()
     assert "without checkpoint.pt" in refused()
     assert not list(run.glob(".*.tmp"))
+
+
+def test_cosine_schedule_runs_from_the_initial_learning_rate_to_a_tenth():
+    from loihi_deploy.training.snn.predictive import learning_rate_scale
+    scales = [learning_rate_scale("cosine", i, 5) for i in range(5)]
+    assert scales[0] == 1.0 and abs(scales[-1] - 0.1) < 1e-12 and abs(scales[2] - 0.55) < 1e-12
+    assert all(a > b for a, b in zip(scales, scales[1:]))
+    assert learning_rate_scale("constant", 3, 5) == 1.0
+
+
+def test_a_run_stopped_midway_continues_on_the_same_schedule(tmp_path, monkeypatch):
+    from loihi_deploy.cli import main
+    from loihi_deploy.training.snn import predictive
+    args = [*TINY, "--model", "gru", "--lr-schedule", "cosine", "--iterations", "3"]
+    assert main([*args, "--out", str(tmp_path / "straight")]) == 0
+    evaluate, calls = predictive.evaluate, []
+
+    def stopped_in_the_second_iteration(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return evaluate(*a, **k)
+    monkeypatch.setattr(predictive, "evaluate", stopped_in_the_second_iteration)
+    with pytest.raises(KeyboardInterrupt):
+        predictive.train_snn(_config(args, tmp_path / "stopped"))
+    monkeypatch.setattr(predictive, "evaluate", evaluate)
+    assert main([*args, "--out", str(tmp_path / "stopped")]) == 0
+    a, b = (_weights(tmp_path / d / "policy.pt") for d in ("straight", "stopped"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _config(args, out):
+    import argparse
+    from loihi_deploy.options import add_options, config_from_args
+    from loihi_deploy.training.configs import SNNTrainConfig
+    parser = argparse.ArgumentParser()
+    add_options(parser, SNNTrainConfig)
+    return config_from_args(SNNTrainConfig, parser.parse_args([*args[1:], "--out", str(out)]))

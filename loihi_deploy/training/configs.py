@@ -95,6 +95,10 @@ class SNNTrainConfig:
     output_bound_weight: float = option(0.0, help="weight of a penalty on the policy's output "
                                                   "before tanh beyond +-3 (tanh's flat tails, "
                                                   "where gradients vanish); 0 = off")
+    lr_schedule: str = option("constant", choices=["constant", "cosine"],
+                              help="learning rates over the run (both networks): constant, or "
+                                   "cosine from the initial ones down to a tenth at the last "
+                                   "iteration")
     eval_episodes: int = option(20, cli=False, help="evaluation episodes per iteration")
     seed: int = option(0, help="random seed")
     threads: int = option(2, type=positive_int, help="torch threads")

@@ -15,12 +15,14 @@ Per iteration:
   4. evaluate on fixed seeds: cumulative distance, success rate, time on target, and the
      forward model's one-step prediction MSE on the evaluation episodes (in delta_scale units:
      1.0 = errors as large as the changes themselves).
-Adam (lr 1e-3; time constants, learned as log tau, lr 1e-2), gradient norm clipped at 30.
+Adam (lr 1e-3; time constants, learned as log tau, lr 1e-2; --lr-schedule cosine lowers both
+to a tenth by the last iteration), gradient norm clipped at 30.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import pathlib
 import sys
 import time
@@ -38,6 +40,7 @@ from loihi_deploy.training.snn.resume import load_checkpoint, save_checkpoint, s
 from loihi_deploy.training.snn.tasks import TASK_IDS, task_type
 
 EVAL_SEED = 10_000
+LR_FLOOR = 0.1          # the cosine schedule's last learning rate, as a fraction of the first
 OUTPUT_BOUND = 3.0       # |policy output before tanh| beyond which policy_loss may penalise
 FINAL_EVAL_EPISODES = 50
 
@@ -232,12 +235,22 @@ def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int,
 
 
 def _optimizer(net) -> torch.optim.Optimizer:
+    """Adam: lr 1e-3, the time constants (log tau) 1e-2; each group keeps its `base_lr`."""
     taus = {id(p) for p in net.time_constant_parameters()}
     rest = [p for p in net.parameters() if id(p) not in taus]
-    groups = [{"params": rest, "lr": 1e-3}]
+    groups = [{"params": rest, "lr": 1e-3, "base_lr": 1e-3}]
     if taus:
-        groups.append({"params": net.time_constant_parameters(), "lr": 1e-2})
+        groups.append({"params": net.time_constant_parameters(), "lr": 1e-2, "base_lr": 1e-2})
     return torch.optim.Adam(groups)
+
+
+def learning_rate_scale(schedule: str, iteration: int, iterations: int) -> float:
+    """Factor on every group's base_lr in `iteration` (0-based) of `iterations`: constant 1,
+    or cosine from 1 down to LR_FLOOR at the last iteration."""
+    if schedule == "constant" or iterations < 2:
+        return 1.0
+    progress = iteration / (iterations - 1)
+    return LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def evaluate(policy, model, task: str, episodes: int) -> dict:
@@ -320,6 +333,10 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
                initial=done, total=cfg.iterations)
     result = None
     for iteration in bar:
+        for opt in (model_opt, policy_opt):
+            scale = learning_rate_scale(cfg.lr_schedule, iteration, cfg.iterations)
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * scale
         seeds = rng.integers(0, 2 ** 31, cfg.episodes)
         batch = rollout(TorchController(policy, len(seeds)), cfg.task, seeds, cfg.noise, rng)
         save_episodes(out, iteration, batch)

@@ -143,8 +143,15 @@ def _check_config(out: pathlib.Path, saved: dict, now: dict) -> None:
 
 
 def _check_optimizer_state(state, opt: torch.optim.Optimizer) -> None:
-    """Adam's moments must have their parameters' shapes: load_state_dict does not check,
-    and a wrong shape would fail deep inside the first step."""
+    """The saved Adam settings (betas, eps, base_lr, ...) must be this run's and its moments
+    must have their parameters' shapes: load_state_dict checks neither, and a wrong shape
+    would fail deep inside the first step."""
+    fresh = [{k: v for k, v in group.items() if k not in ("params", "lr")}
+             for group in opt.param_groups]
+    saved = [{k: v for k, v in group.items() if k not in ("params", "lr")}
+             for group in state["param_groups"]]
+    if saved != fresh:
+        raise ValueError(f"optimizer settings {saved} differ from this run's {fresh}")
     shapes = [p.shape for group in opt.param_groups for p in group["params"]]
     for index, moments in state["state"].items():
         for name in ("exp_avg", "exp_avg_sq"):
