@@ -237,12 +237,20 @@ def _split_payload_bits(graph: SpikingGraph, ranges: np.ndarray, input_bits: int
     0's weights per payload unit (w / input_scale), which then take twice the levels of their
     grid (at the lowest exponent, -8, 16-bit payloads leave them a few dozen). b minimises the
     larger relative step, max(1 / payload_max, 2 / largest |integer weight|)."""
+    return _balanced_payload_bits(
+        lambda payload_max: _layer(effective_weight(graph, 0, payload_max / ranges),
+                                   *row_constants(graph, 0), headroom_bits, split=True),
+        input_bits)
+
+
+def _balanced_payload_bits(layer_at, input_bits: int) -> int:
+    """The payload bits b in [MIN_SPLIT_PAYLOAD_BITS, input_bits] minimising
+    max(1 / payload_max, 2 / largest |integer weight|) of layer 0 quantised with split
+    weights at payload_max = 2**(b-1) - 1 (layer_at(payload_max) -> FixedLayer)."""
     best = None
     for bits in range(input_bits, min(input_bits, MIN_SPLIT_PAYLOAD_BITS) - 1, -1):
         payload_max = 2 ** (bits - 1) - 1
-        q = _layer(effective_weight(graph, 0, payload_max / ranges), *row_constants(graph, 0),
-                   headroom_bits, split=True)
-        peak = np.abs(parts_as_one(q.dense_parts)[0]).max()
+        peak = np.abs(parts_as_one(layer_at(payload_max).dense_parts)[0]).max()
         step = max(1 / payload_max, 2 / peak if peak > 0 else 0)
         if best is None or step < best[0]:
             best = (step, bits)
@@ -333,32 +341,42 @@ def quantize(graph: SpikingGraph, obs_absmax: np.ndarray | float, input_bits: in
 
 def quantize_trained(graph: TrainedSpikingGraph, obs_absmax: np.ndarray | float,
                      input_bits: int = 16, input_margin: float = 2.0,
-                     headroom_bits: int = 6) -> TrainedSpikingGraph:
+                     headroom_bits: int = 6, weight_bits: int = 16) -> TrainedSpikingGraph:
     """The trained SNN with its fixed profile. Every layer (and the readout) is quantised as a
-    hidden layer above (_layer) with threshold 1: per-neuron scale, 8-bit weights, one
-    exponent; the threshold base at rest is vth_mant << 6 and the state carries 64 * scale
-    units per float unit, which also sets threshold_step and adaptation_jump. Decays become
-    12-bit mantissas. ALIF dynamics are linear in (syn, mem, b, a) and the spike test is a
-    comparison, so a per-neuron scale changes nothing but rounding. Observations travel as
-    graded payloads of at most input_bits, fewer where layer 0's weights need it."""
+    hidden layer above (_layer) with threshold 1: per-neuron scale, one exponent, weights of
+    weight_bits: 16 = split across two stock Dense processes (high and low byte, as the
+    converted layers' default), 8 = one Dense; the threshold base at rest is vth_mant << 6 and
+    the state carries 64 * scale units per float unit, which also sets threshold_step and
+    adaptation_jump. Decays become 12-bit mantissas. ALIF dynamics are linear in (syn, mem, b,
+    a) and the spike test is a comparison, so a per-neuron scale changes nothing but rounding.
+    Observations travel as graded payloads of at most input_bits, fewer where layer 0's
+    weights need it."""
+    if weight_bits not in (8, 16):
+        raise ValueError(f"quantize_trained: weight_bits must be 8 or 16, got {weight_bits}")
+    split = weight_bits == 16
     absmax = np.broadcast_to(np.asarray(obs_absmax, dtype=np.float64), (graph.obs_dim,))
     if not np.all(np.isfinite(absmax)) or np.any(absmax < 0):
         raise ValueError(f"quantize_trained: input ranges must be finite and >= 0, got {absmax}")
     ranges = input_margin * np.where(absmax > 0, absmax, 1.0)
     first = graph.layers[0].synapse
-    for bits in range(input_bits, 1, -1):
-        # fewer payload bits until layer 0's weights use the 8-bit range (>= 128): with
-        # exponent -8 at its floor, finer payloads would leave the weights a few levels
-        input_scale = (2 ** (bits - 1) - 1) / ranges
-        first_layer = _layer(first.weight / input_scale[None, :], first.bias,
-                             np.ones(first.shape[0]), headroom_bits)
-        if np.abs(first_layer.weight).max() >= WEIGHT_MAX // 2:
-            break
-    input_bits = bits
+
+    def first_layer_at(payload_max: int) -> FixedLayer:
+        return _layer(first.weight * ranges[None, :] / payload_max, first.bias,
+                      np.ones(first.shape[0]), headroom_bits, split=split)
+    if split:    # balance the payload's and the weights' rounding, as for converted layers
+        input_bits = _balanced_payload_bits(first_layer_at, input_bits)
+    else:        # fewer payload bits until layer 0's weights use the 8-bit range (>= 128):
+        for bits in range(input_bits, 1, -1):   # at exponent -8, finer payloads would leave
+            if np.abs(first_layer_at(2 ** (bits - 1) - 1).weight).max() >= WEIGHT_MAX // 2:
+                break                           # the weights a few levels
+        input_bits = bits
+    input_scale = (2 ** (input_bits - 1) - 1) / ranges
+    first_layer = first_layer_at(2 ** (input_bits - 1) - 1)
     fixed_layers, decays, steps, jumps = [], [], [], []
     for k, layer in enumerate(graph.layers):
         q = first_layer if k == 0 else _layer(layer.synapse.weight, layer.synapse.bias,
-                                              np.ones(layer.synapse.shape[0]), headroom_bits)
+                                              np.ones(layer.synapse.shape[0]), headroom_bits,
+                                              split=split)
         state_scale = 64 * q.scale
         fixed_layers.append(q)
         decays.append(tuple(decay_mantissa(d) for d in
@@ -366,7 +384,7 @@ def quantize_trained(graph: TrainedSpikingGraph, obs_absmax: np.ndarray | float,
         steps.append(np.round(layer.threshold_step * state_scale).astype(np.int64))
         jumps.append(np.round(layer.adaptation_jump * state_scale).astype(np.int64))
     readout = _layer(graph.readout.synapse.weight, graph.readout.synapse.bias,
-                     np.ones(graph.act_dim), headroom_bits)
+                     np.ones(graph.act_dim), headroom_bits, split=split)
     fixed = TrainedFixedProfile(input_scale, input_bits, tuple(fixed_layers), tuple(decays),
                                 tuple(steps), tuple(jumps), readout,
                                 decay_mantissa(graph.readout.decay), headroom_bits)

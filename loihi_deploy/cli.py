@@ -288,7 +288,8 @@ def _cmd_train_snn(args, argv) -> None:
 
 def _cmd_deploy_snn(args, argv) -> None:
     from loihi_deploy.deploy_snn import deploy_trained, format_report, write_report
-    report = deploy_trained(args.run_dir, args.episodes, args.lava_episodes)
+    report = deploy_trained(args.run_dir, args.episodes, args.lava_episodes,
+                            weight_bits=args.weight_bits)
     report["command"] = " ".join(["loihi-deploy", *argv])
     print(format_report(report))
     if args.out:
@@ -547,6 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluation episodes (the training run's evaluation seeds) (20)")
     p.add_argument("--lava-episodes", type=int, default=20,
                    help="of those, how many also run on Lava fixed_pt, 0 = skip (20)")
+    p.add_argument("--weight-bits", type=int, choices=[8, 16], default=16,
+                   help="fixed-point weights: 16 = each layer's weights split across two stock "
+                        "Dense processes (high and low byte), 8 = one Dense per layer (16)")
     p.add_argument("--out", help="also write the report as JSON here")
     p.set_defaults(func=_cmd_deploy_snn)
 

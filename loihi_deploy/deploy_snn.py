@@ -94,8 +94,10 @@ def _torch_vs_emulator(policy, emulator, torch_run: dict) -> dict:
 
 
 def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
-                   lava_episodes: int = 20, progress: bool = True) -> dict:
-    """Compile, quantise and evaluate (module docstring). Returns the report dict."""
+                   lava_episodes: int = 20, progress: bool = True,
+                   weight_bits: int = 16) -> dict:
+    """Compile, quantise (weights of weight_bits: 16 split across two Dense processes per
+    layer, 8 one) and evaluate (module docstring). Returns the report dict."""
     from tqdm.auto import tqdm
 
     from loihi_deploy.compiler.frontend import load_trained_snn
@@ -115,7 +117,7 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
     calibration = rollout(TrainedEmulator(graph, CALIBRATION_EPISODES, "float"), task,
                           np.arange(CALIBRATION_SEED, CALIBRATION_SEED + CALIBRATION_EPISODES))
     absmax = np.abs(_inputs(calibration)).reshape(-1, graph.obs_dim).max(axis=0)
-    fixed_graph = quantize_trained(graph, absmax)
+    fixed_graph = quantize_trained(graph, absmax, weight_bits=weight_bits)
 
     rows, timings = {}, {}
     policy = _torch_policy(run_dir, graph.source["config"], env.obs_dim, env.act_dim,
@@ -162,6 +164,10 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
                         "deployed_synapses": int(sum(s[0] * s[1] for s in layers)
                                                  + graph.act_dim * layers[-1][0]),
                         "input_bits": fixed_graph.fixed.input_bits,
+                        "weight_bits": weight_bits,
+                        "dense_processes": sum(len(q.dense_parts) for q in
+                                               (*fixed_graph.fixed.layers,
+                                                fixed_graph.fixed.readout)),
                         "weight_exps": [q.weight_exp for q in fixed_graph.fixed.layers]},
             "rows": rows, "fidelity": fidelity, "lava": lava,
             "seconds": {k: round(v, 2) for k, v in timings.items()}}
@@ -198,8 +204,9 @@ def format_report(report: dict) -> str:
              f"network {net['inputs']} -> {' -> '.join(map(str, net['layers']))} -> "
              f"{net['actions']} (adaptive LIF, {net['substeps']} substeps per env step); "
              f"{net['trained_parameters']} trained parameters, {net['deployed_synapses']} "
-             f"synapses on chip; inputs {net['input_bits']}-bit payloads, weight exponents "
-             f"{net['weight_exps']}",
+             f"synapses on chip; inputs {net['input_bits']}-bit payloads, "
+             f"{net['weight_bits']}-bit weights ({net['dense_processes']} Dense processes), "
+             f"weight exponents {net['weight_exps']}",
              f"{'backend':<16}{'episodes':>9}{'success [95% CI]':>18}"
              f"{'final dist ± 95% CI':>22}{'on target':>11}{'cum. dist':>11}"]
     for name, row in report["rows"].items():

@@ -166,9 +166,10 @@ def _weights(path):
 def test_resumed_run_gives_the_uninterrupted_runs_numbers(tmp_path):
     from loihi_deploy.cli import main
     straight, split = tmp_path / "straight", tmp_path / "split"
-    assert main([*TINY, "--iterations", "3", "--out", str(straight)]) == 0
-    assert main([*TINY, "--iterations", "2", "--out", str(split)]) == 0
-    assert main([*TINY, "--iterations", "3", "--out", str(split)]) == 0   # continues: 2 -> 3
+    args = [*TINY, "--lr-schedule", "constant"]   # cosine's schedule follows --iterations
+    assert main([*args, "--iterations", "3", "--out", str(straight)]) == 0
+    assert main([*args, "--iterations", "2", "--out", str(split)]) == 0
+    assert main([*args, "--iterations", "3", "--out", str(split)]) == 0   # continues: 2 -> 3
     a, b = (json.loads((d / "metrics.json").read_text()) for d in (straight, split))
     drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa
     assert drop(a["history"]) == drop(b["history"]) and a["evaluation"] == b["evaluation"]
@@ -178,7 +179,7 @@ def test_resumed_run_gives_the_uninterrupted_runs_numbers(tmp_path):
     assert len(list((split / "episodes").glob("*.npz"))) == 3
     # finished: running it again trains nothing and leaves the files alone
     before = (split / "metrics.json").read_bytes()
-    assert main([*TINY, "--iterations", "3", "--out", str(split)]) == 0
+    assert main([*args, "--iterations", "3", "--out", str(split)]) == 0
     assert (split / "metrics.json").read_bytes() == before
 
 

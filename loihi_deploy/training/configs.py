@@ -75,7 +75,7 @@ class SNNTrainConfig:
     hidden: int = option(128, type=positive_int, help="hidden units per layer")
     rank: int = option(32, help="latent compression rank between spiking layers, 0 = off")
     substeps: int = option(7, type=positive_int, help="2 ms substeps per env step")
-    iterations: int = option(160, type=int_in(1, MAX_ITERATIONS), help="training iterations")
+    iterations: int = option(300, type=int_in(1, MAX_ITERATIONS), help="training iterations")
     episodes: int = option(8, type=int_in(1, MAX_EPISODES), help="episodes collected per iteration")
     model_batches: int = option(25, type=positive_int, help="forward-model updates per iteration")
     policy_batches: int = option(10, type=positive_int, help="policy updates per iteration")
@@ -95,7 +95,7 @@ class SNNTrainConfig:
     output_bound_weight: float = option(0.0, help="weight of a penalty on the policy's output "
                                                   "before tanh beyond +-3 (tanh's flat tails, "
                                                   "where gradients vanish); 0 = off")
-    lr_schedule: str = option("constant", choices=["constant", "cosine"],
+    lr_schedule: str = option("cosine", choices=["constant", "cosine"],
                               help="learning rates over the run (both networks): constant, or "
                                    "cosine from the initial ones down to a tenth at the last "
                                    "iteration")

@@ -9,8 +9,9 @@ Besides policy.pt, model.pt and metrics.json, a run folder holds
 
 Re-running train-snn on a folder that holds a checkpoint continues the run with the data,
 optimiser moments and random streams an uninterrupted run would have had, so its numbers are
-the same; a larger --iterations extends a finished run. Only --iterations, --threads,
---device and --kernels may differ from the saved configuration.
+the same; a larger --iterations extends a finished run (with --lr-schedule cosine the
+remaining iterations then follow the schedule of the new total). Only --iterations,
+--threads, --device and --kernels may differ from the saved configuration.
 
 Every file is read as untrusted input (docs/reliability.md): bounded sizes, torch files
 weights-only, npz without pickle, every shape checked against the run's configuration, and
