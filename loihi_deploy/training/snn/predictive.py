@@ -333,10 +333,9 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
                initial=done, total=cfg.iterations)
     result = None
     for iteration in bar:
-        for opt in (model_opt, policy_opt):
-            scale = learning_rate_scale(cfg.lr_schedule, iteration, cfg.iterations)
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * scale
+        scale = learning_rate_scale(cfg.lr_schedule, iteration, cfg.iterations)
+        for group in (*model_opt.param_groups, *policy_opt.param_groups):
+            group["lr"] = group["base_lr"] * scale
         seeds = rng.integers(0, 2 ** 31, cfg.episodes)
         batch = rollout(TorchController(policy, len(seeds)), cfg.task, seeds, cfg.noise, rng)
         save_episodes(out, iteration, batch)
