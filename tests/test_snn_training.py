@@ -226,6 +226,10 @@ def test_resume_refuses_other_settings_and_hostile_checkpoints(tmp_path, capsys)
     np.savez(episodes.open("wb"), obs=np.zeros((2, 5, 9)), act=np.zeros((2, 4, 6)),
              target=np.zeros((2, 3)))
     assert "00000.npz: obs is (2, 5, 9) float64, expected (2, 201, 6)" in refused()
+    np.savez_compressed(episodes.open("wb"), obs=np.zeros((2, 20_100, 9)),   # 2.9 MB of zeros
+                        act=np.zeros((2, 200, 6)), target=np.zeros((2, 3)))  # in a few KB
+    assert "00000.npz: zip member obs.npy declares 2894528 bytes, more than the 23392" \
+        in refused()
     episodes.write_bytes(b"not a zip")
     assert "00000.npz: unreadable episodes" in refused()
     (run / "checkpoint.pt").unlink()

@@ -1,4 +1,4 @@
-"""Checkpoints of `train-snn` and resuming from them (docs/snn_control.md, Resuming a run).
+"""Checkpoints of `train-snn` and resuming from them (docs/snn_control.md, Training: resume.py).
 
 Besides policy.pt, model.pt and metrics.json, a run folder holds
 
@@ -27,14 +27,15 @@ import zipfile
 import numpy as np
 import torch
 
-from loihi_deploy.compiler.files import (atomic_write_bytes, read_bounded, read_json_object,
-                                         read_torch_weights)
+from loihi_deploy.compiler.files import (FileTooLarge, atomic_write_bytes, read_bounded,
+                                         read_json_object, read_torch_weights, read_zip_member)
 from loihi_deploy.compiler.limits import MAX_ITERATIONS
 from loihi_deploy.training.checkpoint import torch_bytes
 from loihi_deploy.training.snn.tasks import EPISODE_STEPS, task_type
 
 CHANGEABLE_ON_RESUME = ("iterations", "threads", "device", "kernels", "out")
 CHECKPOINT = "checkpoint.pt"
+NPY_HEADER_BYTES = 4096     # an .npy member's header, besides its float64 data
 
 
 def episodes_path(out: pathlib.Path, iteration: int) -> pathlib.Path:
@@ -121,9 +122,15 @@ def load_episodes(path: pathlib.Path, cfg) -> dict:
     expected = {"obs": (cfg.episodes, EPISODE_STEPS + 1, env.obs_dim),
                 "act": (cfg.episodes, EPISODE_STEPS, env.act_dim),
                 "target": (cfg.episodes, env.target_dim)}
-    try:
-        with np.load(io.BytesIO(read_bounded(path)), allow_pickle=False) as data:
-            batch = {name: data[name] for name in expected}
+    batch = {}
+    try:   # each member bounded by its expected size: a compressed member cannot inflate past it
+        with zipfile.ZipFile(io.BytesIO(read_bounded(path))) as archive:
+            for name, shape in expected.items():
+                raw = read_zip_member(archive, f"{name}.npy", str(path),
+                                      limit=8 * int(np.prod(shape)) + NPY_HEADER_BYTES)
+                batch[name] = np.load(io.BytesIO(raw), allow_pickle=False)
+    except FileTooLarge as exc:      # its message names the file and the member
+        raise ValueError(str(exc)) from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: unreadable episodes ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
