@@ -52,6 +52,21 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def float_in(low: float, high: float) -> Callable[[str], float]:
+    """A parser type: a finite number in (low, high]."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low < value <= high:
+            raise argparse.ArgumentTypeError(f"expected a number in ({low}, {high}], got "
+                                             f"{text}")
+        return value
+    parse.__name__ = f"float_in_{low}_{high}"
+    return parse
+
+
 def flag_of(field: dataclasses.Field) -> str:
     return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
 

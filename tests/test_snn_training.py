@@ -237,6 +237,30 @@ def test_resume_refuses_other_settings_and_hostile_checkpoints(tmp_path, capsys)
     assert not list(run.glob(".*.tmp"))
 
 
+def test_policy_lr_sets_the_policy_optimiser_and_a_run_predating_it_still_resumes(tmp_path,
+                                                                                  capsys):
+    """--policy-lr is the policy's base learning rate (its time constants at 10x it); the
+    forward model keeps 1e-3. A run saved before a setting existed resumes with that
+    setting at its default, and is refused with any other value."""
+    from loihi_deploy.cli import main
+    run = tmp_path / "run"
+    assert main([*TINY, "--iterations", "1", "--policy-lr", "3e-4", "--out", str(run)]) == 0
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert [g["base_lr"] for g in state["policy_optimizer"]["param_groups"]] == \
+        pytest.approx([3e-4, 3e-3])
+    assert [g["base_lr"] for g in state["model_optimizer"]["param_groups"]] == [1e-3]
+    old = tmp_path / "old"
+    assert main([*TINY, "--iterations", "1", "--out", str(old)]) == 0
+    metrics = json.loads((old / "metrics.json").read_text())
+    del metrics["config"]["policy_lr"]             # as written before the option existed
+    (old / "metrics.json").write_text(json.dumps(metrics))
+    capsys.readouterr()
+    assert main([*TINY, "--iterations", "2", "--policy-lr", "3e-4", "--out", str(old)]) == 2
+    assert "other settings (policy_lr 0.001 -> 0.0003)" in capsys.readouterr().err
+    assert main([*TINY, "--iterations", "2", "--out", str(old)]) == 0
+    assert len(json.loads((old / "metrics.json").read_text())["history"]) == 2
+
+
 def test_cosine_schedule_runs_from_the_initial_learning_rate_to_a_tenth():
     from loihi_deploy.training.snn.predictive import learning_rate_scale
     scales = [learning_rate_scale("cosine", i, 5) for i in range(5)]

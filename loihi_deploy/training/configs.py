@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from loihi_deploy.compiler.limits import MAX_EPISODES, MAX_ITERATIONS
-from loihi_deploy.options import int_in, option, positive_int
+from loihi_deploy.options import float_in, int_in, option, positive_int
 
 
 @dataclasses.dataclass
@@ -95,6 +95,9 @@ class SNNTrainConfig:
     output_bound_weight: float = option(0.0, help="weight of a penalty on the policy's output "
                                                   "before tanh beyond +-3 (tanh's flat tails, "
                                                   "where gradients vanish); 0 = off")
+    policy_lr: float = option(1e-3, type=float_in(0.0, 1.0),
+                              help="the policy's Adam learning rate (its time constants, learned "
+                                   "as log tau, at 10x it); the forward model keeps 1e-3")
     lr_schedule: str = option("cosine", choices=["constant", "cosine"],
                               help="learning rates over the run (both networks): constant, or "
                                    "cosine from the initial ones down to a tenth at the last "

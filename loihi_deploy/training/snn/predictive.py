@@ -15,8 +15,8 @@ Per iteration:
   4. evaluate on fixed seeds: cumulative distance, success rate, time on target, and the
      forward model's one-step prediction MSE on the evaluation episodes (in delta_scale units:
      1.0 = errors as large as the changes themselves).
-Adam (lr 1e-3; time constants, learned as log tau, lr 1e-2; --lr-schedule cosine lowers both
-to a tenth by the last iteration), gradient norm clipped at 30.
+Adam (lr 1e-3, the policy's --policy-lr; time constants, learned as log tau, at 10x; --lr-schedule
+cosine lowers all to a tenth by the last iteration), gradient norm clipped at 30.
 """
 from __future__ import annotations
 
@@ -234,13 +234,14 @@ def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int,
     return torch.stack(losses).mean()
 
 
-def _optimizer(net) -> torch.optim.Optimizer:
-    """Adam: lr 1e-3, the time constants (log tau) 1e-2; each group keeps its `base_lr`."""
+def _optimizer(net, lr: float = 1e-3) -> torch.optim.Optimizer:
+    """Adam: `lr`, the time constants (log tau) 10 x lr; each group keeps its `base_lr`."""
     taus = {id(p) for p in net.time_constant_parameters()}
     rest = [p for p in net.parameters() if id(p) not in taus]
-    groups = [{"params": rest, "lr": 1e-3, "base_lr": 1e-3}]
+    groups = [{"params": rest, "lr": lr, "base_lr": lr}]
     if taus:
-        groups.append({"params": net.time_constant_parameters(), "lr": 1e-2, "base_lr": 1e-2})
+        groups.append({"params": net.time_constant_parameters(), "lr": 10 * lr,
+                       "base_lr": 10 * lr})
     return torch.optim.Adam(groups)
 
 
@@ -313,7 +314,7 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     env = task_type(cfg.task)
     model, policy = (net.to(device) for net in
                      build_networks(cfg, env.obs_dim, env.act_dim, env.target_dim))
-    model_opt, policy_opt = _optimizer(model), _optimizer(policy)
+    model_opt, policy_opt = _optimizer(model), _optimizer(policy, cfg.policy_lr)
     out = pathlib.Path(cfg.out_dir)
     buffer = EpisodeBuffer()
     resumed = load_checkpoint(out, cfg, policy, model, policy_opt, model_opt, rng)

@@ -80,7 +80,8 @@ def load_checkpoint(out: pathlib.Path, cfg, policy, model, policy_opt, model_opt
                          f"train-snn saved checkpoints, or not by train-snn), so it cannot be "
                          f"continued; use a new --out")
     saved = read_json_object(metrics_path, {"config": dict, "history": list})
-    _check_config(out, saved["config"], dataclasses.asdict(cfg))
+    _check_config(out, saved["config"], dataclasses.asdict(cfg),
+                  dataclasses.asdict(type(cfg)()))
     state = read_torch_weights(checkpoint_path)
     keys = ("iterations", "policy", "model", "policy_optimizer", "model_optimizer",
             "torch_rng", "numpy_rng")
@@ -142,9 +143,12 @@ def load_episodes(path: pathlib.Path, cfg) -> dict:
     return batch
 
 
-def _check_config(out: pathlib.Path, saved: dict, now: dict) -> None:
-    changed = [f"{key} {saved.get(key)!r} -> {value!r}" for key, value in now.items()
-               if key not in CHANGEABLE_ON_RESUME and saved.get(key) != value]
+def _check_config(out: pathlib.Path, saved: dict, now: dict, defaults: dict) -> None:
+    """Every setting but CHANGEABLE_ON_RESUME as saved; one the saved run predates (not in
+    its config) counts as its default."""
+    changed = [f"{key} {saved.get(key, defaults[key])!r} -> {value!r}"
+               for key, value in now.items()
+               if key not in CHANGEABLE_ON_RESUME and saved.get(key, defaults[key]) != value]
     if changed:
         raise ValueError(f"{out}: holds a run with other settings ({'; '.join(changed)}); "
                          f"re-run with its settings to continue it, or use a new --out")
