@@ -296,9 +296,9 @@ class _CountingEmulator(Emulator):
     def act(self, obs):
         actions = super().act(obs)
         # every event (and non-zero observation payload) reaches each out-going synapse
-        self.events_log.append([c.sum(axis=1) for c in self.last_event_counts])
-        self.sops_log.append(sum(c @ f for c, f in zip(self.last_event_counts,
-                                                       self.fan_outs[1:])))
+        counts = self.last_event_counts     # counted from the decision's codes when read
+        self.events_log.append([c.sum(axis=1) for c in counts])
+        self.sops_log.append(sum(c @ f for c, f in zip(counts, self.fan_outs[1:])))
         self.input_log.append((obs != 0) @ self.fan_outs[0])
         return actions
 

@@ -8,8 +8,9 @@ Per decision (one env step), for the (B, obs_dim) observation batch:
     for t = 1..T: layer l runs neurons.layer_step on its synaptic input (l > 0:
     dense_l(codes_{l-1}[t])), and the readout runs neurons.readout_step on
     dense_r(codes_last[t]);  action = codec.decode(accumulator).
-    Layers are feed-forward, so the emulator runs layer 0 for all T steps, then layer 1 on
-    dense_1 of layer 0's (T, B, n) codes as one (T*B, n) product, and so on: fewer and
+    Layers are feed-forward, so the emulator runs layer 0 for all T steps (in blocks of steps
+    where one layer's codes would exceed CODES_BLOCK_BYTES), then layer 1 on dense_1 of
+    layer 0's (T, B, n) codes as one (T*B, n) product, and so on: fewer and
     larger BLAS calls for the same sums (exact in fixed point; in float a larger product's
     BLAS kernel may round the last bit differently, about 1e-15 of an action in float64).
 dense(x) is W_eff @ x in float (W_eff = W * unit of the previous layer); in fixed point it is
@@ -151,6 +152,9 @@ def input_exponents(graph: SpikingGraph, profile: str) -> list[int]:
 
 
 PRECISIONS = {"float64": np.float64, "float32": np.float32}
+# one layer's event codes held at once (64 MB): bounds memory at large T x batch x width;
+# the benchmarks' sizes fit one block
+CODES_BLOCK_BYTES = 2 ** 26
 
 
 class Emulator:
@@ -195,7 +199,11 @@ class Emulator:
         self.input_clips = np.zeros(self.batch_size, dtype=np.int64)
         self.v0: list[np.ndarray] = []
         self.clip = graph.membrane.clip
-        self._last_codes: list[np.ndarray] = []         # (T, B, n) event codes, last decision
+        self._last_codes: list = []      # per layer (k, B, n): the last block's event codes
+        self._counts_before: list = []   # per layer (B, n): events in the decision's earlier blocks
+        widest = max(th.size for th in self.thetas)
+        self.block_steps = max(1, CODES_BLOCK_BYTES // (self.batch_size * widest *
+                                                        np.dtype(self.dtype).itemsize))
         self.last_residuals: list[np.ndarray] = []      # (B, n) CRPI's dv, last decision:
         #                                                 max(v[T] - v[0], -emitted)
         self.reset()
@@ -214,7 +222,8 @@ class Emulator:
     @property
     def last_event_counts(self) -> list[np.ndarray]:
         """Per hidden layer, events per neuron (B, n) in the last decision (float64)."""
-        return [np.count_nonzero(codes, axis=0).astype(np.float64) for codes in self._last_codes]
+        return [before + np.count_nonzero(codes, axis=0).astype(np.float64)
+                for before, codes in zip(self._counts_before, self._last_codes)]
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs)
@@ -228,28 +237,35 @@ class Emulator:
         steps, rows = self.graph.timesteps, self.batch_size
         first_input = self.synapses[0](x.astype(self.dtype, copy=False))
         later_input = first_input if coding == "rate" else np.zeros_like(first_input)
-        syn_in = [first_input] + [later_input] * (steps - 1)    # per step t = 1..T
-        states, self._last_codes = [], []
-        # layer by layer over all T steps (a layer's step t needs only the layer below's
-        # step t), so each next layer's T synaptic products are one (T*B, n) product
-        for layer, (v0, theta, bias) in enumerate(zip(self.v0, self.thetas, self.biases)):
-            state = neurons.decision_start(v0, bias, model)
-            codes = np.empty((steps, *v0.shape), dtype=v0.dtype)     # (T, B, n)
-            for t in range(1, steps + 1):
-                state, codes[t - 1], saturated = neurons.layer_step(
-                    state, syn_in[t - 1], t, theta, bias, model, arith, self.input_exps[layer])
+        states = [neurons.decision_start(v0, bias, model) for v0, bias in zip(self.v0, self.biases)]
+        self._counts_before, self._last_codes = [0] * len(self.v0), [None] * len(self.v0)
+        acc = np.zeros((rows, self.graph.act_dim), dtype=self.dtype)
+        # Layer by layer over a block of steps (a layer's step t needs only the layer below's
+        # step t), so the next layer's input for the block is one (k*B, n) product; a block
+        # is all T steps unless one layer's codes would pass CODES_BLOCK_BYTES
+        for first in range(1, steps + 1, self.block_steps):
+            block = range(first, min(first + self.block_steps, steps + 1))
+            syn_in = [first_input if t == 1 else later_input for t in block]
+            for layer, (theta, bias) in enumerate(zip(self.thetas, self.biases)):
+                if first > 1:     # the previous block's events, before its codes are dropped
+                    self._counts_before[layer] += np.count_nonzero(self._last_codes[layer],
+                                                                   axis=0)
+                codes = np.empty((len(block), rows, theta.size), dtype=self.v0[layer].dtype)
+                for i, t in enumerate(block):
+                    states[layer], codes[i], saturated = neurons.layer_step(
+                        states[layer], syn_in[i], t, theta, bias, model, arith,
+                        self.input_exps[layer])
+                    if fixed:
+                        self.saturations += saturated
+                self._last_codes[layer] = codes
+                synapse = (self.synapses[layer + 1] if layer + 1 < len(self.thetas)
+                           else self.readout)
+                syn_in = synapse(codes.reshape(len(block) * rows, -1)).reshape(
+                    len(block), rows, -1)
+            for i, t in enumerate(block):
+                acc, saturated = neurons.readout_step(acc, syn_in[i], t, coding, arith)
                 if fixed:
                     self.saturations += saturated
-            states.append(state)
-            self._last_codes.append(codes)
-            synapse = (self.synapses[layer + 1] if layer + 1 < len(self.thetas)
-                       else self.readout)
-            syn_in = synapse(codes.reshape(steps * rows, -1)).reshape(steps, rows, -1)
-        acc = np.zeros((rows, self.graph.act_dim), dtype=self.dtype)
-        for t in range(1, steps + 1):
-            acc, saturated = neurons.readout_step(acc, syn_in[t - 1], t, coding, arith)
-            if fixed:
-                self.saturations += saturated
         self.last_residuals = [np.maximum(state.v - v0, -state.emitted)
                                for v0, state in zip(self.v0, states)]
         self.v0 = [neurons.next_initial_potential(self.kind, v0, state.v, state.emitted, theta,

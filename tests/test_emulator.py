@@ -133,3 +133,30 @@ def _activations(ann, obs):
     activations = []
     ann.forward(obs, activations)
     return activations
+
+
+@pytest.mark.parametrize("neuron", ["if", "dc:4"])
+def test_steps_in_blocks_give_what_one_block_gives(neuron, monkeypatch):
+    """Where one layer's event codes would pass CODES_BLOCK_BYTES the emulator runs a decision
+    in blocks of steps: in fixed point the actions, event counts and saturation counts are
+    exactly those of one block of all T steps."""
+    from loihi_deploy.compiler.ir import NeuronModel
+    from loihi_deploy.compiler.quantize import quantize
+    from loihi_deploy.sim_backend import emulator
+    ann = random_ann(obs_dim=7, hidden=(24, 16), act_dim=3, seed=2)
+    states = np.random.default_rng(2).normal(0, 2, (400, 7))
+    acts = []
+    ann.forward(states, acts)
+    graph = quantize(convert(ann, Calibration(tuple(a.max(axis=0) for a in acts), {}), 7,
+                             MembranePolicy("crpi", 0.5), neuron=NeuronModel.parse(neuron)),
+                     np.abs(states).max(axis=0))
+    whole = Emulator(graph, 5, profile="fixed")
+    monkeypatch.setattr(emulator, "CODES_BLOCK_BYTES", 3 * 5 * 24 * 8)   # blocks of 3 steps
+    blocked = Emulator(graph, 5, profile="fixed")
+    assert whole.block_steps >= 7 and blocked.block_steps == 3
+    for obs in np.random.default_rng(5).normal(0, 2, (12, 5, 7)):
+        np.testing.assert_array_equal(whole.act(obs), blocked.act(obs))
+        for a, b in zip(whole.last_event_counts, blocked.last_event_counts):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(whole.saturations, blocked.saturations)
+    assert sum(c.sum() for c in blocked.last_event_counts) > 0

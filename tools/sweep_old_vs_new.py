@@ -66,7 +66,8 @@ def child(tree: pathlib.Path, method: str, episodes: int) -> dict:
     graph = quantize(graph, np.asarray(cal.info["obs_absmax"]))
     alphas = list(np.linspace(0, 1, 11).round(3))
     seeds = perf.episode_seeds(100, episodes)
-    result = {"code": perf.__file__}
+    from loihi_deploy.sim_backend import emulator
+    result = {"code": emulator.__file__}     # measure() checks it lies in `tree`
     if method == "loop":
         start = time.perf_counter()
         returns = perf.official_style_sweep(graph, ENV_ID, alphas, seeds)
@@ -76,11 +77,10 @@ def child(tree: pathlib.Path, method: str, episodes: int) -> dict:
     start = time.perf_counter()
     returns = perf.emulator_sweep(graph, ENV_ID, alphas, seeds, profile, workers, precision)
     seconds = time.perf_counter() - start
-    from loihi_deploy.sim_backend.emulator import Emulator
-    emulator = Emulator(graph, 110, alpha=np.repeat(alphas, 10), profile=profile,
-                        precision=precision)
+    replay = emulator.Emulator(graph, 110, alpha=np.repeat(alphas, 10), profile=profile,
+                               precision=precision)
     observations = np.random.default_rng(0).normal(0, 1, (40, 110, graph.obs_dim))
-    actions = np.stack([emulator.act(obs) for obs in observations])
+    actions = np.stack([replay.act(obs) for obs in observations])
     return {**result, "seconds": seconds, "mean_return": float(returns.mean()),
             "actions": actions.tolist()}
 
@@ -91,7 +91,10 @@ def measure(tree: pathlib.Path, method: str, episodes: int) -> dict:
                          cwd=tree)
     if out.returncode != 0:
         sys.exit(f"{method} in {tree} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if not pathlib.Path(result["code"]).resolve().is_relative_to(tree.resolve()):
+        sys.exit(f"{method}: ran {result['code']}, not {tree}'s code")
+    return result
 
 
 def main() -> None:
