@@ -25,8 +25,10 @@ def run_demo(out_dir: str = "out/demo", timesteps: int = 16, episodes: int = 30,
     print(f"policy {DEMO_POLICY}: {ann.obs_dim} -> "
           f"{' -> '.join(str(h.shape[0]) for h in ann.hidden)} -> {ann.act_dim} (ReLU, tanh head)")
     graph = compile_policy(ann, DEMO_ENV, timesteps, MembranePolicy("crpi", 0.0), progress=True)
+    rule = "per-neuron max" if graph.calibration["method"] == "max" else \
+        f"per-neuron {graph.calibration['percentile']:g}th percentile"
     print(f"calibrated on {graph.calibration['states']} states "
-          f"({graph.calibration['episodes']} ANN episodes, per-neuron max)")
+          f"({graph.calibration['episodes']} ANN episodes, {rule})")
     result = sweep(graph, ann, DEMO_ENV, alphas, episodes, progress=True,
                    test_episodes=episodes)
     print(format_sweep_table(result))

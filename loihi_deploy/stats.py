@@ -70,6 +70,25 @@ def bootstrap_ci(x, statistic=np.mean, confidence: float = 0.95, resamples: int 
         float(np.percentile(values, 100 - tail))
 
 
+def group_effect(groups) -> tuple[float, float]:
+    """How much a factor (e.g. the calibration seed) moves the mean beyond episode noise:
+    one-way random-effects ANOVA over `groups` (k sequences of per-episode values, k >= 2,
+    each >= 2 long). Returns (std of the factor's effect on the mean, p-value of the F test
+    that it is zero). The std of the k group means holds that effect plus each mean's own
+    episode noise (within-group variance / n); the noise part is subtracted (0 when the
+    means spread no more than noise explains)."""
+    from scipy import stats
+    groups = [np.asarray(g, dtype=np.float64).ravel() for g in groups]
+    if len(groups) < 2 or min(g.size for g in groups) < 2:
+        raise ValueError("group_effect needs at least 2 groups of at least 2 values")
+    means = np.array([g.mean() for g in groups])
+    noise = np.mean([g.var(ddof=1) / g.size for g in groups])   # variance of one group's mean
+    effect = float(np.sqrt(max(means.var(ddof=1) - noise, 0.0)))
+    p_value = float(stats.f_oneway(*groups).pvalue) if noise > 0 else \
+        float(means.var(ddof=1) == 0)
+    return effect, p_value
+
+
 @dataclasses.dataclass(frozen=True)
 class ReplayCheck:
     """Replayed vs recorded evaluation: the difference of means and its interval."""

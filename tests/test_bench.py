@@ -61,8 +61,18 @@ def test_bench_quick_writes_every_part(tmp_path):
     for row in conversion:   # the selected alpha is reported on other episodes than chosen on
         assert row["test"]["reset_seeds"][0] == 10100 and row["selected_alpha"] in row["alphas"]
     calibration = json.loads((tmp_path / "quick_calibration.json").read_text())
-    assert {r["method"] for r in calibration} == {"max", "p99.9"}
+    assert {r["method"] for r in calibration} == {"max", "p99.9@2"}
     assert all(len(r["seed_means"]) == 2 for r in calibration)
+
+
+def test_calibration_methods_name_their_episode_count():
+    from loihi_deploy.studies.bench.calibration import CALIB_EPISODES, method_episodes
+    assert method_episodes("max") == ("max", None, CALIB_EPISODES)
+    assert method_episodes("p99.9@50") == ("percentile", 99.9, 50)
+    assert method_episodes("max+snn@3") == ("max+snn", None, 3)
+    for bad in ("mean", "max@", "max@5x", "max@-1", "p", "p0", "p101", "pmax"):
+        with pytest.raises(ValueError, match="unknown calibration method"):
+            method_episodes(bad)
 
 
 def test_sweep_on_ray_local_mode_gives_the_process_results(idp):

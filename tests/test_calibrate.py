@@ -20,6 +20,22 @@ def test_max_and_percentile_per_neuron():
         thresholds_from_states(ann, states, "mean")
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 256, 1000])
+@pytest.mark.parametrize("q", [50, 99, 99.9, 100])
+def test_percentile_from_the_largest_values_is_numpys(chunk, q):
+    """Only the values at or above the percentile's lower order statistic are kept between
+    chunks; the result is numpy's percentile to the last bit, whatever the chunking."""
+    ann = random_ann()
+    states = np.random.default_rng(1).normal(size=(1001, ann.obs_dim))
+    chunks = []      # forward in the same chunks: BLAS may round a batch of 1 differently
+    for start in range(0, len(states), chunk):
+        chunks.append([])
+        ann.forward(states[start:start + chunk], chunks[-1])
+    acts = [np.concatenate(layer) for layer in zip(*chunks)]
+    for a, p in zip(acts, thresholds_from_states(ann, states, "percentile", q, chunk)):
+        np.testing.assert_array_equal(p, np.percentile(a, q, axis=0))
+
+
 def test_calibration_is_seeded_and_counts_states():
     from loihi_deploy.api import calibrate_policy, load_ann
     ann = load_ann("inverted_double_pendulum_v5_td3")

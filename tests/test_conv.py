@@ -80,6 +80,10 @@ def test_thresholds_are_per_channel():
     np.testing.assert_allclose(per_channel[:, 0],
                                activations[0].reshape(40, 4, -1).max(axis=(0, 2)))
     assert thresholds[2].shape == (16,)   # dense: one per neuron
+    p99 = thresholds_from_states(ann, _pixels(40), "percentile", 99, chunk=7)[0]
+    per_position = activations[0].reshape(40, 4, -1).transpose(1, 0, 2).reshape(4, -1)
+    np.testing.assert_allclose(p99.reshape(4, -1)[:, 0], np.percentile(per_position, 99, axis=1),
+                               rtol=1e-12)
 
 
 def test_quantised_convolutions_cannot_reach_lavas_24_bit_clamp():

@@ -1,6 +1,7 @@
 """Honest selection: a knob chosen on some episodes is reported on others, and "better" needs
 the paired 95% CI of the difference to exclude 0; aggregates carry bootstrap CIs and IQMs."""
 import numpy as np
+import pytest
 
 from loihi_deploy.api import HeldOut, SweepResult, format_sweep_table
 from loihi_deploy.stats import bootstrap_ci, interquartile_mean
@@ -40,3 +41,18 @@ def test_success_interval_is_wilsons_and_stays_in_the_unit_interval():
     assert abs(low - 0.7864) < 1e-3 and abs(high - 0.9565) < 1e-3
     assert success_ci95(0, 20)[0] == 0.0 and 0.15 < success_ci95(0, 20)[1] < 0.17
     assert success_ci95(20, 20)[1] == 1.0 and success_ci95(20, 20)[0] < 1.0
+
+
+def test_group_effect_separates_a_seed_effect_from_episode_noise():
+    """Calibration-seed groups: pure episode noise gives (almost) no effect and a large p; a
+    shift of the group means by 0, 1, .., 4 episode stds is found, near its true std 1.58."""
+    from loihi_deploy.stats import group_effect
+    rng = np.random.default_rng(0)
+    noise = [rng.normal(0, 1, 400) for _ in range(5)]
+    effect, p_value = group_effect(noise)
+    assert effect < 0.1 and p_value > 0.01
+    shifted = [g + k for k, g in enumerate(noise)]
+    effect, p_value = group_effect(shifted)
+    assert abs(effect - np.std(np.arange(5), ddof=1)) < 0.1 and p_value < 1e-6
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        group_effect([np.ones(3)])

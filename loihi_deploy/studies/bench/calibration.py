@@ -10,13 +10,15 @@ insensitive to its seed when the spread is no larger than that CI (docs/calibrat
 Methods (compiler.calibrate, loihi_deploy.api.calibrate_policy): "max" (the paper's per-neuron
 maximum over 10 ANN episodes), "p99.9" (the per-neuron 99.9th percentile over the same
 states), "max+snn" (the maximum over the ANN's states and the states the converted SNN
-visits in closed loop from the same reset seeds).
+visits in closed loop from the same reset seeds). A method name may end in "@N": the same
+method on N ANN episodes instead of CALIB_EPISODES ("max@50": the maximum over 50 episodes,
+reset seeds seed..seed+49).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from loihi_deploy.stats import mean_ci95
+from loihi_deploy.stats import group_effect, mean_ci95
 
 CALIB_SEEDS = (0, 1000, 2000, 3000, 4000)
 CALIB_METHODS = ("max", "p99.9", "max+snn")
@@ -24,9 +26,28 @@ CALIB_CONFIGS = (("if", 16), ("mt:4", 2), ("dc:4", 2))
 CALIB_EPISODES = 10
 
 
+def method_episodes(method: str) -> tuple[str, float | None, int]:
+    """Method name -> (method, percentile, episodes): "max@50" -> ("max", None, 50),
+    "p99.9" -> ("percentile", 99.9, CALIB_EPISODES), "max+snn" -> ("max+snn", None, ...)."""
+    name, at, episodes = method.partition("@")
+    percentile = None
+    if name.startswith("p"):
+        try:
+            percentile = float(name[1:])
+        except ValueError:
+            percentile = -1.0
+    if (name not in ("max", "max+snn") and not 0 < (percentile or -1) <= 100) or \
+            (at and not (episodes.isdigit() and int(episodes) > 0)):
+        raise ValueError(f"unknown calibration method {method!r}: max, pQ (percentile Q) or "
+                         f"max+snn, optionally @EPISODES")
+    return ("percentile" if percentile else name), percentile, \
+        int(episodes) if at else CALIB_EPISODES
+
+
 def _calibration(ann, spec, method: str, seed: int, neuron, T: int):
-    """Thresholds by `method` from the states of CALIB_EPISODES ANN episodes from reset seed
-    `seed` (and, for max+snn, those the converted SNN (neuron, T) visits from the same seeds)."""
+    """Thresholds by `method` from the states of its ANN episodes (method_episodes) from reset
+    seed `seed` (and, for max+snn, those the converted SNN (neuron, T) visits from the same
+    seeds)."""
     from loihi_deploy.api import calibrate_policy
     from loihi_deploy.compiler.calibrate import calibrate
     from loihi_deploy.compiler.convert import convert
@@ -34,18 +55,17 @@ def _calibration(ann, spec, method: str, seed: int, neuron, T: int):
     from loihi_deploy.runtime.closed_loop import AnnController, visited_states
     from loihi_deploy.sim_backend.emulator import Emulator
     env = dict(env_kwargs=spec.env_kwargs)
-    if method == "p99.9":
-        return calibrate_policy(ann, spec.env_id, CALIB_EPISODES, seed, "percentile", 99.9,
-                                **env)
-    if method == "max":
-        return calibrate_policy(ann, spec.env_id, CALIB_EPISODES, seed, "max", **env)
-    ann_states = visited_states(AnnController(ann), spec.env_id, CALIB_EPISODES, seed, **env)
-    info = {"env_id": spec.env_id, "env_kwargs": spec.env_kwargs, "episodes": CALIB_EPISODES,
+    name, percentile, episodes = method_episodes(method)
+    if name == "percentile":
+        return calibrate_policy(ann, spec.env_id, episodes, seed, name, percentile, **env)
+    if name == "max":
+        return calibrate_policy(ann, spec.env_id, episodes, seed, "max", **env)
+    ann_states = visited_states(AnnController(ann), spec.env_id, episodes, seed, **env)
+    info = {"env_id": spec.env_id, "env_kwargs": spec.env_kwargs, "episodes": episodes,
             "seed": seed}
     first = calibrate(ann, ann_states, "max", info=info)
     graph = convert(ann, first, T, MembranePolicy("crpi", 0.5), spec.env_id, neuron)
-    snn_states = visited_states(Emulator(graph, CALIB_EPISODES), spec.env_id, CALIB_EPISODES,
-                                seed, **env)
+    snn_states = visited_states(Emulator(graph, episodes), spec.env_id, episodes, seed, **env)
     return calibrate(ann, np.concatenate([ann_states, snn_states]), "max", info=info)
 
 
@@ -70,7 +90,7 @@ def calibration_part(specs, episodes: int, seeds=CALIB_SEEDS, methods=CALIB_METH
         for method in methods:
             cells: dict = {}
             for seed in seeds:
-                shared = None if method == "max+snn" else \
+                shared = None if method_episodes(method)[0] == "max+snn" else \
                     _calibration(ann, spec, method, seed, None, 0)
                 for neuron_text, T in configs:
                     neuron = NeuronModel.parse(neuron_text)
@@ -101,27 +121,40 @@ def calibration_part(specs, episodes: int, seeds=CALIB_SEEDS, methods=CALIB_METH
 
 def format_calibration(rows: list[dict]) -> str:
     lines = ["Deployed return (CRPI alpha 0.5, nothing tuned) over calibration seeds "
-             f"{', '.join(map(str, rows[0]['calib_seeds']))} (10 ANN episodes each), "
+             f"{', '.join(map(str, rows[0]['calib_seeds']))} (ANN episodes each: "
+             f"{CALIB_EPISODES}, or N for a method named @N), "
              f"{rows[0]['episodes']} evaluation episodes per seed (reset seeds 100..). mean: "
              "over seeds of the mean return (% of the ANN); spread: std of the per-seed means; "
              "CI: the episode 95% CI of one seed's mean (average over seeds). **bold** spread: "
-             "larger than the CI (the seed matters more than the episode noise).", "",
-             "| policy | method | neuron | T | profile | mean (% ANN) | spread | CI | spread <= CI |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "larger than the CI (the seed matters more than the episode noise). seed effect: "
+             "the spread left after subtracting what episode noise explains, and p: the F "
+             "test that the seed has no effect (one-way ANOVA, stats.group_effect); p < 0.05 "
+             "flags about 1 row in 20 by chance alone.", "",
+             "| policy | method | neuron | T | profile | mean (% ANN) | spread | CI | "
+             "spread <= CI | seed effect | p |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ok = r["seed_spread_std"] <= r["episode_ci95"]
         spread = f"{r['seed_spread_std']:.0f}" if ok else f"**{r['seed_spread_std']:.0f}**"
+        effect, p_value = group_effect(r["returns"])
         lines.append(f"| {r['policy']} | {r['method']} | {r['neuron']} | {r['timesteps']} | "
                      f"{r['profile']} | {r['mean']:.0f} ({r['mean'] / r['ann']:.0%}) | "
-                     f"{spread} | {r['episode_ci95']:.0f} | {'yes' if ok else 'no'} |")
+                     f"{spread} | {r['episode_ci95']:.0f} | {'yes' if ok else 'no'} | "
+                     f"{effect:.0f} | {p_value:.2g} |")
     lines += ["", "Per method and profile, over every policy and config: rows with spread <= CI, "
-              "and the mean ratio to the ANN:", "", "| method | profile | spread <= CI | mean "
-              "% ANN |", "|---|---|---|---|"]
+              "rows where the seed's effect is detectable (p < 0.05), the median seed effect "
+              "in % of the ANN's return, and the mean ratio to the ANN:", "",
+              "| method | profile | spread <= CI | p < 0.05 | median seed effect | mean % ANN |",
+              "|---|---|---|---|---|---|"]
     for method in dict.fromkeys(r["method"] for r in rows):
         for profile in ("float", "fixed"):
             mine = [r for r in rows if r["method"] == method and r["profile"] == profile]
             if mine:
                 ok = sum(r["seed_spread_std"] <= r["episode_ci95"] for r in mine)
+                effects = [group_effect(r["returns"]) for r in mine]
+                detected = sum(p_value < 0.05 for _, p_value in effects)
+                effect = np.median([e / r["ann"] for (e, _), r in zip(effects, mine)])
                 ratio = np.mean([r["mean"] / r["ann"] for r in mine])
-                lines.append(f"| {method} | {profile} | {ok} of {len(mine)} | {ratio:.1%} |")
+                lines.append(f"| {method} | {profile} | {ok} of {len(mine)} | {detected} of "
+                             f"{len(mine)} | {effect:.1%} | {ratio:.1%} |")
     return "\n".join(lines) + "\n"
