@@ -30,18 +30,20 @@ def method_episodes(method: str) -> tuple[str, float | None, int]:
     """Method name -> (method, percentile, episodes): "max@50" -> ("max", None, 50),
     "p99.9" -> ("percentile", 99.9, CALIB_EPISODES), "max+snn" -> ("max+snn", None, ...)."""
     name, at, episodes = method.partition("@")
-    percentile = None
-    if name.startswith("p"):
-        try:
-            percentile = float(name[1:])
-        except ValueError:
-            percentile = -1.0
-    if (name not in ("max", "max+snn") and not 0 < (percentile or -1) <= 100) or \
-            (at and not (episodes.isdigit() and int(episodes) > 0)):
+    percentile = _number(name[1:]) if name.startswith("p") else None
+    valid_name = name in ("max", "max+snn") or (percentile is not None and 0 < percentile <= 100)
+    if not valid_name or (at and not (episodes.isdigit() and int(episodes) > 0)):
         raise ValueError(f"unknown calibration method {method!r}: max, pQ (percentile Q) or "
                          f"max+snn, optionally @EPISODES")
-    return ("percentile" if percentile else name), percentile, \
+    return ("percentile" if percentile is not None else name), percentile, \
         int(episodes) if at else CALIB_EPISODES
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _calibration(ann, spec, method: str, seed: int, neuron, T: int):
@@ -133,10 +135,11 @@ def format_calibration(rows: list[dict]) -> str:
              "| policy | method | neuron | T | profile | mean (% ANN) | spread | CI | "
              "spread <= CI | seed effect | p |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    effects = {id(r): group_effect(r["returns"]) for r in rows}     # (std, p) per row
     for r in rows:
         ok = r["seed_spread_std"] <= r["episode_ci95"]
         spread = f"{r['seed_spread_std']:.0f}" if ok else f"**{r['seed_spread_std']:.0f}**"
-        effect, p_value = group_effect(r["returns"])
+        effect, p_value = effects[id(r)]
         lines.append(f"| {r['policy']} | {r['method']} | {r['neuron']} | {r['timesteps']} | "
                      f"{r['profile']} | {r['mean']:.0f} ({r['mean'] / r['ann']:.0%}) | "
                      f"{spread} | {r['episode_ci95']:.0f} | {'yes' if ok else 'no'} | "
@@ -151,9 +154,8 @@ def format_calibration(rows: list[dict]) -> str:
             mine = [r for r in rows if r["method"] == method and r["profile"] == profile]
             if mine:
                 ok = sum(r["seed_spread_std"] <= r["episode_ci95"] for r in mine)
-                effects = [group_effect(r["returns"]) for r in mine]
-                detected = sum(p_value < 0.05 for _, p_value in effects)
-                effect = np.median([e / r["ann"] for (e, _), r in zip(effects, mine)])
+                detected = sum(effects[id(r)][1] < 0.05 for r in mine)
+                effect = np.median([effects[id(r)][0] / r["ann"] for r in mine])
                 ratio = np.mean([r["mean"] / r["ann"] for r in mine])
                 lines.append(f"| {method} | {profile} | {ok} of {len(mine)} | {detected} of "
                              f"{len(mine)} | {effect:.1%} | {ratio:.1%} |")
