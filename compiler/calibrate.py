@@ -3,8 +3,9 @@
 The states come from closed-loop rollouts of the deterministic ANN, recorded by the runtime
 (runtime.closed_loop.visited_states; loihi_deploy.api.calibrate_policy does both). Every
 hidden ReLU output on every state is computed here. theta = per-neuron max (the paper's
-default) or a per-neuron percentile; convolutional layers get one theta per channel (max or
-percentile over all its positions). Neurons that never activate get theta = 0 (silent).
+default), a per-neuron percentile of all states, or (episode-max) a per-neuron percentile of
+the episodes' maxima; convolutional layers get one theta per channel (over all its
+positions). Neurons that never activate get theta = 0 (silent).
 """
 from __future__ import annotations
 
@@ -22,18 +23,37 @@ class Calibration:
     info: dict
 
 
+METHODS = ("max", "percentile", "episode-max")
+DEFAULT_PERCENTILE = {"percentile": 99.99, "episode-max": 90.0}   # when percentile is None
+
+
 def thresholds_from_states(ann: AnnGraph, states: np.ndarray, method: str = "max",
-                           percentile: float = 99.99, chunk: int = 256) -> tuple[np.ndarray, ...]:
+                           percentile: float | None = None, chunk: int = 256,
+                           episode_lengths=None) -> tuple[np.ndarray, ...]:
     """Per-neuron max or percentile of each hidden layer's activations on `states` (run in
-    chunks of `chunk` rows). A convolution's neurons share one threshold per channel: the max
+    chunks of `chunk` rows); episode-max: the `percentile`-th percentile over the episodes
+    (consecutive runs of `episode_lengths` states) of each episode's per-neuron max.
+    percentile None: the method's DEFAULT_PERCENTILE. A convolution's neurons share one threshold per channel: the max
     or percentile over every position of the channel. The percentile is numpy's (linear
     interpolation between the order statistics around (N - 1) q / 100), computed from the
     largest values only: the N - floor((N - 1) q / 100) that reach it, so memory stays that
     small (51 values per neuron for 99.9 over 50,000 states) however many states there are."""
-    if method not in ("max", "percentile"):
-        raise ValueError(f"calibration method must be 'max' or 'percentile', got {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"calibration method must be one of {', '.join(METHODS)}, got "
+                         f"{method!r}")
+    percentile = DEFAULT_PERCENTILE.get(method, 100.0) if percentile is None else percentile
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+    if method == "episode-max":
+        lengths = np.asarray(episode_lengths if episode_lengths is not None else [], dtype=int)
+        if len(lengths) == 0 or (lengths < 1).any() or lengths.sum() != len(states):
+            raise ValueError(f"episode-max calibration needs the episodes' lengths (each >= 1, "
+                             f"{len(states)} states in all), got {lengths.tolist()[:8]}")
+        ends = np.cumsum(lengths)
+        maxima = [thresholds_from_states(ann, states[end - n:end], "max", chunk=chunk)
+                  for n, end in zip(lengths, ends)]          # per episode, per layer (n_l,)
+        return tuple(np.percentile(np.stack(layer), percentile, axis=0)
+                     for layer in zip(*maxima))
     largest: list = [None] * len(ann.hidden)      # per layer (channels, <= keep) largest
     position = [0.0] * len(ann.hidden)            # per layer (N - 1) q / 100
     keep = [1] * len(ann.hidden)                  # per layer N - floor(position)
@@ -76,14 +96,17 @@ def _by_channel(layer, activations: np.ndarray) -> np.ndarray:
 
 
 def calibrate(ann: AnnGraph, states: np.ndarray, method: str = "max",
-              percentile: float = 99.99, info: dict | None = None) -> Calibration:
+              percentile: float | None = None, info: dict | None = None,
+              episode_lengths=None) -> Calibration:
     """Thresholds from `states` (N, obs_dim) and the per-input absolute maxima the quantiser
-    scales the observations by; `info` (where the states came from) is kept with them."""
+    scales the observations by; `info` (where the states came from) is kept with them.
+    episode_lengths: the states' split into episodes (needed by method episode-max)."""
     states = np.asarray(states)
     if states.ndim != 2 or len(states) == 0:
         raise ValueError(f"calibration needs a non-empty (N, obs_dim) array of states, got "
                          f"shape {states.shape}")
-    thresholds = thresholds_from_states(ann, states, method, percentile)
+    thresholds = thresholds_from_states(ann, states, method, percentile,
+                                        episode_lengths=episode_lengths)
     if ann.input_clip is not None:   # what reaches layer 0 (AnnGraph.forward clips too)
         states = ann.input_clip(states)
     absmax = states if states.dtype.kind == "u" else np.abs(states)
@@ -95,6 +118,16 @@ def calibrate(ann: AnnGraph, states: np.ndarray, method: str = "max",
     absmax = absmax.astype(np.float64)
     info = {**(info or {}), "method": method, "states": int(len(states)),
             "obs_absmax": absmax.round(6).tolist()}
-    if method == "percentile":
-        info["percentile"] = percentile
+    if method in DEFAULT_PERCENTILE:
+        info["percentile"] = DEFAULT_PERCENTILE[method] if percentile is None else percentile
     return Calibration(thresholds, info)
+
+
+def calibration_rule(info: dict) -> str:
+    """A calibration's info dict -> how its thresholds were chosen, in words."""
+    method, episodes = info.get("method"), info.get("episodes", "?")
+    if method == "episode-max":
+        return f"per-neuron {info['percentile']:g}th percentile of the {episodes} episodes' maxima"
+    if method == "percentile":
+        return f"per-neuron {info['percentile']:g}th percentile of all states"
+    return "per-neuron max"

@@ -32,6 +32,7 @@ from loihi_deploy.compiler.files import (FileTooLarge, load_torch_weights, read_
 from loihi_deploy.compiler.ir import (ALIF_ADAPTATION_XI, ALIF_DT, ALIF_THRESHOLD_DECAY, ActionHead,
                                       AlifLayer, AnnGraph, Conv2d, Dense, EnvSpaces, LeakyReadout,
                                       TrainedSpikingGraph)
+from loihi_deploy.compiler.limits import MAX_SUBSTEPS
 
 
 class PolicyLoadError(ValueError):
@@ -465,6 +466,10 @@ def from_trained_snn(state: dict, substeps: int, task: str = "", source: dict | 
     compress: the chip holds the full n x n matrix), turns log time constants into per-substep
     decays beta = exp(-dt / tau), and folds each membrane's gain (1 - beta_mem) (the readout's
     1 - beta_out) into its rows and bias."""
+    if isinstance(substeps, bool) or not isinstance(substeps, int) or \
+            not 1 <= substeps <= MAX_SUBSTEPS:
+        raise PolicyLoadError(f"{where}: substeps must be an integer in [1, {MAX_SUBSTEPS}], "
+                              f"got {substeps!r}")
 
     def array(key):
         if key not in state:

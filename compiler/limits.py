@@ -8,3 +8,5 @@ MAX_SWEEP_ROWS = 5000         # alphas x episodes in one sweep
 MAX_CALIB_EPISODES = 1000     # calibration episodes
 MAX_DECISIONS = 1_000_000     # decisions of one verify run
 MAX_ITERATIONS = 100_000      # training iterations (train-snn, distill)
+MAX_HIDDEN_UNITS = 4096       # hidden units per layer of a train-snn network read from a run
+MAX_SUBSTEPS = 64             # 2 ms substeps per env step of such a network

@@ -46,16 +46,18 @@ def policies() -> list[str]:
 
 def compile(policy: str | os.PathLike, env_id: str | None = None, timesteps: int = 8,
             membrane: str = "crpi:0.5", neuron: str = "if", levels: int = 4,
-            profile: str = "float", calib_episodes: int = 10, calib_seed: int = 0,
-            calib_method: str = "max", percentile: float = 99.99, output=None,
+            profile: str = "float", calib_episodes: int | None = None, calib_seed: int = 0,
+            calib_method: str | None = None, percentile: float | None = None, output=None,
             progress: bool = False, env_kwargs: dict | None = None):
     """A policy (bundled name, paper actor, SB3 zip or zoo run folder, state dict + sidecar)
     -> SpikingGraph, calibrated in closed loop on env_id made with env_kwargs (gym.make
     keywords; default: the env its metadata names); written as a bundle to `output` if given.
-    Defaults as `loihi-deploy compile`."""
-    from loihi_deploy.api import compile_policy, load_ann, policy_env
+    Defaults as `loihi-deploy compile` (None: api.COMPILE_DEFAULTS)."""
+    from loihi_deploy.api import COMPILE_DEFAULTS, compile_policy, load_ann, policy_env
     from loihi_deploy.compiler.bundle import save_bundle as save
     from loihi_deploy.compiler.ir import NeuronModel
+    calib_episodes = calib_episodes or COMPILE_DEFAULTS.calib_episodes
+    calib_method = calib_method or COMPILE_DEFAULTS.calib_method
     env_id, env_kwargs = policy_env(policy, env_id, env_kwargs)
     if env_id is None:
         raise ValueError(f"{policy}: no env id given and none in its metadata")
@@ -102,7 +104,7 @@ def run(bundle, episodes: int = 10, env_id: str | None = None, backend: str = "e
 
 def sweep(policy: str | os.PathLike, env_id: str | None = None, timesteps: int = 8,
           alphas: str | list = "0:1:0.1", episodes: int = 10, neuron: str = "if",
-          levels: int = 4, calib_episodes: int = 10, seed: int = 100, plot=None,
+          levels: int = 4, calib_episodes: int | None = None, seed: int = 100, plot=None,
           progress: bool = False, env_kwargs: dict | None = None,
           test_episodes: int | None = None):
     """ANN vs SNN for every CRPI alpha on the same episodes (alphas: "0:1:0.1", "0,0.5" or a

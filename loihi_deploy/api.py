@@ -20,13 +20,13 @@ from loihi_deploy.compiler.ir import AnnGraph, MembranePolicy, NeuronModel, Spik
 from loihi_deploy.compiler.quantize import quantize
 from loihi_deploy.compiler.limits import (MAX_ALPHAS, MAX_CALIB_EPISODES, MAX_EPISODES,
                                           MAX_SWEEP_ROWS, MAX_TIMESTEPS)
-from loihi_deploy.options import int_in, option
+from loihi_deploy.options import float_in, int_in, option
 from loihi_deploy.stats import mean_ci95
 from loihi_deploy.zoo import resolve_policy
 from loihi_deploy.runtime.envs import env_spaces
 from loihi_deploy.runtime.pixels import is_pixel_env
 from loihi_deploy.runtime.closed_loop import (AnnController, episode_seeds, run_episodes,
-                                              run_episodes_parallel, visited_states)
+                                              run_episodes_parallel, visited_episodes)
 from loihi_deploy.sim_backend.emulator import Emulator
 
 DEFAULT_EVAL_SEED = 100  # evaluation resets use seeds 100, 101, ...; calibration uses 0, 1, ...
@@ -116,12 +116,18 @@ class CompileOptions:
     defaults of compile_policy and calibrate_policy."""
     timesteps: int = option(8, short="-T", type=int_in(1, MAX_TIMESTEPS),
                             help="internal SNN steps per decision")
-    calib_episodes: int = option(10, type=int_in(1, MAX_CALIB_EPISODES),
+    calib_episodes: int = option(50, type=int_in(1, MAX_CALIB_EPISODES),
                                  help="ANN episodes recorded for the thresholds")
     calib_seed: int = option(0, help="reset seed of the first calibration episode")
-    calib_method: str = option("max", choices=["max", "percentile"],
-                               help="per-neuron threshold: max (the paper's) or a percentile")
-    percentile: float = option(99.99, help="the percentile of --calib-method percentile")
+    calib_method: str = option("episode-max", choices=["episode-max", "max", "percentile"],
+                               help="per-neuron threshold: episode-max = a percentile of the "
+                                    "calibration episodes' maxima (insensitive to the "
+                                    "calibration seed, docs/calibration.md), max = the maximum "
+                                    "over all states (the paper's; use --calib-episodes 10 to "
+                                    "reproduce it), percentile = a percentile of all states")
+    percentile: float | None = option(None, type=float_in(0.0, 100.0),
+                                      help="the percentile of episode-max (default 90) or of "
+                                           "--calib-method percentile (default 99.99)")
     neuron: str = option("if", choices=["if", "snm", "mt", "dc", "dc-if", "cuba"],
                          help="neuron model: if (the paper's IF), snm (signed, with memory), mt "
                               "(multi-threshold), dc (differential coding on MT), dc-if "
@@ -138,15 +144,16 @@ def calibrate_policy(ann: AnnGraph, env_id: str,
                      episodes: int = COMPILE_DEFAULTS.calib_episodes,
                      seed: int = COMPILE_DEFAULTS.calib_seed,
                      method: str = COMPILE_DEFAULTS.calib_method,
-                     percentile: float = COMPILE_DEFAULTS.percentile,
+                     percentile: float | None = COMPILE_DEFAULTS.percentile,
                      progress: bool = False, env_kwargs: dict | None = None) -> Calibration:
     """Run the ANN in closed loop (reset seeds seed..seed+episodes-1), record the states it
     visits, and calibrate the thresholds on them (compiler.calibrate)."""
     env_kwargs = dict(env_kwargs or {})
-    states = visited_states(AnnController(ann), env_id, episodes, seed, progress, env_kwargs)
+    states, lengths = visited_episodes(AnnController(ann), env_id, episodes, seed, progress,
+                                       env_kwargs)
     return calibrate(ann, states, method, percentile,
                      {"env_id": env_id, "env_kwargs": env_kwargs, "episodes": episodes,
-                      "seed": seed})
+                      "seed": seed}, lengths)
 
 
 def compile_policy(ann: AnnGraph, env_id: str, timesteps: int = COMPILE_DEFAULTS.timesteps,
@@ -154,7 +161,7 @@ def compile_policy(ann: AnnGraph, env_id: str, timesteps: int = COMPILE_DEFAULTS
                    calib_episodes: int = COMPILE_DEFAULTS.calib_episodes,
                    calib_seed: int = COMPILE_DEFAULTS.calib_seed,
                    calib_method: str = COMPILE_DEFAULTS.calib_method,
-                   percentile: float = COMPILE_DEFAULTS.percentile,
+                   percentile: float | None = COMPILE_DEFAULTS.percentile,
                    profile: str = "float", progress: bool = False,
                    neuron: NeuronModel | str = NeuronModel(),
                    env_kwargs: dict | None = None,

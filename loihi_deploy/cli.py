@@ -282,8 +282,10 @@ def _cmd_distill(args, argv) -> None:
 def _cmd_train_snn(args, argv) -> None:
     from loihi_deploy.training.configs import SNNTrainConfig
     from loihi_deploy.training.snn.predictive import train_snn
-    out = train_snn(config_from_args(SNNTrainConfig, args), argv)
-    print(f"wrote {out}/policy.pt, model.pt, metrics.json, learning_curves.png")
+    cfg = config_from_args(SNNTrainConfig, args)
+    out = train_snn(cfg, argv)
+    model = "" if cfg.teacher else " model.pt,"
+    print(f"wrote {out}/policy.pt,{model} metrics.json, learning_curves.png")
 
 
 def _cmd_deploy_snn(args, argv) -> None:
@@ -312,7 +314,7 @@ def _cmd_policies(args, argv) -> None:
               f"{ev['mean']:>13.1f} ± {ev['std']:<7.1f}{note}")
     print("(recorded over 20 episodes, reset seeds 10000.., on the training machine; float "
           "rollouts differ between CPUs: docs/reproducibility.md)")
-    from loihi_deploy.deploy_snn import BUNDLED, bundled_trained_runs
+    from loihi_deploy.training.snn.runs import BUNDLED, bundled_trained_runs
     from loihi_deploy.stats import success_ci95
     print(f"\ncontrollers trained by predictive control (train-snn; the spiking ones deploy "
           f"with loihi-deploy deploy-snn NAME):\n{'name':<16}{'task':<10}{'model':<7}"

@@ -9,6 +9,7 @@ import pathlib
 import numpy as np
 
 from loihi_deploy.compiler.bundle import save_bundle
+from loihi_deploy.compiler.calibrate import calibration_rule
 from loihi_deploy.compiler.files import atomic_write_text
 from loihi_deploy.compiler.ir import MembranePolicy
 from loihi_deploy.compiler.quantize import quantize
@@ -25,8 +26,7 @@ def run_demo(out_dir: str = "out/demo", timesteps: int = 16, episodes: int = 30,
     print(f"policy {DEMO_POLICY}: {ann.obs_dim} -> "
           f"{' -> '.join(str(h.shape[0]) for h in ann.hidden)} -> {ann.act_dim} (ReLU, tanh head)")
     graph = compile_policy(ann, DEMO_ENV, timesteps, MembranePolicy("crpi", 0.0), progress=True)
-    rule = "per-neuron max" if graph.calibration["method"] == "max" else \
-        f"per-neuron {graph.calibration['percentile']:g}th percentile"
+    rule = calibration_rule(graph.calibration)
     print(f"calibrated on {graph.calibration['states']} states "
           f"({graph.calibration['episodes']} ANN episodes, {rule})")
     result = sweep(graph, ann, DEMO_ENV, alphas, episodes, progress=True,

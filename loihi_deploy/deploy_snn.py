@@ -23,51 +23,12 @@ import time
 
 import numpy as np
 
-from loihi_deploy.compiler.files import read_torch_weights
-from loihi_deploy.training.snn.predictive import (EVAL_SEED, SNNTrainConfig, TorchController,
-                                         build_networks, parameter_count, reaching_metrics,
-                                         rollout)
+from loihi_deploy.training.snn.predictive import (EVAL_SEED, TorchController, parameter_count,
+                                                  reaching_metrics, rollout)
+from loihi_deploy.training.snn.runs import load_policy, resolve_run
+from loihi_deploy.training.snn.tasks import controller_inputs, task_type
 
 CALIBRATION_SEED, CALIBRATION_EPISODES = 20_000, 10
-BUNDLED = pathlib.Path(__file__).resolve().parent / "policies" / "trained_snn"
-
-
-def bundled_trained_runs() -> list[str]:
-    """Names of the bundled train-snn runs, spiking and GRU baselines
-    (loihi_deploy/policies/trained_snn/NAME)."""
-    return sorted(p.parent.name for p in BUNDLED.glob("*/metrics.json"))
-
-
-def resolve_run(name_or_dir: str | pathlib.Path) -> pathlib.Path:
-    """A train-snn output folder, or the name of a bundled run (e.g. reach2d_snn)."""
-    path = pathlib.Path(name_or_dir)
-    if path.is_dir():
-        return path
-    if (BUNDLED / str(name_or_dir)).is_dir():
-        return BUNDLED / str(name_or_dir)
-    raise FileNotFoundError(f"{name_or_dir}: neither a train-snn output folder nor a bundled "
-                            f"trained SNN ({', '.join(bundled_trained_runs()) or 'none'})")
-
-
-def _torch_policy(run_dir: pathlib.Path, config: dict, obs_dim: int, act_dim: int,
-                  target_dim: int):
-    known = SNNTrainConfig.__dataclass_fields__
-    cfg = SNNTrainConfig(**{k: v for k, v in config.items() if k in known})
-    _, policy = build_networks(cfg, obs_dim, act_dim, target_dim)
-    state = read_torch_weights(run_dir / "policy.pt")
-    keys = policy.load_state_dict(state, strict=False)
-    # runs from before input standardisation lack its statistics (identity)
-    if set(keys.missing_keys) - {"input_mean", "input_std"} or keys.unexpected_keys:
-        raise ValueError(f"{run_dir / 'policy.pt'}: does not match its config: missing "
-                         f"{keys.missing_keys}, unexpected {keys.unexpected_keys}")
-    return policy
-
-
-def _inputs(data: dict) -> np.ndarray:
-    """(E, L, d) controller inputs of a rollout: observation then target, per step."""
-    obs = data["obs"][:, :-1]
-    target = np.broadcast_to(data["target"][:, None, :], (*obs.shape[:2], data["target"].shape[1]))
-    return np.concatenate([obs, target], axis=2)
 
 
 def replay_actions(controller, inputs: np.ndarray) -> np.ndarray:
@@ -84,7 +45,7 @@ def _torch_vs_emulator(policy, emulator, torch_run: dict) -> dict:
     import copy
 
     import torch
-    inputs = _inputs(torch_run)
+    inputs = controller_inputs(torch_run)
     emulated = replay_actions(emulator, inputs)
     exact = replay_actions(TorchController(copy.deepcopy(policy).to(torch.float64), len(inputs)),
                            inputs)
@@ -102,7 +63,6 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
 
     from loihi_deploy.compiler.frontend import load_trained_snn
     from loihi_deploy.compiler.quantize import quantize_trained
-    from loihi_deploy.training.snn.tasks import task_type
     from loihi_deploy.sim_backend.emulator import TrainedEmulator
 
     run_dir = resolve_run(run_dir)
@@ -116,12 +76,11 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
     seeds = np.arange(EVAL_SEED, EVAL_SEED + episodes)
     calibration = rollout(TrainedEmulator(graph, CALIBRATION_EPISODES, "float"), task,
                           np.arange(CALIBRATION_SEED, CALIBRATION_SEED + CALIBRATION_EPISODES))
-    absmax = np.abs(_inputs(calibration)).reshape(-1, graph.obs_dim).max(axis=0)
+    absmax = np.abs(controller_inputs(calibration)).reshape(-1, graph.obs_dim).max(axis=0)
     fixed_graph = quantize_trained(graph, absmax, weight_bits=weight_bits)
 
     rows, timings = {}, {}
-    policy = _torch_policy(run_dir, graph.source["config"], env.obs_dim, env.act_dim,
-                           env.target_dim)
+    policy, _ = load_policy(run_dir)
     data = {}
     for name, controller in (("torch", TorchController(policy, episodes)),
                              ("emulator float", TrainedEmulator(fixed_graph, episodes, "float")),
@@ -142,7 +101,7 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
                 float(c.sum() / (c.size * data[name]["act"].shape[1])) for c in counts]
 
     replay = replay_actions(TrainedEmulator(fixed_graph, episodes, "fixed"),
-                            _inputs(data["emulator float"]))
+                            controller_inputs(data["emulator float"]))
     diff = replay - data["emulator float"]["act"]
     fidelity = {"action_rmse": float(np.sqrt(np.mean(diff ** 2))),
                 "action_max_abs_diff": float(np.abs(diff).max()),

@@ -53,9 +53,17 @@ def visited_states(controller: "Controller", env_id: str, episodes: int, seed: i
                    progress: bool = False, env_kwargs: dict | None = None) -> np.ndarray:
     """(N, obs_dim) every observation `controller` acted on over `episodes` episodes (reset
     seeds seed, seed+1, ...): the calibration data of compiler.calibrate."""
+    return visited_episodes(controller, env_id, episodes, seed, progress, env_kwargs)[0]
+
+
+def visited_episodes(controller: "Controller", env_id: str, episodes: int, seed: int,
+                     progress: bool = False,
+                     env_kwargs: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """visited_states, and (episodes,) how many of them each episode holds, in order."""
     rollout = run_episodes(controller, env_id, seed + np.arange(episodes), record=True,
                            progress="calibrate" if progress else False, env_kwargs=env_kwargs)
-    return np.concatenate([rollout.observations[b, :n] for b, n in enumerate(rollout.lengths)])
+    states = [rollout.observations[b, :n] for b, n in enumerate(rollout.lengths)]
+    return np.concatenate(states), np.array([len(s) for s in states])
 
 
 class NonFiniteObservation(ValueError):

@@ -70,6 +70,7 @@ def test_calibration_methods_name_their_episode_count():
     assert method_episodes("max") == ("max", None, CALIB_EPISODES)
     assert method_episodes("p99.9@50") == ("percentile", 99.9, 50)
     assert method_episodes("max+snn@3") == ("max+snn", None, 3)
+    assert method_episodes("emax90@50") == ("episode-max", 90.0, 50)
     for bad in ("mean", "max@", "max@5x", "max@-1", "p", "p0", "p101", "pmax"):
         with pytest.raises(ValueError, match="unknown calibration method"):
             method_episodes(bad)

@@ -81,7 +81,7 @@ def test_sweep_writes_json_and_plot(tmp_path, capsys):
 def test_policies_lists_the_zoo(capsys):
     import json
 
-    from loihi_deploy.deploy_snn import BUNDLED
+    from loihi_deploy.training.snn.runs import BUNDLED
     from loihi_deploy.stats import success_ci95
     assert main(["policies"]) == 0
     out = capsys.readouterr().out

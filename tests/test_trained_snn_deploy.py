@@ -114,6 +114,13 @@ def test_load_trained_snn_refuses_gru_runs_and_missing_files(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"config": {"model": "gru"}}))
     with pytest.raises(PolicyLoadError, match="not spiking"):
         load_trained_snn(tmp_path)
+    from loihi_deploy.training.snn.runs import BUNDLED
+    (tmp_path / "policy.pt").write_bytes((BUNDLED / "panda_snn" / "policy.pt").read_bytes())
+    metrics = json.loads((BUNDLED / "panda_snn" / "metrics.json").read_text())
+    metrics["config"]["substeps"] = 10 ** 9          # would run 10^9 substeps per env step
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(PolicyLoadError, match=r"substeps must be an integer in \[1, 64\]"):
+        load_trained_snn(tmp_path)
 
 
 def test_deploy_snn_command_end_to_end(tmp_path, capsys):
@@ -145,14 +152,14 @@ def test_deploy_snn_command_end_to_end(tmp_path, capsys):
 
 
 def _bundled_runs():
-    from loihi_deploy.deploy_snn import bundled_trained_runs
+    from loihi_deploy.training.snn.runs import bundled_trained_runs
     return bundled_trained_runs()
 
 
 def _recorded(name) -> tuple[dict, list | float]:
     """A bundled run's metrics and its recorded evaluation: the per-episode cumulative
     distances of its final evaluation, or (older runs) the last iteration's mean."""
-    from loihi_deploy.deploy_snn import resolve_run
+    from loihi_deploy.training.snn.runs import resolve_run
     result = json.loads((resolve_run(name) / "metrics.json").read_text())
     if "evaluation" in result:
         return result, result["evaluation"]["cumulative_distance_per_episode"]
@@ -164,15 +171,13 @@ def test_bundled_run_replays_its_recorded_evaluation(name):
     """Every bundled train-snn run (spiking and GRU) rebuilt from its config and weights
     replays its recorded evaluation on the same seeds, statistically (torch kernels differ
     between CPUs: docs/reproducibility.md)."""
-    from loihi_deploy.deploy_snn import _torch_policy, resolve_run
     from loihi_deploy.stats import replay_agrees
     from loihi_deploy.training.snn.predictive import TorchController, rollout
-    from loihi_deploy.training.snn.tasks import task_type
+    from loihi_deploy.training.snn.runs import load_policy
     result, recorded = _recorded(name)
-    task, env = result["config"]["task"], task_type(result["config"]["task"])
+    task = result["config"]["task"]
     episodes = len(recorded) if isinstance(recorded, list) else 20
-    policy = _torch_policy(resolve_run(name), result["config"], env.obs_dim, env.act_dim,
-                           env.target_dim)
+    policy, _ = load_policy(name)
     data = rollout(TorchController(policy, episodes), task, range(10_000, 10_000 + episodes))
     check = replay_agrees(data["distance"].sum(axis=1), recorded)
     assert check.agrees, f"{name}: {check.summary()}"
@@ -199,7 +204,7 @@ def test_deploy_snn_names_a_missing_run(tmp_path, capsys):
     from loihi_deploy.cli import main
     assert main(["deploy-snn", str(tmp_path / "nowhere")]) != 0
     err = capsys.readouterr().err
-    assert "nowhere" in err and "bundled trained SNN" in err and "Traceback" not in err
+    assert "nowhere" in err and "bundled trained run" in err and "Traceback" not in err
 
 
 def test_lava_float_profile_matches_the_float_emulator():

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from loihi_deploy.compiler.limits import MAX_EPISODES, MAX_ITERATIONS
+from loihi_deploy.compiler.limits import (MAX_EPISODES, MAX_HIDDEN_UNITS, MAX_ITERATIONS,
+                                          MAX_SUBSTEPS)
 from loihi_deploy.options import float_in, int_in, option, positive_int
 
 
@@ -72,14 +73,21 @@ class SNNTrainConfig:
                                      "policy is what deploys): gru (a spiking policy learns "
                                      "through it better, docs/snn_control.md), snn, or same "
                                      "= the policy's kind")
-    hidden: int = option(128, type=positive_int, help="hidden units per layer")
-    rank: int = option(32, help="latent compression rank between spiking layers, 0 = off")
-    substeps: int = option(7, type=positive_int, help="2 ms substeps per env step")
+    teacher: str = option("", help="imitate this trained run's policy (a bundled run such as "
+                                   "panda_gru, or a train-snn folder) by DAgger instead of "
+                                   "predictive control; no forward model is trained "
+                                   "(docs/snn_control.md); --batch then counts whole "
+                                   "episodes")
+    hidden: int = option(128, type=int_in(1, MAX_HIDDEN_UNITS), help="hidden units per layer")
+    rank: int = option(32, type=int_in(0, MAX_HIDDEN_UNITS),
+                       help="latent compression rank between spiking layers, 0 = off")
+    substeps: int = option(7, type=int_in(1, MAX_SUBSTEPS), help="2 ms substeps per env step")
     iterations: int = option(300, type=int_in(1, MAX_ITERATIONS), help="training iterations")
     episodes: int = option(8, type=int_in(1, MAX_EPISODES), help="episodes collected per iteration")
     model_batches: int = option(25, type=positive_int, help="forward-model updates per iteration")
     policy_batches: int = option(10, type=positive_int, help="policy updates per iteration")
-    batch: int = option(256, type=positive_int, help="windows per batch")
+    batch: int = option(256, type=positive_int,
+                        help="windows per batch (with --teacher: whole episodes)")
     warmup: int = option(5, cli=False, help="real steps before the imagined ones")
     horizon: int = option(40, type=positive_int, help="imagined steps")
     noise: float = option(0.3, help="Gaussian action noise while collecting episodes")

@@ -9,8 +9,9 @@ insensitive to its seed when the spread is no larger than that CI (docs/calibrat
 
 Methods (compiler.calibrate, loihi_deploy.api.calibrate_policy): "max" (the paper's per-neuron
 maximum over 10 ANN episodes), "p99.9" (the per-neuron 99.9th percentile over the same
-states), "max+snn" (the maximum over the ANN's states and the states the converted SNN
-visits in closed loop from the same reset seeds). A method name may end in "@N": the same
+states), "emax90" (per neuron, the 90th percentile over the episodes of each episode's
+maximum: --calib-method episode-max), "max+snn" (the maximum over the ANN's states and the
+states the converted SNN visits in closed loop from the same reset seeds). A method name may end in "@N": the same
 method on N ANN episodes instead of CALIB_EPISODES ("max@50": the maximum over 50 episodes,
 reset seeds seed..seed+49).
 """
@@ -26,17 +27,24 @@ CALIB_CONFIGS = (("if", 16), ("mt:4", 2), ("dc:4", 2))
 CALIB_EPISODES = 10
 
 
+PERCENTILE_METHODS = {"p": "percentile", "emax": "episode-max"}   # name prefix -> method
+
+
 def method_episodes(method: str) -> tuple[str, float | None, int]:
     """Method name -> (method, percentile, episodes): "max@50" -> ("max", None, 50),
-    "p99.9" -> ("percentile", 99.9, CALIB_EPISODES), "max+snn" -> ("max+snn", None, ...)."""
+    "p99.9" -> ("percentile", 99.9, CALIB_EPISODES), "emax90@50" -> ("episode-max", 90.0,
+    50), "max+snn" -> ("max+snn", None, CALIB_EPISODES)."""
     name, at, episodes = method.partition("@")
-    percentile = _number(name[1:]) if name.startswith("p") else None
+    kind, percentile = name, None
+    for prefix, calib_method in PERCENTILE_METHODS.items():
+        if name.startswith(prefix):
+            kind, percentile = calib_method, _number(name[len(prefix):])
     valid_name = name in ("max", "max+snn") or (percentile is not None and 0 < percentile <= 100)
     if not valid_name or (at and not (episodes.isdigit() and int(episodes) > 0)):
-        raise ValueError(f"unknown calibration method {method!r}: max, pQ (percentile Q) or "
-                         f"max+snn, optionally @EPISODES")
-    return ("percentile" if percentile is not None else name), percentile, \
-        int(episodes) if at else CALIB_EPISODES
+        raise ValueError(f"unknown calibration method {method!r}: max, pQ (percentile Q), "
+                         f"emaxQ (percentile Q of the episodes' maxima) or max+snn, "
+                         f"optionally @EPISODES")
+    return kind, percentile, int(episodes) if at else CALIB_EPISODES
 
 
 def _number(text: str) -> float | None:
@@ -58,7 +66,7 @@ def _calibration(ann, spec, method: str, seed: int, neuron, T: int):
     from loihi_deploy.sim_backend.emulator import Emulator
     env = dict(env_kwargs=spec.env_kwargs)
     name, percentile, episodes = method_episodes(method)
-    if name == "percentile":
+    if name in ("percentile", "episode-max"):
         return calibrate_policy(ann, spec.env_id, episodes, seed, name, percentile, **env)
     if name == "max":
         return calibrate_policy(ann, spec.env_id, episodes, seed, "max", **env)

@@ -35,9 +35,11 @@ from loihi_deploy.runtime.closed_loop import run_episodes
 from loihi_deploy.stats import mean_ci95, success_ci95
 from loihi_deploy.training.checkpoint import torch_bytes
 from loihi_deploy.training.configs import SNNTrainConfig
+from loihi_deploy.training.snn.imitation import (imitation_loss, load_teacher, teacher_actions,
+                                                 teacher_acts)
 from loihi_deploy.training.snn.layers import GRUNetwork, SpikingNetwork, compile_kernels
 from loihi_deploy.training.snn.resume import load_checkpoint, save_checkpoint, save_episodes
-from loihi_deploy.training.snn.tasks import TASK_IDS, task_type
+from loihi_deploy.training.snn.tasks import TASK_IDS, controller_inputs, task_type
 
 EVAL_SEED = 10_000
 LR_FLOOR = 0.1          # the cosine schedule's last learning rate, as a fraction of the first
@@ -172,8 +174,10 @@ class EpisodeBuffer:
         self.episodes: list[dict] = []
 
     def add(self, batch: dict) -> None:
+        """A rollout's episodes (obs, act, target and, imitating, teacher_act (E, L, a))."""
+        keys = [k for k in ("obs", "act", "target", "teacher_act") if k in batch]
         for i in range(len(batch["target"])):
-            self.episodes.append({k: batch[k][i] for k in ("obs", "act", "target")})
+            self.episodes.append({k: batch[k][i] for k in keys})
 
     def windows(self, batch: int, length: int, rng,
                 device: str = "cpu") -> tuple[torch.Tensor, ...]:
@@ -189,6 +193,17 @@ class EpisodeBuffer:
         as_t = lambda a: torch.tensor(np.stack(a), dtype=torch.float32,  # noqa: E731
                                       device=device)
         return as_t(obs), as_t(act), as_t(target)
+
+    def whole_episodes(self, batch: int, rng, device: str = "cpu") -> tuple[torch.Tensor, ...]:
+        """(controller inputs (B, L, d), teacher actions (B, L, a)) of `batch` random
+        episodes, for imitation."""
+        picks = rng.integers(0, len(self.episodes), batch)
+        chosen = [self.episodes[i] for i in picks]
+        inputs = controller_inputs({k: np.stack([ep[k] for ep in chosen])
+                                    for k in ("obs", "target")})
+        labels = np.stack([ep["teacher_act"] for ep in chosen])
+        return tuple(torch.tensor(a, dtype=torch.float32, device=device)
+                     for a in (inputs, labels))
 
 
 def predict_changes(model, obs, act) -> torch.Tensor:
@@ -255,10 +270,14 @@ def learning_rate_scale(schedule: str, iteration: int, iterations: int) -> float
 
 
 def evaluate(policy, model, task: str, episodes: int) -> dict:
+    """Reaching metrics on the evaluation seeds, and the forward model's error on those
+    episodes (when there is a model: imitation trains none)."""
     seeds = range(EVAL_SEED, EVAL_SEED + episodes)
     data = rollout(TorchController(policy, episodes), task, seeds)
-    return {**reaching_metrics(data["distance"], task),
-            "prediction_mse": prediction_errors(model, data)[0]}
+    metrics = reaching_metrics(data["distance"], task)
+    if model is not None:
+        metrics["prediction_mse"] = prediction_errors(model, data)[0]
+    return metrics
 
 
 def prediction_errors(model, data: dict) -> tuple[float, float]:
@@ -278,16 +297,18 @@ def prediction_errors(model, data: dict) -> tuple[float, float]:
     return mse, nmse
 
 
-def fit_inputs(model: ForwardModel, policy: torch.nn.Module, buffer: EpisodeBuffer) -> None:
+def fit_inputs(model: ForwardModel | None, policy: torch.nn.Module,
+               buffer: EpisodeBuffer) -> None:
     """Both networks' input statistics from the buffer's episodes: the model's input is
-    (s_t, u_t), the policy's (s_t, s*)."""
+    (s_t, u_t), the policy's (s_t, s*); model None: the policy's only."""
     model_inputs, policy_inputs = [], []
     for episode in buffer.episodes:
         obs = episode["obs"][:-1]
         model_inputs.append(np.concatenate([obs, episode["act"]], axis=1))
         policy_inputs.append(np.concatenate(
             [obs, np.broadcast_to(episode["target"], (len(obs), len(episode["target"])))], axis=1))
-    model.net.fit_input(np.concatenate(model_inputs))
+    if model is not None:
+        model.net.fit_input(np.concatenate(model_inputs))
     policy.fit_input(np.concatenate(policy_inputs))
 
 
@@ -303,7 +324,9 @@ def resolve_device(name: str) -> torch.device:
 
 def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Path:
     """Train, or continue the run in OUT (training.snn.resume); write OUT/{policy.pt,
-    model.pt, metrics.json, learning_curves.png} and the checkpoint files."""
+    model.pt, metrics.json, learning_curves.png} and the checkpoint files. With cfg.teacher
+    the policy imitates that run's policy (training.snn.imitation) and no forward model is
+    trained (no model.pt)."""
     from tqdm.auto import tqdm
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -314,12 +337,18 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     env = task_type(cfg.task)
     model, policy = (net.to(device) for net in
                      build_networks(cfg, env.obs_dim, env.act_dim, env.target_dim))
-    model_opt, policy_opt = _optimizer(model), _optimizer(policy, cfg.policy_lr)
+    teacher = load_teacher(cfg.teacher, cfg.task, device) if cfg.teacher else None
+    if teacher is not None:
+        model = None
+    model_opt = _optimizer(model) if model is not None else None
+    policy_opt = _optimizer(policy, cfg.policy_lr)
     out = pathlib.Path(cfg.out_dir)
     buffer = EpisodeBuffer()
     resumed = load_checkpoint(out, cfg, policy, model, policy_opt, model_opt, rng)
     history = resumed.history if resumed else []
     for batch in resumed.batches if resumed else []:
+        if teacher is not None:
+            batch["teacher_act"] = teacher_actions(teacher, batch)
         buffer.add(batch)
     done = resumed.iterations if resumed else 0
     if resumed:
@@ -335,41 +364,53 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     result = None
     for iteration in bar:
         scale = learning_rate_scale(cfg.lr_schedule, iteration, cfg.iterations)
-        for group in (*model_opt.param_groups, *policy_opt.param_groups):
-            group["lr"] = group["base_lr"] * scale
+        for opt in (model_opt, policy_opt):
+            for group in opt.param_groups if opt is not None else ():
+                group["lr"] = group["base_lr"] * scale
         seeds = rng.integers(0, 2 ** 31, cfg.episodes)
-        batch = rollout(TorchController(policy, len(seeds)), cfg.task, seeds, cfg.noise, rng)
+        if teacher is None:
+            batch = rollout(TorchController(policy, len(seeds)), cfg.task, seeds, cfg.noise, rng)
+        else:
+            batch = collect_with_teacher(policy, teacher, cfg, iteration, seeds, rng)
         save_episodes(out, iteration, batch)
-        fresh_nmse = prediction_errors(model, batch)[1]    # episodes the model has not seen
+        row = {}
+        if model is not None:       # error on episodes the model has not seen
+            row["prediction_nmse_fresh"] = prediction_errors(model, batch)[1]
         buffer.add(batch)
         if iteration == 0:
             fit_inputs(model, policy, buffer)
-        if iteration == 0 or cfg.output_scale == "refit":
+        if model is not None and (iteration == 0 or cfg.output_scale == "refit"):
             model.fit_scale(np.stack([episode["obs"] for episode in buffer.episodes]),
                             keep_predictions=iteration > 0)
-        for _ in range(cfg.model_batches):
+        for _ in range(cfg.model_batches if model is not None else 0):
             obs, act, _ = buffer.windows(cfg.batch, length, rng, device)
             loss = model_loss(model, obs, act, cfg.warmup)
             model_opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 30.0)
             model_opt.step()
+        imitation_errors = []
         for _ in range(cfg.policy_batches):
-            obs, act, target = buffer.windows(cfg.batch, length, rng, device)
-            loss = policy_loss(policy, model, obs, act, target, cfg.warmup, cfg.horizon,
-                               loss=cfg.loss, bound_weight=cfg.output_bound_weight)
+            if teacher is None:
+                obs, act, target = buffer.windows(cfg.batch, length, rng, device)
+                loss = policy_loss(policy, model, obs, act, target, cfg.warmup, cfg.horizon,
+                                   loss=cfg.loss, bound_weight=cfg.output_bound_weight)
+                model_opt.zero_grad()
+            else:
+                loss = imitation_loss(policy, *buffer.whole_episodes(cfg.batch, rng, device))
+                imitation_errors.append(loss.item())
             policy_opt.zero_grad()
-            model_opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 30.0)
             policy_opt.step()
+        if imitation_errors:
+            row["imitation_mse"] = float(np.mean(imitation_errors))
         metrics = evaluate(policy, model, cfg.task, cfg.eval_episodes)
         history.append({"iteration": iteration + 1, "episodes": len(buffer.episodes),
-                        "seconds": round(time.time() - start, 1), **metrics,
-                        "prediction_nmse_fresh": fresh_nmse})
+                        "seconds": round(time.time() - start, 1), **metrics, **row})
         bar.set_postfix(success=f"{metrics['success_rate']:.2f}",
                         dist=f"{metrics['final_distance']:.3f}",
-                        nmse=f"{fresh_nmse:.3f}")
+                        **{k: f"{v:.3f}" for k, v in row.items()})
         result = run_summary(cfg, argv, policy, model, device, compiled, history)
         save_run(out, policy, model, result)
         save_checkpoint(out, iteration + 1, policy, model, policy_opt, model_opt, rng)
@@ -380,12 +421,43 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     return out
 
 
+class MixedController:
+    """Imitating: per episode (row), the teacher's or the policy's action; both networks run
+    on every row, so the batch keeps one size (torch.compile'd kernels compile once)."""
+
+    def __init__(self, teacher, policy, by_teacher: np.ndarray):
+        self.teacher = TorchController(teacher, len(by_teacher))
+        self.policy = TorchController(policy, len(by_teacher))
+        self.by_teacher = by_teacher[:, None]
+
+    def reset(self) -> None:
+        self.teacher.reset()
+        self.policy.reset()
+
+    def act(self, x: np.ndarray) -> np.ndarray:
+        return np.where(self.by_teacher, self.teacher.act(x), self.policy.act(x))
+
+
+def collect_with_teacher(policy, teacher, cfg: SNNTrainConfig, iteration: int, seeds,
+                         rng: np.random.Generator) -> dict:
+    """One iteration's episodes when imitating: the teacher acts in some (imitation.
+    teacher_acts), the policy in the others, both with cfg.noise; every step labelled with
+    the teacher's action (teacher_act (E, L, a))."""
+    controller = MixedController(teacher, policy, teacher_acts(iteration, len(seeds), rng))
+    batch = rollout(controller, cfg.task, seeds, cfg.noise, rng)
+    batch["teacher_act"] = teacher_actions(teacher, batch)
+    return batch
+
+
 def run_summary(cfg: SNNTrainConfig, argv, policy, model, device, compiled: bool,
                 history: list[dict]) -> dict:
     """metrics.json's content after the iterations in `history`."""
+    parameters = {"policy": parameter_count(policy)}
+    if model is not None:
+        parameters["model"] = parameter_count(model)
     return {"config": dataclasses.asdict(cfg),
             "command": " ".join(["loihi-deploy", *(argv or sys.argv[1:])]),
-            "parameters": {"policy": parameter_count(policy), "model": parameter_count(model)},
+            "parameters": parameters,
             "runtime": {"device": str(device), "threads": torch.get_num_threads(),
                         "kernels_compiled": compiled, "torch": torch.__version__},
             "complete": len(history) == cfg.iterations,
@@ -394,10 +466,13 @@ def run_summary(cfg: SNNTrainConfig, argv, policy, model, device, compiled: bool
 
 
 def save_run(out: pathlib.Path, policy, model, result: dict) -> None:
-    """OUT/policy.pt, model.pt (CPU state dicts), metrics.json; after every iteration, so a
-    long run can be watched and its latest networks used if it is stopped."""
+    """OUT/policy.pt, model.pt (CPU state dicts; none when model is None), metrics.json;
+    after every iteration, so a long run can be watched and its latest networks used if it
+    is stopped."""
     out.mkdir(parents=True, exist_ok=True)
     for name, net in (("policy.pt", policy), ("model.pt", model)):
+        if net is None:
+            continue
         atomic_write_bytes(out / name, torch_bytes({k: v.cpu() for k, v in
                                                      net.state_dict().items()}))
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=1))
@@ -405,21 +480,24 @@ def save_run(out: pathlib.Path, policy, model, result: dict) -> None:
 
 def plot_learning_curves(results: list[dict], path: pathlib.Path,
                          labels: list[str] | None = None) -> None:
-    """Success, final distance, time on target and the model's fresh-episode error per
-    iteration of one or more runs (metrics.json dicts), one line per run."""
+    """Success, final distance, time on target and the training error (the model's
+    fresh-episode error, or the imitation MSE of a --teacher run) per iteration of one or
+    more runs (metrics.json dicts), one line per run."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    keys = ("success_rate", "final_distance", "time_on_target", "prediction_nmse_fresh")
+    keys = ("success_rate", "final_distance", "time_on_target", "training_error")
+    titles = ("success rate", "final distance (m)", "time on target",
+              "model error (fresh) / imitation MSE")
     fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 2.8), dpi=110)
     for i, result in enumerate(results):
         label = labels[i] if labels else \
             f"{result['config']['model']} ({result['parameters']['policy']} params)"
         iters = [h["iteration"] for h in result["history"]]
         for ax, key in zip(axes, keys):
-            ax.plot(iters, [h.get(key, float("nan")) for h in result["history"]], label=label)
-    for ax, key in zip(axes, keys):
-        ax.set_title(key.replace("_", " "), fontsize=9)
+            ax.plot(iters, [_curve_value(h, key) for h in result["history"]], label=label)
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
     axes[-1].set_yscale("log")          # the first iterations' error is 10-50x the last's
@@ -427,3 +505,9 @@ def plot_learning_curves(results: list[dict], path: pathlib.Path,
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _curve_value(row: dict, key: str) -> float:
+    if key == "training_error":
+        return row.get("prediction_nmse_fresh", row.get("imitation_mse", float("nan")))
+    return row.get(key, float("nan"))

@@ -4,8 +4,9 @@ Besides policy.pt, model.pt and metrics.json, a run folder holds
 
     episodes/NNNNN.npz  the episodes collected in iteration NNNNN (0-based): obs (E, L+1, d),
                         act (E, L, a), target (E, t), float64; written once, when collected
-    checkpoint.pt       after every iteration, written last: both networks, both optimisers,
-                        the numpy and torch random states and the number of iterations done
+    checkpoint.pt       after every iteration, written last: both networks, both optimisers
+                        (the policy's only when imitating: no forward model), the numpy and
+                        torch random states and the number of iterations done
 
 Re-running train-snn on a folder that holds a checkpoint continues the run with the data,
 optimiser moments and random streams an uninterrupted run would have had, so its numbers are
@@ -52,12 +53,15 @@ def save_episodes(out: pathlib.Path, iteration: int, batch: dict) -> None:
 def save_checkpoint(out: pathlib.Path, iterations: int, policy, model, policy_opt, model_opt,
                     rng: np.random.Generator) -> None:
     """Everything an uninterrupted run would carry into iteration `iterations` (0-based) besides
-    the episodes, in one file written atomically after the iteration's other files."""
+    the episodes, in one file written atomically after the iteration's other files (model
+    and model_opt None: a run without a forward model)."""
     as_cpu = lambda net: {k: v.cpu() for k, v in net.state_dict().items()}  # noqa: E731
-    atomic_write_bytes(out / CHECKPOINT, torch_bytes({
-        "iterations": iterations, "policy": as_cpu(policy), "model": as_cpu(model),
-        "policy_optimizer": policy_opt.state_dict(), "model_optimizer": model_opt.state_dict(),
-        "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state}))
+    state = {"iterations": iterations, "policy": as_cpu(policy),
+             "policy_optimizer": policy_opt.state_dict(),
+             "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state}
+    if model is not None:
+        state.update(model=as_cpu(model), model_optimizer=model_opt.state_dict())
+    atomic_write_bytes(out / CHECKPOINT, torch_bytes(state))
 
 
 @dataclasses.dataclass
@@ -83,8 +87,8 @@ def load_checkpoint(out: pathlib.Path, cfg, policy, model, policy_opt, model_opt
     _check_config(out, saved["config"], dataclasses.asdict(cfg),
                   dataclasses.asdict(type(cfg)()))
     state = read_torch_weights(checkpoint_path)
-    keys = ("iterations", "policy", "model", "policy_optimizer", "model_optimizer",
-            "torch_rng", "numpy_rng")
+    keys = ("iterations", "policy", "policy_optimizer", "torch_rng", "numpy_rng") + \
+        (("model", "model_optimizer") if model is not None else ())
     if not isinstance(state, dict) or any(k not in state for k in keys):
         raise ValueError(f"{checkpoint_path}: not a train-snn checkpoint (expected the keys "
                          f"{', '.join(keys)})")
@@ -103,8 +107,11 @@ def load_checkpoint(out: pathlib.Path, cfg, policy, model, policy_opt, model_opt
                          f"checkpoint {done} iterations (or a row is malformed)")
     try:
         for name, net in (("policy", policy), ("model", model)):
-            net.load_state_dict(state[name])
+            if net is not None:
+                net.load_state_dict(state[name])
         for name, opt in (("policy_optimizer", policy_opt), ("model_optimizer", model_opt)):
+            if opt is None:
+                continue
             _check_optimizer_state(state[name], opt)
             opt.load_state_dict(state[name])
         torch.set_rng_state(state["torch_rng"])

@@ -156,6 +156,15 @@ class GoalObservation(gym.ObservationWrapper):
 
 
 TASK_IDS = {name: f"loihi_deploy/{cls.__name__}-v0" for name, cls in TASKS.items()}
+
+
+def controller_inputs(rollout: dict) -> np.ndarray:
+    """(E, L, d) what a controller received at each step of recorded episodes (obs (E, L+1,
+    ...), target (E, t)): the observation, then the target (GoalObservation's layout)."""
+    obs = rollout["obs"][:, :-1]
+    target = np.broadcast_to(rollout["target"][:, None, :],
+                             (*obs.shape[:2], rollout["target"].shape[1]))
+    return np.concatenate([obs, target], axis=2)
 """Gymnasium ids of the reaching tasks with goal observations (registered on import)."""
 
 

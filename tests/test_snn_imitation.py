@@ -1,0 +1,100 @@
+"""train-snn --teacher: a policy trained by imitating a trained run (DAgger)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from loihi_deploy.training.snn.imitation import (imitation_loss, load_teacher, teacher_actions,
+                                                 teacher_acts)
+from loihi_deploy.training.snn.predictive import TorchController, rollout
+from tests.test_snn_training import _numbers_of
+
+TINY = ["train-snn", "--model", "snn", "--hidden", "16", "--rank", "4", "--batch", "2",
+        "--policy-batches", "2", "--episodes", "2", "--kernels", "fused", "--threads", "1",
+        "--lr-schedule", "constant", "--teacher", "reach2d_gru"]
+
+
+def test_imitation_run_trains_no_model_and_resumes_to_the_uninterrupted_numbers(tmp_path):
+    from loihi_deploy.cli import main
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main([*TINY, "--iterations", "2", "--out", str(straight)]) == 0
+    assert main([*TINY, "--iterations", "1", "--out", str(split)]) == 0
+    assert main([*TINY, "--iterations", "2", "--out", str(split)]) == 0   # continues: 1 -> 2
+    result = json.loads((straight / "metrics.json").read_text())
+    assert result["config"]["teacher"] == "reach2d_gru" and "model" not in result["parameters"]
+    assert not (straight / "model.pt").exists()
+    assert "model" not in torch.load(straight / "checkpoint.pt", weights_only=True)
+    assert all(row["imitation_mse"] > 0 and "prediction_mse" not in row
+               for row in result["history"])
+    assert _numbers_of(straight) == _numbers_of(split)     # made in this process: see there
+    a, b = (torch.load(run / "policy.pt", weights_only=True) for run in (straight, split))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_teacher_labels_its_own_episodes_with_the_actions_it_took():
+    teacher = load_teacher("reach2d_gru", "reach2d", torch.device("cpu"))
+    episodes = rollout(TorchController(teacher, 3), "reach2d", range(3))
+    np.testing.assert_allclose(teacher_actions(teacher, episodes), episodes["act"], atol=1e-6)
+
+
+def test_the_teacher_acts_in_every_first_episode_and_then_ever_more_rarely():
+    rng = np.random.default_rng(0)
+    assert teacher_acts(0, 100, rng).all()
+    assert 0.4 < teacher_acts(1, 1000, rng).mean() < 0.6
+    assert teacher_acts(20, 1000, rng).sum() == 0
+
+
+def test_imitation_loss_falls_as_the_student_learns_the_teachers_actions():
+    from loihi_deploy.training.configs import SNNTrainConfig
+    from loihi_deploy.training.snn.predictive import build_networks
+    from loihi_deploy.training.snn.tasks import controller_inputs
+    torch.manual_seed(0)
+    teacher = load_teacher("reach2d_gru", "reach2d", torch.device("cpu"))
+    episodes = rollout(TorchController(teacher, 4), "reach2d", range(4))
+    inputs = torch.tensor(controller_inputs(episodes)[:, :30], dtype=torch.float32)
+    labels = torch.tensor(teacher_actions(teacher, episodes)[:, :30], dtype=torch.float32)
+    _, student = build_networks(SNNTrainConfig(hidden=16, rank=4), 6, 2, 2)
+    student.input_mean.copy_(teacher.input_mean)
+    student.input_std.copy_(teacher.input_std)
+    optimiser = torch.optim.Adam(student.parameters(), 1e-2)
+    losses = []
+    for _ in range(40):
+        loss = imitation_loss(student, inputs, labels)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_a_teacher_is_refused_with_the_reason(tmp_path, capsys):
+    from loihi_deploy.cli import main
+
+    def refused(teacher) -> str:
+        capsys.readouterr()
+        assert main([*TINY[:-1], teacher, "--iterations", "1",
+                     "--out", str(tmp_path / "run")]) == 2
+        return capsys.readouterr().err
+
+    assert "trained on task 'panda', this run is 'reach2d'" in refused("panda_gru")
+    assert "neither a train-snn output folder nor a bundled" in refused("no_such_run")
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "metrics.json").write_text(json.dumps(
+        {"config": {"model": "gru", "task": "reach2d", "hidden": 10 ** 9, "rank": 0,
+                    "substeps": 7}}))                  # would allocate 10^18 weights
+    assert "config has invalid hidden=1000000000" in refused(str(planted))
+    (planted / "metrics.json").write_text(json.dumps(
+        {"config": {"model": "gru", "task": "reach2d", "hidden": 8, "rank": 0,
+                    "substeps": 7}}))
+    (planted / "policy.pt").write_bytes(b"not torch")
+    assert "policy.pt" in refused(str(planted))
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["panda_snn", "reach2d_gru"])
+def test_load_policy_rebuilds_bundled_runs(name):
+    from loihi_deploy.training.snn.runs import load_policy
+    policy, config = load_policy(name)
+    assert config["model"] in name and sum(p.numel() for p in policy.parameters()) > 1000
