@@ -61,7 +61,7 @@ def test_bench_quick_writes_every_part(tmp_path):
     for row in conversion:   # the selected alpha is reported on other episodes than chosen on
         assert row["test"]["reset_seeds"][0] == 10100 and row["selected_alpha"] in row["alphas"]
     calibration = json.loads((tmp_path / "quick_calibration.json").read_text())
-    assert {r["method"] for r in calibration} == {"max", "p99.9@2"}
+    assert {r["method"] for r in calibration} == {"max", "emax90@2"}
     assert all(len(r["seed_means"]) == 2 for r in calibration)
 
 

@@ -21,8 +21,8 @@ Parts (each writes <part>.json, <part>.md and PNG figures into OUT; README.md in
   nir            the deployed bundle vs its NIR export's semantics (reset to 0, start at 0, no
                  CRPI) in closed loop, and snnTorch running the exported file (docs/nir.md).
   calibration    the deployed return over 5 calibration seeds per policy, method (max,
-                 p99.9, max+snn) and neuron config, float and fixed: the seed-to-seed spread
-                 against the episode CI (docs/calibration.md).
+                 emax90@50 = the default, p99.9@50) and neuron config, float and fixed: the
+                 seed-to-seed spread against the episode CI (docs/calibration.md).
   pacing         paced control on Lava's CPU simulation: per locomotion task and deployment
                  configuration (DC / MT, T = 2 and 4), the latency per decision and the
                  deadline misses of one 1000-decision episode at the env's control period.

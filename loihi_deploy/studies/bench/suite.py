@@ -103,7 +103,7 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
         elif part == "calibration":   # quick: 2 seeds, one config, two methods
             calibration_specs = specs if quick else paper_policies(("TD3", "SAC")) or specs
             rows = calibration_part(calibration_specs, 3 if quick else 20,
-                                    *((0, 1000), ("max", "p99.9@2"), (("if", 8),)) if quick
+                                    *((0, 1000), ("max", "emax90@2"), (("if", 8),)) if quick
                                     else ())
             write_part(out, name, rows, format_calibration(rows))
         elif part == "pacing":   # quick: Hopper, one config, 100 decisions

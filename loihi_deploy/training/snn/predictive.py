@@ -338,8 +338,8 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     model, policy = (net.to(device) for net in
                      build_networks(cfg, env.obs_dim, env.act_dim, env.target_dim))
     teacher = load_teacher(cfg.teacher, cfg.task, device) if cfg.teacher else None
-    if teacher is not None:
-        model = None
+    if teacher is not None:     # built all the same, so the policy starts from the weights
+        model = None            # a predictive run of this seed starts from
     model_opt = _optimizer(model) if model is not None else None
     policy_opt = _optimizer(policy, cfg.policy_lr)
     out = pathlib.Path(cfg.out_dir)
