@@ -501,8 +501,10 @@ def plot_learning_curves(results: list[dict], path: pathlib.Path,
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
     axes[-1].set_yscale("log")          # the first iterations' error is 10-50x the last's
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
+    rows = -(-len(results) // 3)        # legend below the panels, 3 runs per line
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=7)
+    fig.set_figheight(2.8 + 0.2 * rows)
+    fig.tight_layout(rect=(0, 0.2 * rows / (2.8 + 0.2 * rows) + 0.02, 1, 1))
     fig.savefig(path)
     plt.close(fig)
 
