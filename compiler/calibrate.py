@@ -32,9 +32,9 @@ def thresholds_from_states(ann: AnnGraph, states: np.ndarray, method: str = "max
                            episode_lengths=None) -> tuple[np.ndarray, ...]:
     """Per-neuron max or percentile of each hidden layer's activations on `states` (run in
     chunks of `chunk` rows); episode-max: the `percentile`-th percentile over the episodes
-    (consecutive runs of `episode_lengths` states) of each episode's per-neuron max.
-    percentile None: the method's DEFAULT_PERCENTILE. A convolution's neurons share one threshold per channel: the max
-    or percentile over every position of the channel. The percentile is numpy's (linear
+    (consecutive runs of `episode_lengths` states) of each episode's per-neuron max;
+    percentile None: the method's DEFAULT_PERCENTILE. A convolution's neurons share one
+    threshold per channel: over every position of the channel. The percentile is numpy's (linear
     interpolation between the order statistics around (N - 1) q / 100), computed from the
     largest values only: the N - floor((N - 1) q / 100) that reach it, so memory stays that
     small (51 values per neuron for 99.9 over 50,000 states) however many states there are."""

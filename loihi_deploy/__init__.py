@@ -56,8 +56,10 @@ def compile(policy: str | os.PathLike, env_id: str | None = None, timesteps: int
     from loihi_deploy.api import COMPILE_DEFAULTS, compile_policy, load_ann, policy_env
     from loihi_deploy.compiler.bundle import save_bundle as save
     from loihi_deploy.compiler.ir import NeuronModel
-    calib_episodes = calib_episodes or COMPILE_DEFAULTS.calib_episodes
-    calib_method = calib_method or COMPILE_DEFAULTS.calib_method
+    if calib_episodes is None:
+        calib_episodes = COMPILE_DEFAULTS.calib_episodes
+    if calib_method is None:
+        calib_method = COMPILE_DEFAULTS.calib_method
     env_id, env_kwargs = policy_env(policy, env_id, env_kwargs)
     if env_id is None:
         raise ValueError(f"{policy}: no env id given and none in its metadata")

@@ -316,9 +316,10 @@ def _cmd_policies(args, argv) -> None:
           "rollouts differ between CPUs: docs/reproducibility.md)")
     from loihi_deploy.training.snn.runs import BUNDLED, bundled_trained_runs
     from loihi_deploy.stats import success_ci95
-    print(f"\ncontrollers trained by predictive control (train-snn; the spiking ones deploy "
-          f"with loihi-deploy deploy-snn NAME):\n{'name':<16}{'task':<10}{'model':<7}"
-          f"{'iterations':>11}{'episodes':>9}{'success [95% CI]':>19}{'final distance':>16}")
+    print(f"\ncontrollers trained by train-snn (predictive control, or imitation of a teacher; "
+          f"the spiking ones deploy with loihi-deploy deploy-snn NAME):\n{'name':<16}"
+          f"{'task':<10}{'model':<7}{'iterations':>11}{'episodes':>9}{'success [95% CI]':>19}"
+          f"{'final distance':>16}  trained by")
     for name in bundled_trained_runs():
         result = json.loads((BUNDLED / name / "metrics.json").read_text())
         # the final 50-episode evaluation where the run has one, else the last iteration's
@@ -330,7 +331,9 @@ def _cmd_policies(args, argv) -> None:
         print(f"{name:<16}{result['config']['task']:<10}{result['config']['model']:<7}"
               f"{result['final']['iteration']:>11}{episodes:>9}"
               f"{final['success_rate']:>7.0%} [{low:.0%}, {high:.0%}]".ljust(62) +
-              f"{final['final_distance']:>8.3f} m")
+              f"{final['final_distance']:>8.3f} m  " +
+              (f"imitating {result['config']['teacher']}" if result["config"].get("teacher")
+               else "predictive control"))
 
 
 def _cmd_bench(args, argv) -> None:

@@ -11,9 +11,9 @@ Methods (compiler.calibrate, loihi_deploy.api.calibrate_policy): "max" (the pape
 maximum over 10 ANN episodes), "p99.9" (the per-neuron 99.9th percentile over the same
 states), "emax90" (per neuron, the 90th percentile over the episodes of each episode's
 maximum: --calib-method episode-max), "max+snn" (the maximum over the ANN's states and the
-states the converted SNN visits in closed loop from the same reset seeds). A method name may end in "@N": the same
-method on N ANN episodes instead of CALIB_EPISODES ("max@50": the maximum over 50 episodes,
-reset seeds seed..seed+49).
+states the converted SNN visits in closed loop from the same reset seeds). A method name may
+end in "@N": the same method on N ANN episodes instead of CALIB_EPISODES ("max@50": the
+maximum over 50 episodes, reset seeds seed..seed+49).
 """
 from __future__ import annotations
 
@@ -66,10 +66,8 @@ def _calibration(ann, spec, method: str, seed: int, neuron, T: int):
     from loihi_deploy.sim_backend.emulator import Emulator
     env = dict(env_kwargs=spec.env_kwargs)
     name, percentile, episodes = method_episodes(method)
-    if name in ("percentile", "episode-max"):
+    if name != "max+snn":
         return calibrate_policy(ann, spec.env_id, episodes, seed, name, percentile, **env)
-    if name == "max":
-        return calibrate_policy(ann, spec.env_id, episodes, seed, "max", **env)
     ann_states = visited_states(AnnController(ann), spec.env_id, episodes, seed, **env)
     info = {"env_id": spec.env_id, "env_kwargs": spec.env_kwargs, "episodes": episodes,
             "seed": seed}
