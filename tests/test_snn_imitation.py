@@ -86,6 +86,9 @@ def test_a_teacher_is_refused_with_the_reason(tmp_path, capsys):
                     "substeps": 7}}))                  # would allocate 10^18 weights
     assert "config has invalid hidden=1000000000" in refused(str(planted))
     (planted / "metrics.json").write_text(json.dumps(
+        {"config": {"model": "gru", "task": [], "hidden": 8, "rank": 0, "substeps": 7}}))
+    assert "config has invalid task=[]" in refused(str(planted))
+    (planted / "metrics.json").write_text(json.dumps(
         {"config": {"model": "gru", "task": "reach2d", "hidden": 8, "rank": 0,
                     "substeps": 7}}))
     (planted / "policy.pt").write_bytes(b"not torch")

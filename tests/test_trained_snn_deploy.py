@@ -121,6 +121,11 @@ def test_load_trained_snn_refuses_gru_runs_and_missing_files(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     with pytest.raises(PolicyLoadError, match=r"substeps must be an integer in \[1, 64\]"):
         load_trained_snn(tmp_path)
+    metrics["config"].update(substeps=7, task=[])      # unhashable: refused, no TypeError
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    from loihi_deploy.deploy_snn import deploy_trained
+    with pytest.raises(ValueError, match=r"unknown task \[\]"):
+        deploy_trained(tmp_path, progress=False)
 
 
 def test_deploy_snn_command_end_to_end(tmp_path, capsys):

@@ -39,7 +39,8 @@ def run_config(run_dir: pathlib.Path) -> dict:
         config = read_json_object(run_dir / "metrics.json", {"config": dict})["config"]
     except FileTooLarge as exc:
         raise ValueError(str(exc)) from None
-    checks = {"model": lambda v: v in ("snn", "gru"), "task": lambda v: v in TASK_IDS,
+    checks = {"model": lambda v: v in ("snn", "gru"),
+              "task": lambda v: isinstance(v, str) and v in TASK_IDS,
               "hidden": lambda v: _integer(v, 1, MAX_HIDDEN_UNITS),
               "rank": lambda v: _integer(v, 0, MAX_HIDDEN_UNITS),
               "substeps": lambda v: _integer(v, 1, MAX_SUBSTEPS)}

@@ -133,7 +133,7 @@ TASKS = {"reach2d": Reach2D, "panda": PandaReach}
 
 def task_type(name: str) -> type:
     """The task's class (its obs_dim, act_dim, target_dim, success_radius) by name."""
-    if name not in TASKS:
+    if not isinstance(name, str) or name not in TASKS:      # a list from a file: unhashable
         raise ValueError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}")
     return TASKS[name]
 
