@@ -729,7 +729,8 @@ class TrainedFixedProfile:
 
 @dataclasses.dataclass(frozen=True)
 class TrainedSpikingGraph:
-    """A directly trained SNN (module docstring). Input: observation then target."""
+    """A directly trained SNN (module docstring). Input: observation, target and, for a run
+    trained with --input-change, the observation's change (encoded by the host)."""
     layers: tuple[AlifLayer, ...]
     readout: LeakyReadout
     substeps: int
@@ -749,7 +750,7 @@ class TrainedSpikingGraph:
 
     @property
     def obs_dim(self) -> int:
-        """Inputs per env step (the task's observation and target, concatenated)."""
+        """Inputs per env step (observation, target and maybe its change, concatenated)."""
         return self.layers[0].synapse.shape[1]
 
     @property

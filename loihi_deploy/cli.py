@@ -333,7 +333,9 @@ def _cmd_policies(args, argv) -> None:
               f"{final['success_rate']:>7.0%} [{low:.0%}, {high:.0%}]".ljust(62) +
               f"{final['final_distance']:>8.3f} m  " +
               (f"imitating {result['config']['teacher']}" if result["config"].get("teacher")
-               else "predictive control"))
+               else "predictive control") +
+              (", observation change as inputs" if result["config"].get("input_change")
+               else ""))
 
 
 def _cmd_bench(args, argv) -> None:

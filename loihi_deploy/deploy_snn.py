@@ -3,7 +3,7 @@ run it in closed loop on its reaching task: `loihi-deploy deploy-snn RUN_DIR`.
 
     load_trained_snn (compiler.frontend)  -> TrainedSpikingGraph, float
     calibrate: CALIBRATION_EPISODES float-emulator episodes on their own seeds -> the largest
-               |input| per dimension (observation and target)
+               |input| per dimension (the controller inputs, with the change if trained so)
     quantize_trained (compiler.quantize)  -> + Loihi fixed-point profile
     evaluate on the training run's evaluation seeds, every row the same episodes:
         torch         the trained network itself (loihi_deploy.training.snn.layers)
@@ -24,9 +24,10 @@ import time
 import numpy as np
 
 from loihi_deploy.training.snn.predictive import (EVAL_SEED, TorchController, parameter_count,
-                                                  reaching_metrics, rollout)
+                                                  policy_controller, reaching_metrics, rollout)
 from loihi_deploy.training.snn.runs import load_policy, resolve_run
-from loihi_deploy.training.snn.tasks import controller_inputs, task_type
+from loihi_deploy.training.snn.tasks import (controller_inputs, encoded_controller,
+                                             policy_input_dim, task_type)
 
 CALIBRATION_SEED, CALIBRATION_EPISODES = 20_000, 10
 
@@ -37,7 +38,7 @@ def replay_actions(controller, inputs: np.ndarray) -> np.ndarray:
     return np.stack([controller.act(inputs[:, t]) for t in range(inputs.shape[1])], axis=1)
 
 
-def _torch_vs_emulator(policy, emulator, torch_run: dict) -> dict:
+def _torch_vs_emulator(policy, emulator, torch_run: dict, input_change: bool) -> dict:
     """The float emulator replaying the torch run's inputs (open loop), against the torch
     network in float32 (as trained: a spike can flip where the emulator's float64 membrane
     sits on the other side of the threshold) and in float64 (the same arithmetic as the
@@ -45,7 +46,7 @@ def _torch_vs_emulator(policy, emulator, torch_run: dict) -> dict:
     import copy
 
     import torch
-    inputs = controller_inputs(torch_run)
+    inputs = controller_inputs(torch_run, input_change)
     emulated = replay_actions(emulator, inputs)
     exact = replay_actions(TorchController(copy.deepcopy(policy).to(torch.float64), len(inputs)),
                            inputs)
@@ -67,24 +68,29 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
 
     run_dir = resolve_run(run_dir)
     graph = load_trained_snn(run_dir)
-    task = graph.task
+    policy, config = load_policy(run_dir)
+    task, change = graph.task, config["input_change"]
     env = task_type(task)
-    if graph.obs_dim != env.obs_dim + env.target_dim or graph.act_dim != env.act_dim:
+    if graph.obs_dim != policy_input_dim(task, change) or graph.act_dim != env.act_dim:
         raise ValueError(f"{run_dir}: the policy takes {graph.obs_dim} inputs and gives "
-                         f"{graph.act_dim} actions; task {task!r} has {env.obs_dim} + "
-                         f"{env.target_dim} inputs and {env.act_dim} actions")
+                         f"{graph.act_dim} actions; task {task!r} has "
+                         f"{policy_input_dim(task, change)} inputs (input_change={change}) "
+                         f"and {env.act_dim} actions")
+
+    def emulator(graph, batch, profile):     # inputs encoded as the policy was trained
+        return encoded_controller(TrainedEmulator(graph, batch, profile), task, change)
+
     seeds = np.arange(EVAL_SEED, EVAL_SEED + episodes)
-    calibration = rollout(TrainedEmulator(graph, CALIBRATION_EPISODES, "float"), task,
+    calibration = rollout(emulator(graph, CALIBRATION_EPISODES, "float"), task,
                           np.arange(CALIBRATION_SEED, CALIBRATION_SEED + CALIBRATION_EPISODES))
-    absmax = np.abs(controller_inputs(calibration)).reshape(-1, graph.obs_dim).max(axis=0)
+    absmax = np.abs(controller_inputs(calibration, change)).reshape(-1, graph.obs_dim).max(axis=0)
     fixed_graph = quantize_trained(graph, absmax, weight_bits=weight_bits)
 
     rows, timings = {}, {}
-    policy, _ = load_policy(run_dir)
     data = {}
-    for name, controller in (("torch", TorchController(policy, episodes)),
-                             ("emulator float", TrainedEmulator(fixed_graph, episodes, "float")),
-                             ("emulator fixed", TrainedEmulator(fixed_graph, episodes, "fixed"))):
+    for name, controller in (("torch", policy_controller(policy, episodes, task, change)),
+                             ("emulator float", emulator(fixed_graph, episodes, "float")),
+                             ("emulator fixed", emulator(fixed_graph, episodes, "fixed"))):
         start = time.perf_counter()
         data[name] = rollout(controller, task, seeds)
         timings[name] = time.perf_counter() - start
@@ -101,23 +107,24 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
                 float(c.sum() / (c.size * data[name]["act"].shape[1])) for c in counts]
 
     replay = replay_actions(TrainedEmulator(fixed_graph, episodes, "fixed"),
-                            controller_inputs(data["emulator float"]))
+                            controller_inputs(data["emulator float"], change))
     diff = replay - data["emulator float"]["act"]
     fidelity = {"action_rmse": float(np.sqrt(np.mean(diff ** 2))),
                 "action_max_abs_diff": float(np.abs(diff).max()),
                 **_torch_vs_emulator(policy, TrainedEmulator(fixed_graph, episodes, "float"),
-                                     data["torch"])}
+                                     data["torch"], change)}
 
     lava = None
     if lava_episodes > 0:
-        lava = _run_lava(fixed_graph, task, seeds[:lava_episodes],
+        lava = _run_lava(fixed_graph, task, change, seeds[:lava_episodes],
                          data["emulator fixed"]["act"][:lava_episodes],
                          int(saturations_per_episode[:lava_episodes].sum()), progress, tqdm)
         rows["lava fixed"] = {"episodes": lava["episodes"], **lava.pop("metrics")}
     layers = [layer.synapse.shape for layer in graph.layers]
     return {"run_dir": str(run_dir), "task": task, "episodes": episodes,
             "eval_seeds": [int(seeds[0]), int(seeds[-1])],
-            "network": {"inputs": graph.obs_dim, "layers": [s[0] for s in layers],
+            "network": {"inputs": graph.obs_dim, "input_change": change,
+                        "layers": [s[0] for s in layers],
                         "actions": graph.act_dim, "substeps": graph.substeps,
                         "trained_parameters": parameter_count(policy),
                         "deployed_synapses": int(sum(s[0] * s[1] for s in layers)
@@ -132,7 +139,8 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
             "seconds": {k: round(v, 2) for k, v in timings.items()}}
 
 
-def _run_lava(graph, task: str, seeds: np.ndarray, emulator_actions: np.ndarray,
+def _run_lava(graph, task: str, input_change: bool, seeds: np.ndarray,
+              emulator_actions: np.ndarray,
               emulator_saturations: int, progress: bool, tqdm) -> dict:
     """Lava fixed point, one episode per seed (batch 1), against the emulator's actions and
     its saturation count on the same episodes."""
@@ -142,7 +150,7 @@ def _run_lava(graph, task: str, seeds: np.ndarray, emulator_actions: np.ndarray,
     with LavaController(graph, "fixed") as lava:
         for i, seed in enumerate(tqdm(seeds, desc="lava fixed_pt", unit="episode",
                                       disable=not progress)):
-            data = rollout(lava, task, [seed])
+            data = rollout(encoded_controller(lava, task, input_change), task, [seed])
             distances.append(data["distance"][0])
             max_diff = max(max_diff, float(np.abs(data["act"][0] - emulator_actions[i]).max()))
         saturations = lava.fixed_point_events()[0]     # counted since Lava started

@@ -55,9 +55,10 @@ class LavaController:
 
     def __init__(self, graph: SpikingGraph | TrainedSpikingGraph, profile: str | None = None,
                  alpha: float | None = None, timeout_s: float = 30.0):
-        """A TrainedSpikingGraph (directly trained SNN) takes observation + target as its
-        input, keeps its state across decisions and is reset between episodes; alpha and
-        membrane policies do not apply to it."""
+        """A TrainedSpikingGraph (directly trained SNN) takes its controller inputs
+        (observation, target, maybe the observation's change), keeps its state across
+        decisions and is reset between episodes; alpha and membrane policies do not apply
+        to it."""
         from loihi_deploy.sim_backend.lava_graph import emit_lava, emit_lava_trained
         self.graph = graph
         self.net = emit_lava_trained(graph, profile) if isinstance(graph, TrainedSpikingGraph) \

@@ -335,7 +335,8 @@ class TrainedEmulator:
         x = np.asarray(x, dtype=np.float64)
         if x.shape != (self.batch_size, self.graph.obs_dim):
             raise ValueError(f"emulator: expected inputs of shape ({self.batch_size}, "
-                             f"{self.graph.obs_dim}) (observation and target), got {x.shape}")
+                             f"{self.graph.obs_dim}) (the policy's controller inputs), got "
+                             f"{x.shape}")
         payload, clipped = codec.encode(self.graph, x, self.profile)
         self.input_clips += clipped
         first_input = self.synapses[0](payload)

@@ -33,7 +33,8 @@ def test_imitation_run_trains_no_model_and_resumes_to_the_uninterrupted_numbers(
 
 
 def test_teacher_labels_its_own_episodes_with_the_actions_it_took():
-    teacher = load_teacher("reach2d_gru", "reach2d", torch.device("cpu"))
+    teacher, input_change = load_teacher("reach2d_gru", "reach2d", torch.device("cpu"))
+    assert input_change is False                  # a run from before the option
     episodes = rollout(TorchController(teacher, 3), "reach2d", range(3))
     np.testing.assert_allclose(teacher_actions(teacher, episodes), episodes["act"], atol=1e-6)
 
@@ -50,7 +51,7 @@ def test_imitation_loss_falls_as_the_student_learns_the_teachers_actions():
     from loihi_deploy.training.snn.predictive import build_networks
     from loihi_deploy.training.snn.tasks import controller_inputs
     torch.manual_seed(0)
-    teacher = load_teacher("reach2d_gru", "reach2d", torch.device("cpu"))
+    teacher, _ = load_teacher("reach2d_gru", "reach2d", torch.device("cpu"))
     episodes = rollout(TorchController(teacher, 4), "reach2d", range(4))
     inputs = torch.tensor(controller_inputs(episodes)[:, :30], dtype=torch.float32)
     labels = torch.tensor(teacher_actions(teacher, episodes)[:, :30], dtype=torch.float32)
@@ -90,6 +91,10 @@ def test_a_teacher_is_refused_with_the_reason(tmp_path, capsys):
     assert "config has invalid task=[]" in refused(str(planted))
     (planted / "metrics.json").write_text(json.dumps(
         {"config": {"model": "gru", "task": "reach2d", "hidden": 8, "rank": 0,
+                    "substeps": 7, "input_change": "yes"}}))
+    assert "config has invalid input_change='yes'" in refused(str(planted))
+    (planted / "metrics.json").write_text(json.dumps(
+        {"config": {"model": "gru", "task": "reach2d", "hidden": 8, "rank": 0,
                     "substeps": 7}}))
     (planted / "policy.pt").write_bytes(b"not torch")
     assert "policy.pt" in refused(str(planted))
@@ -101,3 +106,42 @@ def test_load_policy_rebuilds_bundled_runs(name):
     from loihi_deploy.training.snn.runs import load_policy
     policy, config = load_policy(name)
     assert config["model"] in name and sum(p.numel() for p in policy.parameters()) > 1000
+
+
+def test_the_hosts_observation_change_is_what_training_computes_from_the_recording():
+    """tasks.ObservationChange (deployment, step by step) and controller_inputs(...,
+    input_change=True) (training, from recorded episodes) give a policy the same inputs."""
+    from loihi_deploy.training.snn.tasks import ObservationChange, controller_inputs
+
+    class Recorder:
+        def __init__(self):
+            self.inputs = []
+
+        def reset(self):
+            self.inputs.clear()
+
+        def act(self, x):
+            self.inputs.append(x.copy())
+            return np.zeros((len(x), 2))
+
+    recorder = Recorder()
+    episodes = rollout(ObservationChange(recorder, 6), "reach2d", range(3), noise=0.5,
+                       rng=np.random.default_rng(0))
+    seen = np.stack(recorder.inputs, axis=1)
+    assert seen.shape == (3, 200, 6 + 2 + 6)
+    np.testing.assert_array_equal(seen, controller_inputs(episodes, input_change=True))
+    assert not seen[:, 0, 8:].any() and seen[:, 1:, 8:].any()      # 0 at the first step
+    np.testing.assert_array_equal(seen[:, 5, 8:], episodes["obs"][:, 5] - episodes["obs"][:, 4])
+
+
+def test_an_input_change_policy_trains_by_imitation_and_by_predictive_control(tmp_path):
+    from loihi_deploy.cli import main
+    from loihi_deploy.training.snn.runs import load_policy
+    imitating, predictive = tmp_path / "imitating", tmp_path / "predictive"
+    assert main([*TINY, "--input-change", "--iterations", "1", "--out", str(imitating)]) == 0
+    assert main([*TINY[:-2], "--input-change", "--iterations", "1", "--model-batches", "2",
+                 "--horizon", "3", "--out", str(predictive)]) == 0
+    for run in (imitating, predictive):
+        policy, config = load_policy(run)
+        assert config["input_change"] is True
+        assert policy.layers[0].linear.in_features == 6 + 2 + 6

@@ -124,7 +124,7 @@ def test_load_trained_snn_refuses_gru_runs_and_missing_files(tmp_path):
     metrics["config"].update(substeps=7, task=[])      # unhashable: refused, no TypeError
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     from loihi_deploy.deploy_snn import deploy_trained
-    with pytest.raises(ValueError, match=r"unknown task \[\]"):
+    with pytest.raises(ValueError, match=r"config has invalid task=\[\]"):
         deploy_trained(tmp_path, progress=False)
 
 
@@ -177,13 +177,14 @@ def test_bundled_run_replays_its_recorded_evaluation(name):
     replays its recorded evaluation on the same seeds, statistically (torch kernels differ
     between CPUs: docs/reproducibility.md)."""
     from loihi_deploy.stats import replay_agrees
-    from loihi_deploy.training.snn.predictive import TorchController, rollout
+    from loihi_deploy.training.snn.predictive import policy_controller, rollout
     from loihi_deploy.training.snn.runs import load_policy
-    result, recorded = _recorded(name)
-    task = result["config"]["task"]
+    _, recorded = _recorded(name)
+    policy, config = load_policy(name)
+    task = config["task"]
     episodes = len(recorded) if isinstance(recorded, list) else 20
-    policy, _ = load_policy(name)
-    data = rollout(TorchController(policy, episodes), task, range(10_000, 10_000 + episodes))
+    data = rollout(policy_controller(policy, episodes, task, config["input_change"]), task,
+                   range(10_000, 10_000 + episodes))
     check = replay_agrees(data["distance"].sum(axis=1), recorded)
     assert check.agrees, f"{name}: {check.summary()}"
 

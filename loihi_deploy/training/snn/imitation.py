@@ -20,22 +20,26 @@ from loihi_deploy.training.snn.tasks import controller_inputs
 TEACHER_SHARE_DECAY = 0.5     # P(teacher acts in an episode) = TEACHER_SHARE_DECAY ** iteration
 
 
-def load_teacher(name: str, task: str, device: torch.device) -> torch.nn.Module:
-    """The teacher's policy network (a bundled run name or a train-snn folder), frozen."""
+def load_teacher(name: str, task: str, device: torch.device) -> tuple[torch.nn.Module, bool]:
+    """(the teacher's policy network, frozen; whether it takes the observation's change as
+    inputs, its --input-change) of a bundled run name or a train-snn folder."""
     teacher, config = load_policy(name)
     if config["task"] != task:
         raise ValueError(f"--teacher {name}: trained on task {config['task']!r}, this run is "
                          f"{task!r}")
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
-    return teacher.to(device).eval()
+    return teacher.to(device).eval(), bool(config.get("input_change", False))
 
 
-def teacher_actions(teacher: torch.nn.Module, batch: dict) -> np.ndarray:
+def teacher_actions(teacher: torch.nn.Module, batch: dict, input_change: bool = False
+                    ) -> np.ndarray:
     """(E, L, a) the teacher's action at every step of a rollout's episodes, its state reset
-    at each episode's start and carried along the recorded inputs."""
+    at each episode's start and carried along the recorded inputs (encoded as the teacher was
+    trained: input_change)."""
     device = next(teacher.parameters()).device
-    inputs = torch.tensor(controller_inputs(batch), dtype=torch.float32, device=device)
+    inputs = torch.tensor(controller_inputs(batch, input_change), dtype=torch.float32,
+                          device=device)
     teacher.reset(len(inputs))
     with torch.no_grad():
         actions = [teacher(inputs[:, t]) for t in range(inputs.shape[1])]

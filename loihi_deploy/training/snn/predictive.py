@@ -39,7 +39,8 @@ from loihi_deploy.training.snn.imitation import (imitation_loss, load_teacher, t
                                                  teacher_acts)
 from loihi_deploy.training.snn.layers import GRUNetwork, SpikingNetwork, compile_kernels
 from loihi_deploy.training.snn.resume import load_checkpoint, save_checkpoint, save_episodes
-from loihi_deploy.training.snn.tasks import TASK_IDS, controller_inputs, task_type
+from loihi_deploy.training.snn.tasks import (TASK_IDS, controller_inputs, encoded_controller,
+                                             policy_input_dim, task_type)
 
 EVAL_SEED = 10_000
 LR_FLOOR = 0.1          # the cosine schedule's last learning rate, as a fraction of the first
@@ -91,7 +92,7 @@ def build_networks(cfg: SNNTrainConfig, obs_dim: int, act_dim: int, target_dim: 
         raise ValueError(f"network kind must be snn or gru, got {kind!r}")
     model_kind = cfg.model if cfg.forward_model == "same" else cfg.forward_model
     return (ForwardModel(make(model_kind, obs_dim + act_dim, obs_dim, "linear"), obs_dim),
-            make(cfg.model, obs_dim + target_dim, act_dim, "tanh"))
+            make(cfg.model, policy_input_dim(cfg.task, cfg.input_change), act_dim, "tanh"))
 
 
 def parameter_count(net: torch.nn.Module) -> int:
@@ -159,11 +160,18 @@ def reaching_metrics(distance: np.ndarray, task: str) -> dict:
             "time_on_target": float((distance < radius).mean())}
 
 
-def final_evaluation(policy, task: str, episodes: int = FINAL_EVAL_EPISODES) -> dict:
+def policy_controller(policy: torch.nn.Module, batch: int, task: str, input_change: bool):
+    """A policy network as the runtime controller of `batch` rows, inputs encoded as it was
+    trained (tasks.encoded_controller)."""
+    return encoded_controller(TorchController(policy, batch), task, input_change)
+
+
+def final_evaluation(policy, task: str, input_change: bool = False,
+                     episodes: int = FINAL_EVAL_EPISODES) -> dict:
     """The trained policy on `episodes` evaluation seeds from EVAL_SEED: reaching metrics with
     95% intervals and the per-episode cumulative distances (for replay checks)."""
     seeds = range(EVAL_SEED, EVAL_SEED + episodes)
-    data = rollout(TorchController(policy, episodes), task, seeds)
+    data = rollout(policy_controller(policy, episodes, task, input_change), task, seeds)
     return {"episodes": episodes, "seeds": [EVAL_SEED, EVAL_SEED + episodes - 1],
             **reaching_metrics(data["distance"], task),
             "cumulative_distance_per_episode": data["distance"].sum(axis=1).round(6).tolist()}
@@ -194,13 +202,14 @@ class EpisodeBuffer:
                                       device=device)
         return as_t(obs), as_t(act), as_t(target)
 
-    def whole_episodes(self, batch: int, rng, device: str = "cpu") -> tuple[torch.Tensor, ...]:
+    def whole_episodes(self, batch: int, rng, device: str = "cpu",
+                       input_change: bool = False) -> tuple[torch.Tensor, ...]:
         """(controller inputs (B, L, d), teacher actions (B, L, a)) of `batch` random
         episodes, for imitation."""
         picks = rng.integers(0, len(self.episodes), batch)
         chosen = [self.episodes[i] for i in picks]
         inputs = controller_inputs({k: np.stack([ep[k] for ep in chosen])
-                                    for k in ("obs", "target")})
+                                    for k in ("obs", "target")}, input_change)
         labels = np.stack([ep["teacher_act"] for ep in chosen])
         return tuple(torch.tensor(a, dtype=torch.float32, device=device)
                      for a in (inputs, labels))
@@ -222,22 +231,32 @@ def model_loss(model, obs, act, warmup: int) -> torch.Tensor:
 
 
 def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int,
-                loss: str = "squared", bound_weight: float = 0.0) -> torch.Tensor:
+                loss: str = "squared", bound_weight: float = 0.0,
+                input_change: bool = False) -> torch.Tensor:
     """Imagined rollout of `horizon` steps after `warmup` real ones; mean squared distance of
     the imagined hand (state[:, :target_dim], tasks' convention) to the target (loss
     "squared"), or mean distance in metres (loss "distance": sqrt(|d|^2 + 1e-6),
     differentiable at 0).
     bound_weight: plus bound_weight x mean(max(|y| - OUTPUT_BOUND, 0)^2) of the policy's
-    output before tanh (y = policy.preactivation), so actions stay off tanh's flat tails."""
+    output before tanh (y = policy.preactivation), so actions stay off tanh's flat tails.
+    input_change: the policy's inputs end with the state's change since the previous step
+    (tasks.controller_inputs), 0 at the window's first step."""
+    def policy_input(state, previous):
+        parts = [state, target] + ([state - previous] if input_change else [])
+        return torch.cat(parts, dim=1)
+
     policy.reset(len(obs))
     model.reset(len(obs))
+    previous = obs[:, 0]
     for t in range(warmup):
-        policy(torch.cat([obs[:, t], target], dim=1))
+        policy(policy_input(obs[:, t], previous))
         model(torch.cat([obs[:, t], act[:, t]], dim=1))
+        previous = obs[:, t]
     state = obs[:, warmup]
     losses = []
     for _ in range(horizon):
-        u = policy(torch.cat([state, target], dim=1))
+        u = policy(policy_input(state, previous))
+        previous = state
         state = state + model(torch.cat([state, u], dim=1))
         squared_distance = ((state[:, :target.shape[1]] - target) ** 2).sum(dim=1)
         step_loss = (squared_distance if loss == "squared"
@@ -269,11 +288,11 @@ def learning_rate_scale(schedule: str, iteration: int, iterations: int) -> float
     return LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def evaluate(policy, model, task: str, episodes: int) -> dict:
+def evaluate(policy, model, task: str, episodes: int, input_change: bool = False) -> dict:
     """Reaching metrics on the evaluation seeds, and the forward model's error on those
     episodes (when there is a model: imitation trains none)."""
     seeds = range(EVAL_SEED, EVAL_SEED + episodes)
-    data = rollout(TorchController(policy, episodes), task, seeds)
+    data = rollout(policy_controller(policy, episodes, task, input_change), task, seeds)
     metrics = reaching_metrics(data["distance"], task)
     if model is not None:
         metrics["prediction_mse"] = prediction_errors(model, data)[0]
@@ -297,19 +316,18 @@ def prediction_errors(model, data: dict) -> tuple[float, float]:
     return mse, nmse
 
 
-def fit_inputs(model: ForwardModel | None, policy: torch.nn.Module,
-               buffer: EpisodeBuffer) -> None:
+def fit_inputs(model: ForwardModel | None, policy: torch.nn.Module, buffer: EpisodeBuffer,
+               input_change: bool = False) -> None:
     """Both networks' input statistics from the buffer's episodes: the model's input is
-    (s_t, u_t), the policy's (s_t, s*); model None: the policy's only."""
-    model_inputs, policy_inputs = [], []
-    for episode in buffer.episodes:
-        obs = episode["obs"][:-1]
-        model_inputs.append(np.concatenate([obs, episode["act"]], axis=1))
-        policy_inputs.append(np.concatenate(
-            [obs, np.broadcast_to(episode["target"], (len(obs), len(episode["target"])))], axis=1))
+    (s_t, u_t), the policy's its controller inputs (s_t, s* and, with input_change,
+    s_t - s_t-1); model None: the policy's only."""
+    episodes = {k: np.stack([episode[k] for episode in buffer.episodes])
+                for k in ("obs", "act", "target")}
+    policy_inputs = controller_inputs(episodes, input_change)
     if model is not None:
-        model.net.fit_input(np.concatenate(model_inputs))
-    policy.fit_input(np.concatenate(policy_inputs))
+        model.net.fit_input(np.concatenate([episodes["obs"][:, :-1], episodes["act"]],
+                                           axis=2).reshape(-1, model.net.input_mean.numel()))
+    policy.fit_input(policy_inputs.reshape(-1, policy_inputs.shape[-1]))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -337,7 +355,8 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     env = task_type(cfg.task)
     model, policy = (net.to(device) for net in
                      build_networks(cfg, env.obs_dim, env.act_dim, env.target_dim))
-    teacher = load_teacher(cfg.teacher, cfg.task, device) if cfg.teacher else None
+    teacher, teacher_change = (load_teacher(cfg.teacher, cfg.task, device) if cfg.teacher
+                               else (None, False))
     if teacher is not None:     # built all the same, so the policy starts from the weights
         model = None            # a predictive run of this seed starts from
     model_opt = _optimizer(model) if model is not None else None
@@ -348,7 +367,7 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     history = resumed.history if resumed else []
     for batch in resumed.batches if resumed else []:
         if teacher is not None:
-            batch["teacher_act"] = teacher_actions(teacher, batch)
+            batch["teacher_act"] = teacher_actions(teacher, batch, teacher_change)
         buffer.add(batch)
     done = resumed.iterations if resumed else 0
     if resumed:
@@ -369,16 +388,18 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
                 group["lr"] = group["base_lr"] * scale
         seeds = rng.integers(0, 2 ** 31, cfg.episodes)
         if teacher is None:
-            batch = rollout(TorchController(policy, len(seeds)), cfg.task, seeds, cfg.noise, rng)
+            batch = rollout(policy_controller(policy, len(seeds), cfg.task, cfg.input_change),
+                            cfg.task, seeds, cfg.noise, rng)
         else:
-            batch = collect_with_teacher(policy, teacher, cfg, iteration, seeds, rng)
+            batch = collect_with_teacher(policy, (teacher, teacher_change), cfg, iteration,
+                                         seeds, rng)
         save_episodes(out, iteration, batch)
         row = {}
         if model is not None:       # error on episodes the model has not seen
             row["prediction_nmse_fresh"] = prediction_errors(model, batch)[1]
         buffer.add(batch)
         if iteration == 0:
-            fit_inputs(model, policy, buffer)
+            fit_inputs(model, policy, buffer, cfg.input_change)
         if model is not None and (iteration == 0 or cfg.output_scale == "refit"):
             model.fit_scale(np.stack([episode["obs"] for episode in buffer.episodes]),
                             keep_predictions=iteration > 0)
@@ -394,10 +415,12 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
             if teacher is None:
                 obs, act, target = buffer.windows(cfg.batch, length, rng, device)
                 loss = policy_loss(policy, model, obs, act, target, cfg.warmup, cfg.horizon,
-                                   loss=cfg.loss, bound_weight=cfg.output_bound_weight)
+                                   loss=cfg.loss, bound_weight=cfg.output_bound_weight,
+                                   input_change=cfg.input_change)
                 model_opt.zero_grad()
             else:
-                loss = imitation_loss(policy, *buffer.whole_episodes(cfg.batch, rng, device))
+                loss = imitation_loss(policy, *buffer.whole_episodes(cfg.batch, rng, device,
+                                                                     cfg.input_change))
                 imitation_errors.append(loss.item())
             policy_opt.zero_grad()
             loss.backward()
@@ -405,7 +428,7 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
             policy_opt.step()
         if imitation_errors:
             row["imitation_mse"] = float(np.mean(imitation_errors))
-        metrics = evaluate(policy, model, cfg.task, cfg.eval_episodes)
+        metrics = evaluate(policy, model, cfg.task, cfg.eval_episodes, cfg.input_change)
         history.append({"iteration": iteration + 1, "episodes": len(buffer.episodes),
                         "seconds": round(time.time() - start, 1), **metrics, **row})
         bar.set_postfix(success=f"{metrics['success_rate']:.2f}",
@@ -415,7 +438,7 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
         save_run(out, policy, model, result)
         save_checkpoint(out, iteration + 1, policy, model, policy_opt, model_opt, rng)
     result = result or run_summary(cfg, argv, policy, model, device, compiled, history)
-    result["evaluation"] = final_evaluation(policy, cfg.task)
+    result["evaluation"] = final_evaluation(policy, cfg.task, cfg.input_change)
     save_run(out, policy, model, result)
     plot_learning_curves([result], out / "learning_curves.png")
     return out
@@ -423,11 +446,11 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
 
 class MixedController:
     """Imitating: per episode (row), the teacher's or the policy's action; both networks run
-    on every row, so the batch keeps one size (torch.compile'd kernels compile once)."""
+    on every row, so the batch keeps one size (torch.compile'd kernels compile once).
+    teacher and policy: runtime controllers of len(by_teacher) rows (policy_controller)."""
 
     def __init__(self, teacher, policy, by_teacher: np.ndarray):
-        self.teacher = TorchController(teacher, len(by_teacher))
-        self.policy = TorchController(policy, len(by_teacher))
+        self.teacher, self.policy = teacher, policy
         self.by_teacher = by_teacher[:, None]
 
     def reset(self) -> None:
@@ -438,14 +461,19 @@ class MixedController:
         return np.where(self.by_teacher, self.teacher.act(x), self.policy.act(x))
 
 
-def collect_with_teacher(policy, teacher, cfg: SNNTrainConfig, iteration: int, seeds,
+def collect_with_teacher(policy, teacher: tuple, cfg: SNNTrainConfig, iteration: int, seeds,
                          rng: np.random.Generator) -> dict:
-    """One iteration's episodes when imitating: the teacher acts in some (imitation.
-    teacher_acts), the policy in the others, both with cfg.noise; every step labelled with
-    the teacher's action (teacher_act (E, L, a))."""
-    controller = MixedController(teacher, policy, teacher_acts(iteration, len(seeds), rng))
+    """One iteration's episodes when imitating (teacher: load_teacher's (network,
+    input_change)): the teacher acts in some (imitation.teacher_acts), the policy in the
+    others, both with cfg.noise; every step labelled with the teacher's action (teacher_act
+    (E, L, a))."""
+    network, teacher_change = teacher
+    controller = MixedController(
+        policy_controller(network, len(seeds), cfg.task, teacher_change),
+        policy_controller(policy, len(seeds), cfg.task, cfg.input_change),
+        teacher_acts(iteration, len(seeds), rng))
     batch = rollout(controller, cfg.task, seeds, cfg.noise, rng)
-    batch["teacher_act"] = teacher_actions(teacher, batch)
+    batch["teacher_act"] = teacher_actions(network, batch, teacher_change)
     return batch
 
 

@@ -43,13 +43,16 @@ def run_config(run_dir: pathlib.Path) -> dict:
               "task": lambda v: isinstance(v, str) and v in TASK_IDS,
               "hidden": lambda v: _integer(v, 1, MAX_HIDDEN_UNITS),
               "rank": lambda v: _integer(v, 0, MAX_HIDDEN_UNITS),
-              "substeps": lambda v: _integer(v, 1, MAX_SUBSTEPS)}
+              "substeps": lambda v: _integer(v, 1, MAX_SUBSTEPS),
+              "input_change": lambda v: v is None or isinstance(v, bool)}
     wrong = [f"{key}={config.get(key)!r}" for key, valid in checks.items()
              if not valid(config.get(key))]
     if wrong:
         raise ValueError(f"{run_dir / 'metrics.json'}: config has invalid {', '.join(wrong)} "
                          f"(model snn|gru, task {'|'.join(TASK_IDS)}, hidden <= "
-                         f"{MAX_HIDDEN_UNITS}, substeps <= {MAX_SUBSTEPS})")
+                         f"{MAX_HIDDEN_UNITS}, substeps <= {MAX_SUBSTEPS}, input_change "
+                         f"true|false)")
+    config["input_change"] = bool(config.get("input_change"))   # older runs: none
     return config
 
 

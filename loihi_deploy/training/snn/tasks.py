@@ -158,13 +158,57 @@ class GoalObservation(gym.ObservationWrapper):
 TASK_IDS = {name: f"loihi_deploy/{cls.__name__}-v0" for name, cls in TASKS.items()}
 
 
-def controller_inputs(rollout: dict) -> np.ndarray:
+def controller_inputs(rollout: dict, input_change: bool = False) -> np.ndarray:
     """(E, L, d) what a controller received at each step of recorded episodes (obs (E, L+1,
-    ...), target (E, t)): the observation, then the target (GoalObservation's layout)."""
+    ...), target (E, t)): the observation, then the target (GoalObservation's layout), then,
+    with input_change, the observation's change since the previous step (ObservationChange)."""
     obs = rollout["obs"][:, :-1]
     target = np.broadcast_to(rollout["target"][:, None, :],
                              (*obs.shape[:2], rollout["target"].shape[1]))
-    return np.concatenate([obs, target], axis=2)
+    parts = [obs, target]
+    if input_change:
+        parts.append(np.diff(obs, axis=1, prepend=obs[:, :1]))
+    return np.concatenate(parts, axis=2)
+
+
+class ObservationChange:
+    """The input encoding of a policy trained with `--input-change` (docs/snn_control.md,
+    "The observation's change"), as a controller wrapper computed on the host: the wrapped
+    controller gets x (B, d) followed by x[:, :dims] - its value at the previous step (0 at an
+    episode's first step), i.e. the observation's change per env step. Attributes the wrapped
+    controller has (counters, latencies) are read through."""
+
+    def __init__(self, controller, dims: int):
+        self.controller, self.dims = controller, int(dims)
+        self.previous = None
+
+    def reset(self) -> None:
+        self.previous = None
+        self.controller.reset()
+
+    def act(self, x: np.ndarray) -> np.ndarray:
+        observation = np.asarray(x, dtype=np.float64)[:, :self.dims]
+        change = (np.zeros_like(observation) if self.previous is None
+                  else observation - self.previous)
+        self.previous = observation.copy()
+        return self.controller.act(np.concatenate([x, change], axis=1))
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["controller"], name)
+
+
+def encoded_controller(controller, task: str, input_change: bool):
+    """The controller as a policy trained with or without --input-change expects its inputs
+    (ObservationChange over the task's observation, or the controller itself)."""
+    return ObservationChange(controller, task_type(task).obs_dim) if input_change else controller
+
+
+def policy_input_dim(task: str, input_change: bool) -> int:
+    """Inputs of a task's policy: observation, target, and the observation's change."""
+    env = task_type(task)
+    return env.obs_dim + env.target_dim + (env.obs_dim if input_change else 0)
+
+
 """Gymnasium ids of the reaching tasks with goal observations (registered on import)."""
 
 
