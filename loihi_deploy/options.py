@@ -81,8 +81,9 @@ def add_options(parser: argparse.ArgumentParser, config_type, skip: tuple[str, .
         kwargs: dict[str, Any] = {"dest": field.name, "help": meta["help"]}
         if field.default is dataclasses.MISSING:
             kwargs["required"] = True
-        elif isinstance(field.default, bool):
-            kwargs["action"] = "store_true"
+        elif isinstance(field.default, bool):     # --flag, or --flag / --no-flag when on
+            kwargs["action"] = argparse.BooleanOptionalAction if field.default else "store_true"
+            kwargs["default"] = field.default
         else:
             kwargs["default"] = field.default
             if field.default not in (None, ""):

@@ -7,7 +7,7 @@ import torch
 
 from loihi_deploy.training.snn.imitation import (imitation_loss, load_teacher, teacher_actions,
                                                  teacher_acts)
-from loihi_deploy.training.snn.predictive import TorchController, rollout
+from loihi_deploy.training.snn.predictive import policy_controller, rollout
 from tests.test_snn_training import _numbers_of
 
 TINY = ["train-snn", "--model", "snn", "--hidden", "16", "--rank", "4", "--batch", "2",
@@ -33,10 +33,13 @@ def test_imitation_run_trains_no_model_and_resumes_to_the_uninterrupted_numbers(
 
 
 def test_teacher_labels_its_own_episodes_with_the_actions_it_took():
+    """Online (the host's ObservationChange) and from the recording (teacher_actions)."""
     teacher, input_change = load_teacher("reach2d_gru", "reach2d", torch.device("cpu"))
-    assert input_change is False                  # a run from before the option
-    episodes = rollout(TorchController(teacher, 3), "reach2d", range(3))
-    np.testing.assert_allclose(teacher_actions(teacher, episodes), episodes["act"], atol=1e-6)
+    assert input_change is True                   # the bundled reach2d_gru takes the change
+    episodes = rollout(policy_controller(teacher, 3, "reach2d", input_change), "reach2d",
+                       range(3))
+    np.testing.assert_allclose(teacher_actions(teacher, episodes, input_change),
+                               episodes["act"], atol=1e-6)
 
 
 def test_the_teacher_acts_in_every_first_episode_and_then_ever_more_rarely():
@@ -51,11 +54,12 @@ def test_imitation_loss_falls_as_the_student_learns_the_teachers_actions():
     from loihi_deploy.training.snn.predictive import build_networks
     from loihi_deploy.training.snn.tasks import controller_inputs
     torch.manual_seed(0)
-    teacher, _ = load_teacher("reach2d_gru", "reach2d", torch.device("cpu"))
-    episodes = rollout(TorchController(teacher, 4), "reach2d", range(4))
-    inputs = torch.tensor(controller_inputs(episodes)[:, :30], dtype=torch.float32)
-    labels = torch.tensor(teacher_actions(teacher, episodes)[:, :30], dtype=torch.float32)
-    _, student = build_networks(SNNTrainConfig(hidden=16, rank=4), 6, 2, 2)
+    teacher, change = load_teacher("reach2d_gru", "reach2d", torch.device("cpu"))
+    episodes = rollout(policy_controller(teacher, 4, "reach2d", change), "reach2d", range(4))
+    inputs = torch.tensor(controller_inputs(episodes, change)[:, :30], dtype=torch.float32)
+    labels = torch.tensor(teacher_actions(teacher, episodes, change)[:, :30],
+                          dtype=torch.float32)
+    _, student = build_networks(SNNTrainConfig(hidden=16, rank=4, input_change=change), 6, 2, 2)
     student.input_mean.copy_(teacher.input_mean)
     student.input_std.copy_(teacher.input_std)
     optimiser = torch.optim.Adam(student.parameters(), 1e-2)
@@ -138,10 +142,29 @@ def test_an_input_change_policy_trains_by_imitation_and_by_predictive_control(tm
     from loihi_deploy.cli import main
     from loihi_deploy.training.snn.runs import load_policy
     imitating, predictive = tmp_path / "imitating", tmp_path / "predictive"
-    assert main([*TINY, "--input-change", "--iterations", "1", "--out", str(imitating)]) == 0
+    assert main([*TINY, "--iterations", "1", "--out", str(imitating)]) == 0   # the default
     assert main([*TINY[:-2], "--input-change", "--iterations", "1", "--model-batches", "2",
                  "--horizon", "3", "--out", str(predictive)]) == 0
     for run in (imitating, predictive):
         policy, config = load_policy(run)
         assert config["input_change"] is True
         assert policy.layers[0].linear.in_features == 6 + 2 + 6
+    without = tmp_path / "without"
+    assert main([*TINY, "--no-input-change", "--iterations", "1", "--out", str(without)]) == 0
+    policy, config = load_policy(without)
+    assert config["input_change"] is False and policy.layers[0].linear.in_features == 6 + 2
+
+
+def test_a_run_from_before_the_option_resumes_only_as_it_ran(tmp_path, capsys):
+    """A run whose config predates input_change ran without it: continuing it with the new
+    default is refused by name; with --no-input-change it continues."""
+    from loihi_deploy.cli import main
+    run = tmp_path / "run"
+    assert main([*TINY, "--no-input-change", "--iterations", "1", "--out", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    del metrics["config"]["input_change"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    capsys.readouterr()
+    assert main([*TINY, "--iterations", "2", "--out", str(run)]) == 2
+    assert "input_change False -> True" in capsys.readouterr().err
+    assert main([*TINY, "--no-input-change", "--iterations", "2", "--out", str(run)]) == 0

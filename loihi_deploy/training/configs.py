@@ -78,10 +78,12 @@ class SNNTrainConfig:
                                    "predictive control; no forward model is trained "
                                    "(docs/snn_control.md); --batch then counts whole "
                                    "episodes")
-    input_change: bool = option(False, help="give the policy the observation's change since "
-                                            "the previous step as extra inputs, computed on "
-                                            "the host: a memory the spiking policy lacks "
-                                            "(docs/snn_control.md)")
+    input_change: bool = option(True, help="give the policy the observation's change since "
+                                           "the previous step as extra inputs, computed on "
+                                           "the host: a memory the spiking policy lacks "
+                                           "(docs/snn_control.md; default on; "
+                                           "--no-input-change: observation and target only, "
+                                           "as runs before the option)")
     hidden: int = option(128, type=int_in(1, MAX_HIDDEN_UNITS), help="hidden units per layer")
     rank: int = option(32, type=int_in(0, MAX_HIDDEN_UNITS),
                        help="latent compression rank between spiking layers, 0 = off")

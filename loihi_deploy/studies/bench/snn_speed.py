@@ -35,6 +35,7 @@ def snn_speed_part(configs=SPEED_CONFIGS, kernels=KERNELS, iterations: int = 2) 
                 # both networks spiking, as the speed table has always measured (train-snn's
                 # default forward model is a GRU since; the table times the spiking kernels)
                 cfg = SNNTrainConfig(task="panda", model="snn", forward_model="snn",
+                                     input_change=False,       # as the table was measured
                                      iterations=iterations, kernels=kernel, device="cpu",
                                      out=out, **overrides)
                 run_dir = train_snn(cfg, ["bench", "--parts", "snn_speed"])

@@ -35,6 +35,8 @@ from loihi_deploy.training.checkpoint import torch_bytes
 from loihi_deploy.training.snn.tasks import EPISODE_STEPS, task_type
 
 CHANGEABLE_ON_RESUME = ("iterations", "threads", "device", "kernels", "out")
+# settings added after runs existed, whose default differs from what those runs did
+BEFORE_THE_OPTION = {"input_change": False}
 CHECKPOINT = "checkpoint.pt"
 NPY_HEADER_BYTES = 4096     # an .npy member's header, besides its float64 data
 
@@ -152,10 +154,11 @@ def load_episodes(path: pathlib.Path, cfg) -> dict:
 
 def _check_config(out: pathlib.Path, saved: dict, now: dict, defaults: dict) -> None:
     """Every setting but CHANGEABLE_ON_RESUME as saved; one the saved run predates (not in
-    its config) counts as its default."""
-    changed = [f"{key} {saved.get(key, defaults[key])!r} -> {value!r}"
-               for key, value in now.items()
-               if key not in CHANGEABLE_ON_RESUME and saved.get(key, defaults[key]) != value]
+    its config) counts as what runs did before it (BEFORE_THE_OPTION), else its default."""
+    def saved_value(key):
+        return saved.get(key, BEFORE_THE_OPTION.get(key, defaults[key]))
+    changed = [f"{key} {saved_value(key)!r} -> {value!r}" for key, value in now.items()
+               if key not in CHANGEABLE_ON_RESUME and saved_value(key) != value]
     if changed:
         raise ValueError(f"{out}: holds a run with other settings ({'; '.join(changed)}); "
                          f"re-run with its settings to continue it, or use a new --out")
