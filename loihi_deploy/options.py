@@ -21,7 +21,8 @@ def option(default: Any = dataclasses.MISSING, *, help: str, flag: str | None = 
            choices: list | None = None, cli: bool = True):
     """A dataclass field with its command-line form. flag: the long option (default
     --field-name); short: e.g. "-T"; type: the parser's converter (default: the default's
-    type); cli=False: a knob of the Python API only."""
+    type; bool: a --flag / --no-flag pair, for a default that is on or decided later);
+    cli=False: a knob of the Python API only."""
     return dataclasses.field(default=default, metadata={
         "help": help, "flag": flag, "short": short, "type": type, "choices": choices,
         "cli": cli})
@@ -81,9 +82,10 @@ def add_options(parser: argparse.ArgumentParser, config_type, skip: tuple[str, .
         kwargs: dict[str, Any] = {"dest": field.name, "help": meta["help"]}
         if field.default is dataclasses.MISSING:
             kwargs["required"] = True
-        elif isinstance(field.default, bool):     # --flag, or --flag / --no-flag when on
-            kwargs["action"] = argparse.BooleanOptionalAction if field.default else "store_true"
-            kwargs["default"] = field.default
+        elif meta.get("type") is bool:            # --flag / --no-flag, default as given
+            kwargs.update(action=argparse.BooleanOptionalAction, default=field.default)
+        elif isinstance(field.default, bool):
+            kwargs["action"] = "store_true"
         else:
             kwargs["default"] = field.default
             if field.default not in (None, ""):

@@ -149,6 +149,8 @@ def test_an_input_change_policy_trains_by_imitation_and_by_predictive_control(tm
         policy, config = load_policy(run)
         assert config["input_change"] is True
         assert policy.layers[0].linear.in_features == 6 + 2 + 6
+    from loihi_deploy.training.configs import SNNTrainConfig
+    assert SNNTrainConfig(model="gru").input_change is False     # the GRU has its own memory
     without = tmp_path / "without"
     assert main([*TINY, "--no-input-change", "--iterations", "1", "--out", str(without)]) == 0
     policy, config = load_policy(without)

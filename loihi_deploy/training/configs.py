@@ -78,12 +78,12 @@ class SNNTrainConfig:
                                    "predictive control; no forward model is trained "
                                    "(docs/snn_control.md); --batch then counts whole "
                                    "episodes")
-    input_change: bool = option(True, help="give the policy the observation's change since "
-                                           "the previous step as extra inputs, computed on "
-                                           "the host: a memory the spiking policy lacks "
-                                           "(docs/snn_control.md; default on; "
-                                           "--no-input-change: observation and target only, "
-                                           "as runs before the option)")
+    input_change: bool | None = option(None, type=bool,
+                                       help="give the policy the observation's change since "
+                                            "the previous step as extra inputs, computed on "
+                                            "the host: a memory the spiking policy lacks "
+                                            "(docs/snn_control.md); default: on for --model "
+                                            "snn, off for gru (measured so)")
     hidden: int = option(128, type=int_in(1, MAX_HIDDEN_UNITS), help="hidden units per layer")
     rank: int = option(32, type=int_in(0, MAX_HIDDEN_UNITS),
                        help="latent compression rank between spiking layers, 0 = off")
@@ -129,6 +129,10 @@ class SNNTrainConfig:
     out: str = option("", help="output folder (default runs/TASK-MODEL-sSEED); re-running on "
                                "a folder with a checkpoint continues that run (a larger "
                                "--iterations extends it)")
+
+    def __post_init__(self):
+        if self.input_change is None:       # the default by network kind (docs/snn_control.md)
+            self.input_change = self.model == "snn"
 
     @property
     def latent_rank(self) -> int | None:
