@@ -91,7 +91,7 @@ def test_policies_lists_the_zoo(capsys):
     low, high = success_ci95(round(evaluation["success_rate"] * 50), 50)
     row = next(line for line in out.splitlines() if line.startswith("panda_snn"))
     assert f"{evaluation['success_rate']:.0%} [{low:.0%}, {high:.0%}]" in row and " 50 " in row
-    assert row.endswith("imitating panda_gru, observation change as inputs")   # how trained
+    assert row.endswith("predictive control, observation change as inputs")   # how trained
 
 
 @pytest.mark.parametrize("argv,msg", [
