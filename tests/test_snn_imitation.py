@@ -1,4 +1,5 @@
 """train-snn --teacher: a policy trained by imitating a trained run (DAgger)."""
+import copy
 import json
 
 import numpy as np
@@ -136,6 +137,13 @@ def test_the_hosts_observation_change_is_what_training_computes_from_the_recordi
     np.testing.assert_array_equal(seen, controller_inputs(episodes, input_change=True))
     assert not seen[:, 0, 8:].any() and seen[:, 1:, 8:].any()      # 0 at the first step
     np.testing.assert_array_equal(seen[:, 5, 8:], episodes["obs"][:, 5] - episodes["obs"][:, 4])
+    # the wrapper reads the controller's attributes through, and copies like any object
+    assert ObservationChange(recorder, 6).inputs is recorder.inputs
+    copied = copy.deepcopy(ObservationChange(recorder, 6))
+    assert copied.dims == 6 and copied.controller is not recorder
+    assert len(copied.inputs) == len(recorder.inputs) == 200
+    with pytest.raises(AttributeError):
+        ObservationChange(recorder, 6).no_such_attribute
 
 
 def test_an_input_change_policy_trains_by_imitation_and_by_predictive_control(tmp_path):

@@ -22,6 +22,18 @@ def test_spike_forward_is_heaviside_and_surrogate_peaks_at_threshold():
     assert grad[0] < 0 < grad[1]          # the multi-Gaussian's negative side lobes
 
 
+def test_surrogate_is_the_full_multi_gaussian_down_to_its_cut_off():
+    """The cut-off only zeroes Gaussians below exp(-GAUSS_CUTOFF) of their peak (~1e-26)."""
+    x = torch.linspace(-40, 40, 200_001, dtype=torch.float64)
+    s, h, wide = layers.SURROGATE_SIGMA, layers.SURROGATE_H, layers.SURROGATE_S
+    gauss = lambda u: torch.exp(-0.5 * u ** 2)           # noqa: E731
+    full = (1 + h) * gauss(x / s) - h / wide * (gauss((x - wide * s) / (wide * s))
+                                                + gauss((x + wide * s) / (wide * s)))
+    cut = layers.surrogate_derivative(x)
+    torch.testing.assert_close(cut, full, rtol=1e-12, atol=2 * np.exp(-layers.GAUSS_CUTOFF))
+    assert bool(((cut == 0) & (full != 0)).any())       # it does cut somewhere
+
+
 def test_alif_layer_by_hand_one_substep():
     layer = layers.ALIFLayer(1, 1, input_rate=1.0)
     with torch.no_grad():
@@ -152,6 +164,9 @@ def test_policy_loss_is_the_distance_or_its_square_plus_the_output_bound_penalty
         value = policy_loss(policy, model, obs, act, target, warmup=1, horizon=2, loss=loss,
                             bound_weight=weight)
         assert float(value.detach()) == pytest.approx(expected + weight * 4.0, rel=1e-6)
+    value.backward()        # into the policy only: the model is frozen, then unfrozen
+    assert all(p.grad is None and p.requires_grad for p in model.parameters())
+    assert any(p.grad is not None for p in policy.parameters())
 
 
 TINY = ["train-snn", "--model", "snn", "--hidden", "16", "--rank", "4", "--batch", "4",

@@ -31,10 +31,16 @@ from loihi_deploy.compiler.ir import ALIF_THRESHOLD_DECAY as THRESHOLD_DECAY
 TAU_MEM, TAU_SYN, TAU_ADA, TAU_OUT = 10e-3, 5e-3, 100e-3, 10e-3
 SURROGATE_SIGMA, SURROGATE_H, SURROGATE_S = 1 / 16, 0.15, 6.0
 XI_INIT = 4.0              # membrane fluctuation = threshold / XI_INIT at initialisation
+GAUSS_CUTOFF = 60.0        # Gaussians below exp(-60) ~ 1e-26 of their peak are 0
 
 
 def _gauss(x, mu, sigma):
-    return torch.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+    """Normal density; 0 where it falls below exp(-GAUSS_CUTOFF) of its peak, which no float32
+    gradient can tell from 0, but which as subnormal floats slows a CPU's exp about 3x
+    (docs/snn_control.md, "Training speed")."""
+    exponent = 0.5 * ((x - mu) / sigma) ** 2
+    density = torch.exp(-exponent.clamp(max=GAUSS_CUTOFF)) / (sigma * math.sqrt(2 * math.pi))
+    return torch.where(exponent < GAUSS_CUTOFF, density, 0.0)
 
 
 def surrogate_derivative(x: torch.Tensor) -> torch.Tensor:
@@ -131,6 +137,9 @@ def compile_kernels(enabled: bool = True) -> bool:
         return False
     try:
         import torch._inductor.config  # noqa: F401  (fails where inductor is missing)
+        # one specialisation per batch size, layer input (constant over the substeps or not)
+        # and grad mode: more than dynamo's default 8, past which it would run them op by op
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
         _KERNELS.update(forward=torch.compile(alif_substeps_forward, dynamic=False),
                         backward=torch.compile(alif_substeps_backward, dynamic=False))
         return True
@@ -241,12 +250,16 @@ class ALIFLayer(nn.Module):
         n = beta_ada * n + (1 - beta_ada) * fired
         return s, (syn, mem, b, n, s)
 
-    def run(self, currents: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
-        """S substeps at once (ALIFSubsteps): currents (S, B, n) -> spikes (S, B, n), state."""
+    def betas(self) -> tuple[torch.Tensor, ...]:
+        """(beta_syn, beta_mem, beta_ada), each (n,), as `run` takes them."""
+        return self.tau_syn.beta(), self.tau_mem.beta(), self.tau_ada.beta()
+
+    def run(self, currents: torch.Tensor, state: tuple, betas: tuple) -> tuple[torch.Tensor,
+                                                                              tuple]:
+        """S substeps at once (ALIFSubsteps): currents (S, B, n) -> spikes (S, B, n), state;
+        betas: self.betas(), computed once for many calls."""
         syn, mem, b, n, s = state
-        spikes, syn, mem, b, n = ALIFSubsteps.apply(
-            currents, syn, mem, b, n, s.detach(), self.tau_syn.beta(), self.tau_mem.beta(),
-            self.tau_ada.beta())
+        spikes, syn, mem, b, n = ALIFSubsteps.apply(currents, syn, mem, b, n, s.detach(), *betas)
         return spikes, (syn, mem, b, n, spikes[-1])
 
     def time_constant_parameters(self):
@@ -265,9 +278,9 @@ class LeakyReadout(nn.Module):
         beta = self.tau.beta()
         return beta * r + (1 - beta) * self.linear(x)
 
-    def run(self, spikes: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-        """S substeps: spikes (S, B, n_in) -> r (B, n_out) after the last."""
-        beta = self.tau.beta()
+    def run(self, spikes: torch.Tensor, r: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """S substeps: spikes (S, B, n_in) -> r (B, n_out) after the last; beta:
+        self.tau.beta(), computed once for many calls."""
         drive = (1 - beta) * self.linear(spikes)
         for k in range(spikes.shape[0]):
             r = beta * r + drive[k]
@@ -314,6 +327,7 @@ class SpikingNetwork(InputNormalised):
         self.readout = LeakyReadout(hidden, n_out, 0.05)
         self.substeps, self.output, self.fused = substeps, output, fused
         self.state = None
+        self.decays = None      # the time constants' decay factors in this episode
         self.preactivation = None       # the last forward's output before tanh (B, n_out)
 
     def reset(self, batch: int) -> None:
@@ -321,18 +335,28 @@ class SpikingNetwork(InputNormalised):
         self.state = ([tuple(t.to(**like) for t in layer.initial_state(batch))
                        for layer in self.layers],
                       torch.zeros(batch, self.readout.linear.out_features, **like))
+        self.decays = None      # computed at the first step (in that step's grad mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, n_in) -> output (B, n_out) after `substeps` substeps."""
         layer_states, r = self.state
         x = self.normalise(x) * self.input_scale
         if self.fused:
-            h = x.expand(self.substeps, *x.shape)
+            if self.decays is None:  # once per episode, not at every step (fewer autograd
+                # nodes): from one reset to the next the network runs with the time
+                # constants it had at its first step
+                self.decays = ([layer.betas() for layer in self.layers],
+                               self.readout.tau.beta())
+            layer_betas, readout_beta = self.decays
             new_states = []
-            for layer, st in zip(self.layers, layer_states):
-                h, st = layer.run(layer.current(h), st)
+            for k, (layer, st, betas) in enumerate(zip(self.layers, layer_states, layer_betas)):
+                if k == 0:      # the input is constant over the substeps: one product
+                    current = layer.current(x).expand(self.substeps, -1, -1)
+                else:
+                    current = layer.current(h)
+                h, st = layer.run(current, st, betas)
                 new_states.append(st)
-            r = self.readout.run(h, r)
+            r = self.readout.run(h, r, readout_beta)
             self.state = (new_states, r)
         else:
             for _ in range(self.substeps):

@@ -20,6 +20,7 @@ cosine lowers all to a tenth by the last iteration), gradient norm clipped at 30
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -240,7 +241,30 @@ def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int,
     bound_weight: plus bound_weight x mean(max(|y| - OUTPUT_BOUND, 0)^2) of the policy's
     output before tanh (y = policy.preactivation), so actions stay off tanh's flat tails.
     input_change: the policy's inputs end with the state's change since the previous step
-    (tasks.controller_inputs), 0 at the window's first step."""
+    (tasks.controller_inputs), 0 at the window's first step.
+    The model is frozen here: gradients flow through it to the policy, none into its weights
+    (which saves their products)."""
+    with frozen(model):
+        return _imagined_loss(policy, model, obs, act, target, warmup, horizon, loss,
+                              bound_weight, input_change)
+
+
+@contextlib.contextmanager
+def frozen(net: torch.nn.Module):
+    """Within: net's parameters do not require gradients (restored after)."""
+    flags = [(p, p.requires_grad) for p in net.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield net
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def _imagined_loss(policy, model, obs, act, target, warmup, horizon, loss, bound_weight,
+                   input_change) -> torch.Tensor:
+    """policy_loss's computation."""
     def policy_input(state, previous):
         parts = [state, target] + ([state - previous] if input_change else [])
         return torch.cat(parts, dim=1)
@@ -417,7 +441,6 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
                 loss = policy_loss(policy, model, obs, act, target, cfg.warmup, cfg.horizon,
                                    loss=cfg.loss, bound_weight=cfg.output_bound_weight,
                                    input_change=cfg.input_change)
-                model_opt.zero_grad()
             else:
                 loss = imitation_loss(policy, *buffer.whole_episodes(cfg.batch, rng, device,
                                                                      cfg.input_change))

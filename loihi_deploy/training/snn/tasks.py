@@ -194,6 +194,8 @@ class ObservationChange:
         return self.controller.act(np.concatenate([x, change], axis=1))
 
     def __getattr__(self, name):
+        if "controller" not in self.__dict__:     # not initialised yet (copy.copy makes one)
+            raise AttributeError(name)
         return getattr(self.__dict__["controller"], name)
 
 
