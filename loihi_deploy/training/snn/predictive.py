@@ -231,24 +231,6 @@ def model_loss(model, obs, act, warmup: int) -> torch.Tensor:
     return ((error[:, warmup:] / model.delta_scale) ** 2).mean()
 
 
-def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int,
-                loss: str = "squared", bound_weight: float = 0.0,
-                input_change: bool = False) -> torch.Tensor:
-    """Imagined rollout of `horizon` steps after `warmup` real ones; mean squared distance of
-    the imagined hand (state[:, :target_dim], tasks' convention) to the target (loss
-    "squared"), or mean distance in metres (loss "distance": sqrt(|d|^2 + 1e-6),
-    differentiable at 0).
-    bound_weight: plus bound_weight x mean(max(|y| - OUTPUT_BOUND, 0)^2) of the policy's
-    output before tanh (y = policy.preactivation), so actions stay off tanh's flat tails.
-    input_change: the policy's inputs end with the state's change since the previous step
-    (tasks.controller_inputs), 0 at the window's first step.
-    The model is frozen here: gradients flow through it to the policy, none into its weights
-    (which saves their products)."""
-    with frozen(model):
-        return _imagined_loss(policy, model, obs, act, target, warmup, horizon, loss,
-                              bound_weight, input_change)
-
-
 @contextlib.contextmanager
 def frozen(net: torch.nn.Module):
     """Within: net's parameters do not require gradients (restored after)."""
@@ -262,34 +244,45 @@ def frozen(net: torch.nn.Module):
             p.requires_grad_(flag)
 
 
-def _imagined_loss(policy, model, obs, act, target, warmup, horizon, loss, bound_weight,
-                   input_change) -> torch.Tensor:
-    """policy_loss's computation."""
+def policy_loss(policy, model, obs, act, target, warmup: int, horizon: int,
+                loss: str = "squared", bound_weight: float = 0.0,
+                input_change: bool = False) -> torch.Tensor:
+    """Imagined rollout of `horizon` steps after `warmup` real ones; mean squared distance of
+    the imagined hand (state[:, :target_dim], tasks' convention) to the target (loss
+    "squared"), or mean distance in metres (loss "distance": sqrt(|d|^2 + 1e-6),
+    differentiable at 0).
+    bound_weight: plus bound_weight x mean(max(|y| - OUTPUT_BOUND, 0)^2) of the policy's
+    output before tanh (y = policy.preactivation), so actions stay off tanh's flat tails.
+    input_change: the policy's inputs end with the state's change since the previous step
+    (tasks.controller_inputs), 0 at the window's first step.
+    The model is frozen here: gradients flow through it to the policy, none into its weights
+    (which saves their products)."""
     def policy_input(state, previous):
         parts = [state, target] + ([state - previous] if input_change else [])
         return torch.cat(parts, dim=1)
 
-    policy.reset(len(obs))
-    model.reset(len(obs))
-    previous = obs[:, 0]
-    for t in range(warmup):
-        policy(policy_input(obs[:, t], previous))
-        model(torch.cat([obs[:, t], act[:, t]], dim=1))
-        previous = obs[:, t]
-    state = obs[:, warmup]
-    losses = []
-    for _ in range(horizon):
-        u = policy(policy_input(state, previous))
-        previous = state
-        state = state + model(torch.cat([state, u], dim=1))
-        squared_distance = ((state[:, :target.shape[1]] - target) ** 2).sum(dim=1)
-        step_loss = (squared_distance if loss == "squared"
-                     else (squared_distance + 1e-6).sqrt()).mean()
-        if bound_weight:
-            excess = (policy.preactivation.abs() - OUTPUT_BOUND).clamp_min(0)
-            step_loss = step_loss + bound_weight * (excess ** 2).mean()
-        losses.append(step_loss)
-    return torch.stack(losses).mean()
+    with frozen(model):
+        policy.reset(len(obs))
+        model.reset(len(obs))
+        previous = obs[:, 0]
+        for t in range(warmup):
+            policy(policy_input(obs[:, t], previous))
+            model(torch.cat([obs[:, t], act[:, t]], dim=1))
+            previous = obs[:, t]
+        state = obs[:, warmup]
+        losses = []
+        for _ in range(horizon):
+            u = policy(policy_input(state, previous))
+            previous = state
+            state = state + model(torch.cat([state, u], dim=1))
+            squared_distance = ((state[:, :target.shape[1]] - target) ** 2).sum(dim=1)
+            step_loss = (squared_distance if loss == "squared"
+                         else (squared_distance + 1e-6).sqrt()).mean()
+            if bound_weight:
+                excess = (policy.preactivation.abs() - OUTPUT_BOUND).clamp_min(0)
+                step_loss = step_loss + bound_weight * (excess ** 2).mean()
+            losses.append(step_loss)
+        return torch.stack(losses).mean()
 
 
 def _optimizer(net, lr: float = 1e-3) -> torch.optim.Optimizer:
