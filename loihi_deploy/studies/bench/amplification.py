@@ -6,7 +6,7 @@ import pathlib
 
 import numpy as np
 
-from loihi_deploy.studies.bench.common import calibrated_graph
+from loihi_deploy.studies.bench.common import CALIBRATION, calibrated_graph
 
 
 def amplification_part(specs, alphas_of, episodes: int, T: int = 16) -> list[dict]:
@@ -32,7 +32,7 @@ def amplification_part(specs, alphas_of, episodes: int, T: int = 16) -> list[dic
 def format_amplification(rows: list[dict]) -> str:
     lines = ["Swap experiment (returns as % of the ANN's; a probe's return is the sum of its "
              "one-step rewards at the driver's states, scored by saving and restoring the "
-             "MuJoCo state):", "",
+             f"MuJoCo state; calibration: {CALIBRATION}):", "",
              "| policy | alpha | ANN | SNN | SNN actions on ANN states | ANN actions on SNN "
              "states |", "|---|---|---|---|---|---|"]
     for r in rows:

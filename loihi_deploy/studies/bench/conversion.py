@@ -5,11 +5,13 @@ import pathlib
 
 import numpy as np
 
+from loihi_deploy.studies.bench.common import CALIBRATION
+
 
 SELECTION_NOTE = ("alpha is selected (highest mean) on the selection episodes (reset seeds "
                   "100..) and every number here is from as many fresh test episodes (reset "
                   "seeds 10100..); mean ± 95% CI; **better** where the paired 95% CI of "
-                  "selected - vanilla lies above 0.")
+                  "selected - vanilla lies above 0. Calibration: " + CALIBRATION + ".")
 
 
 def _test_cells(r: dict) -> str:

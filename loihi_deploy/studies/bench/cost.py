@@ -5,7 +5,7 @@ import numpy as np
 
 from loihi_deploy.compiler.hardware import ENERGY_SOURCE
 from loihi_deploy.compiler.ir import MembranePolicy
-from loihi_deploy.studies.bench.common import calibrated_graph
+from loihi_deploy.studies.bench.common import CALIBRATION, calibrated_graph
 
 # the pixel-task report's figures (docs/conversion.md section 6)
 ALT_SOP_PJ, ANN_FLOP_PJ = 0.077, 12.5
@@ -51,7 +51,8 @@ def format_cost(rows: list[dict]) -> str:
              f"is an ESTIMATE: {ENERGY_SOURCE}; 'alt' = {ALT_SOP_PJ * 1000:g} fJ per synaptic "
              f"op and the ANN at {ANN_FLOP_PJ:g} pJ per FLOP (figures of the pixel-task "
              f"report, docs/conversion.md section 6). Graded (multi-bit) events are counted as one synaptic "
-             f"op each. Lava latency: Loihi2SimCfg on this CPU, fixed point, first policy.", "",
+             f"op each. Lava latency: Loihi2SimCfg on this CPU, fixed point, first policy. "
+             f"Calibration: {CALIBRATION}.", "",
              "| policy | neuron | T | events | synaptic ops | energy (uJ) | alt (uJ) | ANN FLOPs "
              "| ANN (uJ) | Lava ms |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -1,7 +1,6 @@
 """Part fidelity: Loihi fixed point (8-bit and split 16-bit weights) against float.
 
-Per policy and neuron config (CRPI alpha 0.5, nothing tuned; the paper's per-neuron-maximum
-calibration, seed 0), the float profile and both fixed-point weight widths run the same
+Per policy and neuron config (CRPI alpha 0.5, nothing tuned; common.CALIBRATION), the float profile and both fixed-point weight widths run the same
 evaluation episodes (reset seeds 100..). Each fixed row gives the paired difference
 fixed - float per episode, in points of the ANN's mean return, with its 95% CI: the fixed
 point is "within 2 points" where |mean difference| <= 2 (docs/fixed_point.md).
@@ -12,7 +11,7 @@ import numpy as np
 
 from loihi_deploy.api import evaluate_ann
 from loihi_deploy.stats import bootstrap_ci, mean_ci95
-from loihi_deploy.studies.bench.common import calibrated_graph
+from loihi_deploy.studies.bench.common import CALIBRATION, calibrated_graph
 
 FIDELITY_CONFIGS = [("if", 16), ("mt:4", 2), ("mt:4", 4), ("dc:4", 2), ("dc:4", 4)]
 WEIGHT_BITS = (8, 16)
@@ -66,8 +65,8 @@ def fidelity_part(specs, episodes: int, configs=FIDELITY_CONFIGS,
 
 def format_fidelity(rows: list[dict]) -> str:
     lines = [f"Returns (mean ± 95% CI over {rows[0]['episodes']} episodes, reset seeds 100..; "
-             "% of the ANN), CRPI alpha 0.5, calibration seed 0. Δ: the paired difference "
-             "fixed - float per episode in points of the ANN's return (mean ± 95% CI); "
+             f"% of the ANN), CRPI alpha 0.5, calibration: {CALIBRATION}. Δ: the paired "
+             "difference fixed - float per episode in points of the ANN's return (mean ± 95% CI); "
              f"**bold**: more than {WITHIN_POINTS:g} points from float. 8-bit: one stock Dense "
              "per layer; 16-bit: split weights, two (docs/fixed_point.md).", "",
              "| policy | neuron | T | ANN | float | fixed 8-bit | Δ 8-bit | fixed 16-bit | "
