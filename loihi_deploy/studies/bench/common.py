@@ -7,6 +7,7 @@ import pathlib
 import time
 
 from loihi_deploy.api import COMPILE_DEFAULTS, calibrate_policy, evaluate_ann, load_ann, sweep
+from loihi_deploy.compiler.calibrate import DEFAULT_PERCENTILE
 from loihi_deploy.compiler.convert import convert
 from loihi_deploy.compiler.files import atomic_write_text
 from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
@@ -26,10 +27,13 @@ PIXEL_ALPHAS = [0.0, 0.5, 1.0]     # a coarse grid: pixel rows cost ~100x a stat
 
 
 # every part but calibration deploys as `loihi-deploy compile` does by default
-CALIBRATION = (f"the compile default: --calib-method {COMPILE_DEFAULTS.calib_method} (90th "
-               f"percentile of the per-neuron maxima) over {COMPILE_DEFAULTS.calib_episodes} "
-               f"ANN episodes, reset seeds {COMPILE_DEFAULTS.calib_seed}.."
-               f"{COMPILE_DEFAULTS.calib_seed + COMPILE_DEFAULTS.calib_episodes - 1}")
+_DEFAULT_METHOD = COMPILE_DEFAULTS.calib_method
+_DEFAULT_PERCENTILE = COMPILE_DEFAULTS.percentile or DEFAULT_PERCENTILE.get(_DEFAULT_METHOD, 100.0)
+CALIBRATION = (f"the compile default, --calib-method {_DEFAULT_METHOD} at percentile "
+               f"{_DEFAULT_PERCENTILE:g} over {COMPILE_DEFAULTS.calib_episodes} ANN episodes "
+               f"(reset seeds {COMPILE_DEFAULTS.calib_seed}.."
+               f"{COMPILE_DEFAULTS.calib_seed + COMPILE_DEFAULTS.calib_episodes - 1}; "
+               "docs/calibration.md)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Part fidelity: Loihi fixed point (8-bit and split 16-bit weights) against float.
 
-Per policy and neuron config (CRPI alpha 0.5, nothing tuned; common.CALIBRATION), the float profile and both fixed-point weight widths run the same
-evaluation episodes (reset seeds 100..). Each fixed row gives the paired difference
-fixed - float per episode, in points of the ANN's mean return, with its 95% CI: the fixed
-point is "within 2 points" where |mean difference| <= 2 (docs/fixed_point.md).
+Per policy and neuron config (CRPI alpha 0.5, nothing tuned; calibration common.CALIBRATION),
+the float profile and both fixed-point weight widths run the same evaluation episodes (reset
+seeds 100..). Each fixed row gives the paired difference fixed - float per episode, in points
+of the ANN's mean return, with its 95% CI: the fixed point is "within 2 points" where
+|mean difference| <= 2 (docs/fixed_point.md).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import tempfile
 import numpy as np
 
 from loihi_deploy.stats import mean_ci95
-from loihi_deploy.studies.bench.common import calibrated_graph
+from loihi_deploy.studies.bench.common import CALIBRATION, calibrated_graph
 
 NIR_CONFIG = ("if", 16)
 
@@ -66,7 +66,8 @@ def nir_part(spec, episodes: int) -> dict:
 def format_nir(result: dict) -> str:
     lines = [f"{result['policy']} ({result['env_id']}), {result['neuron'].upper()} "
              f"T={result['timesteps']}, {result['episodes']} episodes (reset seeds 100..), "
-             f"closed loop. Mean ± 95% CI; paired difference to the deployed bundle ± 95% CI.",
+             f"closed loop, calibration: {CALIBRATION}. Mean ± 95% CI; paired difference to "
+             "the deployed bundle ± 95% CI.",
              "", "| controller | return | paired diff vs deployed (CRPI 0.5) |", "|---|---|---|"]
     for row in result["rows"]:
         diff = row["paired_diff_vs_deployed"]
