@@ -146,13 +146,13 @@ def run_part(part: str, specs: list[PolicySpec], configs, alphas, episodes: int,
     cache = {} if cache is None else cache
     ann_returns: dict = {}
     for spec, neuron, T, clip in jobs:
-        calibrated_ann(spec, cache)
+        ann, cal = calibrated_ann(spec, cache)
         if spec.label not in ann_returns:
-            ann_returns[spec.label] = evaluate_ann(cache[spec.label][0], spec.env_id, episodes,
-                                                   seed, env_kwargs=spec.env_kwargs)
+            ann_returns[spec.label] = evaluate_ann(ann, spec.env_id, episodes, seed,
+                                                   env_kwargs=spec.env_kwargs)
         bar.set_postfix_str(f"{spec.env_id} {neuron} T={T}" + (f" clip {clip}" if clip else ""))
-        results.add(_sweep_row(spec, *cache[spec.label], ann_returns[spec.label], neuron, T,
-                               clip, alphas, episodes, seed, workers, ray_address))
+        results.add(_sweep_row(spec, ann, cal, ann_returns[spec.label], neuron, T, clip, alphas,
+                               episodes, seed, workers, ray_address))
         bar.update(1)
     bar.close()
     return results.rows
