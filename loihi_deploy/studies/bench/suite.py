@@ -14,7 +14,8 @@ from loihi_deploy.studies.bench.common import (ANALYSIS_CONFIGS, BUNDLED_CONFIGS
 from loihi_deploy.studies.bench.conversion import (format_clip, format_conversion,
                                                   plot_alpha_curves)
 from loihi_deploy.studies.bench.cost import cost_part, format_cost
-from loihi_deploy.studies.bench.fidelity import FIDELITY_CONFIGS, fidelity_part, format_fidelity
+from loihi_deploy.studies.bench.fidelity import (FIDELITY_CONFIGS, FIDELITY_EPISODES,
+                                                fidelity_part, format_fidelity)
 from loihi_deploy.studies.bench.nir import format_nir, nir_part
 from loihi_deploy.studies.bench.pacing import (PACING_CONFIGS, PACING_POLICIES, format_pacing,
                                               pacing_part)
@@ -75,7 +76,7 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
             write_part(out, name, rows, format_cost(rows))
         elif part == "fidelity":
             rows = fidelity_part(paper if quick else (paper_policies(("TD3", "SAC")) or specs),
-                                 few if quick else 20, QUICK_CONFIGS[2:] if quick
+                                 few if quick else FIDELITY_EPISODES, QUICK_CONFIGS[2:] if quick
                                  else FIDELITY_CONFIGS)
             write_part(out, name, rows, format_fidelity(rows))
         elif part == "pixels":
