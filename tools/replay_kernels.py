@@ -57,9 +57,10 @@ def cpu_name() -> str:
         info = pathlib.Path("/proc/cpuinfo").read_text()
     except OSError:
         return platform.processor() or "unknown processor"
-    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
-    model = fields.get("model name\t", "").strip() or platform.processor() or "unknown processor"
-    flags = set(fields.get("flags\t\t", "").split())
+    fields = {key.strip(): value.strip() for key, value in
+              (line.split(":", 1) for line in info.splitlines() if ":" in line)}
+    model = fields.get("model name") or platform.processor() or "unknown processor"
+    flags = set(fields.get("flags", "").split())
     widest = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
     return f"{model}, {widest}"
 

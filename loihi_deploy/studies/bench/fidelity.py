@@ -1,10 +1,10 @@
 """Part fidelity: Loihi fixed point (8-bit and split 16-bit weights) against float.
 
 Per policy and neuron config (CRPI alpha 0.5, nothing tuned; calibration common.CALIBRATION),
-the float profile and both fixed-point weight widths run the same evaluation episodes (reset
-seeds 100..). Each fixed row gives the paired difference fixed - float per episode, in points
-of the ANN's mean return, with its 95% CI: the fixed point is "within 2 points" where
-|mean difference| <= 2 (docs/fixed_point.md).
+the float profile and both fixed-point weight widths run the same FIDELITY_EPISODES evaluation
+episodes (reset seeds 100..). Each fixed row gives the paired difference fixed - float per
+episode, in points of the ANN's mean return, with its 95% CI: the fixed point is "within 2
+points" where |mean difference| <= 2 (docs/fixed_point.md).
 """
 from __future__ import annotations
 
@@ -69,8 +69,9 @@ def fidelity_part(specs, episodes: int, configs=FIDELITY_CONFIGS, progress: bool
 
 
 def format_fidelity(rows: list[dict]) -> str:
-    lines = [f"Returns (mean ± 95% CI over {rows[0]['episodes']} episodes, reset seeds {rows[0]['first_seed']}..; "
-             f"% of the ANN), CRPI alpha 0.5, calibration: {CALIBRATION}. Δ: the paired "
+    lines = [f"Returns (mean ± 95% CI over {rows[0]['episodes']} episodes, reset seeds "
+             f"{rows[0]['first_seed']}..; % of the ANN), CRPI alpha 0.5, calibration: "
+             f"{CALIBRATION}. Δ: the paired "
              "difference fixed - float per episode in points of the ANN's return (mean ± 95% CI); "
              f"**bold**: more than {WITHIN_POINTS:g} points from float. 8-bit: one stock Dense "
              "per layer; 16-bit: split weights, two (docs/fixed_point.md).", "",
