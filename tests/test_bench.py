@@ -103,3 +103,18 @@ def test_bench_policy_lists_name_bundled_policies_or_are_refused():
     with pytest.raises(ValueError, match="not bundled pixel policies: hopper_v5_td3"):
         bundled_policy_specs(["hopper_v5_td3"], pixels=True)
     assert main(["bench", "--parts", "pacing", "--pacing-policies", "hoper_v5_td3"]) == 2
+
+
+def test_noise_floor_changes_only_the_thresholds_and_repeats_float_without_a_change():
+    """The chaos floor's two runs differ by the perturbation alone: with none, every
+    episode's return is identical (same machine, same process); with one, the table renders
+    next to the 16-bit rows of the same cells."""
+    from loihi_deploy.studies.bench.common import bundled_policy_specs
+    from loihi_deploy.studies.bench.fidelity import (fidelity_part, format_noise_floor,
+                                                     noise_floor_part)
+    specs, cell = bundled_policy_specs([POLICY]), [("dc:4", 2)]
+    same, = noise_floor_part(specs, 3, cell, perturbation=0.0, progress=False)
+    assert same["identical_episodes"] == 3 and same["nudged_minus_float_points"][0] == 0.0
+    nudged = noise_floor_part(specs, 3, cell, progress=False)
+    table = format_noise_floor(nudged, fidelity_part(specs, 3, cell, progress=False))
+    assert "| dc:4 | 2 | " in table and "16-bit fixed point" in table
