@@ -44,10 +44,11 @@ import platform
 
 import numpy as np
 
-from loihi_deploy.compiler.files import atomic_write_bytes, hdf5_bytes
+from loihi_deploy.compiler.files import MAX_FILE_BYTES, atomic_write_bytes, hdf5_bytes, parse_json
 from loihi_deploy.compiler.ir import (ActionHead, Conv2d, Dense, EnvSpaces, FixedLayer,
                                       FixedProfile, InputClip, MembranePolicy, NeuronModel,
                                       SpikingGraph, SpikingLayer)
+from loihi_deploy.compiler.limits import check_env_kwargs
 
 FORMAT = "loihi-deploy-bundle"
 SCHEMA_VERSION = 4
@@ -137,8 +138,14 @@ def write_header(path: pathlib.Path, schema: int = SCHEMA_VERSION) -> None:
 
 
 def _check_header(path: pathlib.Path) -> None:
-    """Raise BundleError unless the header is ours, the schema known and the hash right."""
-    raw = path.read_bytes()
+    """Raise BundleError unless the header is ours, the schema known and the hash right
+    (the size checked before anything is read, the hash computed in blocks)."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise BundleError(f"{path}: {size} bytes, more than the {MAX_FILE_BYTES} a bundle may "
+                          f"have")
+    with open(path, "rb") as f:
+        raw = f.read(HEADER_SIZE)
     if not raw.startswith(MAGIC):
         import h5py
         kind = "an HDF5 file without the loihi-deploy header" if h5py.is_hdf5(path) else \
@@ -156,10 +163,19 @@ def _check_header(path: pathlib.Path) -> None:
                           f"supports ({SCHEMA_VERSION}); upgrade loihi-deploy")
     if schema < 1:
         raise BundleError(f"{path}: unknown bundle schema in the header ({fields.get('schema')!r})")
-    if len(raw) <= HEADER_SIZE or hashlib.sha256(raw[HEADER_SIZE:]).hexdigest() != \
-            fields.get("sha256"):
+    if size <= HEADER_SIZE or _body_sha256(path) != fields.get("sha256"):
         raise BundleError(f"{path}: checksum mismatch (the file is truncated, or was corrupted "
                           f"or modified after it was written)")
+
+
+def _body_sha256(path: pathlib.Path) -> str:
+    """sha256 of every byte after the user block, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(HEADER_SIZE)
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def save_bundle(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:
@@ -234,6 +250,8 @@ def _read(f, path, name: str) -> np.ndarray:
 def load_bundle(path: str | os.PathLike) -> SpikingGraph:
     import h5py
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise BundleError(f"{path}: is a directory, not a bundle file")
     if not path.is_file():
         raise BundleError(f"{path}: no such bundle file")
     if path.stat().st_size == 0:
@@ -306,12 +324,13 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
             membrane=MembranePolicy.parse(str(attrs["membrane"])),
             neuron=NeuronModel.parse(str(attrs["neuron"])),
             env_id=str(attrs["env_id"]), env_kwargs=_env_kwargs(attrs, arrays),
-            source=json.loads(attrs["source"]),
-            calibration=json.loads(attrs["calibration"]), fixed=fixed,
+            source=parse_json(attrs["source"], "attribute source"),
+            calibration=parse_json(attrs["calibration"], "attribute calibration"), fixed=fixed,
             input_clip=InputClip(arrays["input_clip/low"], arrays["input_clip/high"])
             if "input_clip/low" in arrays else None)
-    except (ValueError, KeyError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path}: invalid bundle contents: {exc}") from None
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:   # JSON errors included
+        raise BundleError(f"{path}: invalid bundle contents ({type(exc).__name__}: "
+                          f"{str(exc)[:300]})") from None
     if str(attrs["encoder"]) != graph.encoder:
         raise BundleError(f"{path}: encoder {attrs['encoder']!r} does not match neuron "
                           f"{graph.neuron} (expected {graph.encoder!r})")
@@ -323,14 +342,14 @@ LEGACY_ANT_V5_KWARGS = {"include_cfrc_ext_in_observation": False}
 
 def _env_kwargs(attrs: dict, arrays: dict) -> dict:
     """The env_kwargs attribute; for bundles without it, the migration in the module docstring."""
-    value = json.loads(attrs["env_kwargs"])
+    value = parse_json(attrs["env_kwargs"], "attribute env_kwargs")
     if value is None:
         first = arrays["hidden/0/weight"]
         legacy_ant = attrs["env_id"] == "Ant-v5" and first.ndim == 2 and first.shape[1] == 27
         return dict(LEGACY_ANT_V5_KWARGS) if legacy_ant else {}
     if not isinstance(value, dict):
         raise ValueError(f"env_kwargs must be a JSON object, got {type(value).__name__}")
-    return value
+    return check_env_kwargs(value)
 
 
 def _synapse(arrays: dict, i: int, conv_geometry: tuple | None):

@@ -12,8 +12,13 @@ import os
 import pathlib
 import uuid
 import zipfile
+import zlib
 
 MAX_FILE_BYTES = 1 << 30      # largest policy file, zip member or checkpoint read (1 GiB)
+MAX_TENSOR_ELEMENTS = 1 << 26  # elements of all tensors in one torch file (512 MiB as float64)
+MAX_ARRAY_ELEMENTS = 1 << 28   # elements of all arrays in one .npz a run folder holds
+TENSOR_DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32",
+                 "int64", "uint8", "bool")
 
 
 class FileTooLarge(ValueError):
@@ -37,30 +42,49 @@ def read_zip_member(zf: zipfile.ZipFile, name: str, where: str,
     return data
 
 
-def read_sb3_zip(path: str | os.PathLike) -> tuple[dict, dict[str, bytes]]:
+def read_sb3_zip(path: str | os.PathLike,
+                 pth_members: tuple[str, ...] | None = None) -> tuple[dict, dict[str, bytes]]:
     """A Stable-Baselines3 model zip without unpickling: its `data` member as a JSON object
     (the pickled ':serialized:' entries stay undecoded strings) and the bytes of its `*.pth`
-    members (torch files for torch.load(weights_only=True)); every member size-bounded.
-    ValueError naming the file on anything else."""
-    import json
+    members (torch files for torch.load(weights_only=True)): those named in `pth_members`, or
+    all; each member and their total bounded by MAX_FILE_BYTES. ValueError naming the file
+    on anything else."""
     where = str(path)
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
             if "policy.pth" not in names or "data" not in names:
                 raise ValueError(f"{where}: not a Stable-Baselines3 model (zip without "
-                                 f"policy.pth/data; has {sorted(names)})")
-            data = json.loads(read_zip_member(zf, "data", where, 64 << 20))
-            members = {n: read_zip_member(zf, n, where) for n in sorted(names)
-                       if n.endswith(".pth")}
+                                 f"policy.pth/data; has {sorted(names)[:20]})")
+            data = parse_json(read_zip_member(zf, "data", where, 64 << 20), f"{where}:data")
+            wanted = sorted(n for n in names if n.endswith(".pth")
+                            and (pth_members is None or n in pth_members))
+            total = sum(zf.getinfo(n).file_size for n in wanted)
+            if total > MAX_FILE_BYTES:
+                raise FileTooLarge(f"{where}: its .pth members declare {total} bytes together, "
+                                   f"more than the {MAX_FILE_BYTES} allowed")
+            members = {n: read_zip_member(zf, n, where) for n in wanted}
     except zipfile.BadZipFile as exc:
         raise ValueError(f"{where}: corrupt zip file ({exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{where}: corrupt SB3 `data` JSON ({exc})") from None
+    except (RuntimeError, EOFError, zlib.error) as exc:   # encrypted, unknown compression
+        raise ValueError(f"{where}: unreadable zip member ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{where}: malformed SB3 `data`: a JSON {type(data).__name__}, "
                          f"expected an object")
     return data, members
+
+
+def parse_json(raw: bytes | str, where: str):
+    """json.loads, with every failure (syntax, encoding, nesting deeper than the parser's
+    recursion limit) a ValueError naming `where`."""
+    import json
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError(f"{where}: not valid JSON (nested too deeply)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{where}: not valid JSON ({exc})") from None
 
 
 def read_bounded(path: str | os.PathLike, limit: int | None = None) -> bytes:
@@ -75,19 +99,54 @@ def read_bounded(path: str | os.PathLike, limit: int | None = None) -> bytes:
 
 def load_torch_weights(data: bytes, where: str):
     """torch.load(weights_only=True) of bytes already read (read_bounded): plain tensors and
-    containers only, never pickled code. Any failure is a ValueError naming `where` and why
-    (pickled objects refused, truncated or not a torch file)."""
+    containers only, never pickled code, every tensor checked by check_plain_tensors. Any
+    failure is a ValueError naming `where` and why (pickled objects refused, truncated, not a
+    torch file, tensors that are not plain dense numbers)."""
     import pickle
 
     import torch
     try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise ValueError(f"{where}: refused: the file is not plain tensors (it would need to "
                          f"run pickled code to load): {str(exc).splitlines()[0][:200]}") from None
     except Exception as exc:  # noqa: BLE001 - truncated / corrupt / not a torch file
         raise ValueError(f"{where}: not a readable torch weights file ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+    check_plain_tensors(obj, where)
+    return obj
+
+
+def check_plain_tensors(obj, where: str) -> None:
+    """Every tensor in `obj` (nested dicts, lists, tuples of tensors, numbers, strings) is a
+    dense CPU tensor of real numbers (TENSOR_DTYPES), and all of them hold at most
+    MAX_TENSOR_ELEMENTS elements together: a 3 KB file may declare a stride-0 view of
+    10^9 elements, sparse, meta or complex tensors, which converting would blow up or
+    silently change. ValueError naming `where` and the tensor otherwise."""
+    import torch
+    total, stack = 0, [("", obj, 0)]
+    while stack:
+        name, value, depth = stack.pop()
+        if depth > 32:
+            raise ValueError(f"{where}: containers nested more than 32 deep")
+        if isinstance(value, dict):
+            stack += [(f"{name}.{k}" if name else str(k), v, depth + 1) for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            stack += [(f"{name}[{i}]", v, depth + 1) for i, v in enumerate(value)]
+        elif isinstance(value, torch.Tensor):
+            kind = str(value.dtype).removeprefix("torch.")
+            if value.layout != torch.strided or value.device.type != "cpu" or \
+                    kind not in TENSOR_DTYPES:
+                raise ValueError(f"{where}: tensor {name!r} is {value.layout} {kind} on "
+                                 f"{value.device.type}; only dense CPU tensors of real "
+                                 f"numbers ({', '.join(TENSOR_DTYPES)}) are read")
+            total += value.numel()
+            if total > MAX_TENSOR_ELEMENTS:
+                raise FileTooLarge(f"{where}: its tensors hold more than {MAX_TENSOR_ELEMENTS} "
+                                   f"elements (tensor {name!r}: shape {tuple(value.shape)})")
+        elif not isinstance(value, (int, float, str, bytes, type(None))):
+            raise ValueError(f"{where}: {name!r} is a {type(value).__name__}, not a tensor, "
+                             f"number or string")
 
 
 def read_torch_weights(path: str | os.PathLike) -> object:
@@ -120,12 +179,8 @@ def read_json_object(path: str | os.PathLike, required: dict[str, type] | None =
                      limit: int = 64 << 20) -> dict:
     """A JSON object from a file a user may have edited or planted: ValueError naming the file
     unless it parses, is an object, and has each `required` key with the given type."""
-    import json
     path = pathlib.Path(path)
-    try:
-        obj = json.loads(read_bounded(path, limit))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    obj = parse_json(read_bounded(path, limit), str(path))
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a JSON object, got a {type(obj).__name__}")
     wrong = [f"{key} (expected {kind.__name__})" for key, kind in (required or {}).items()
@@ -133,6 +188,60 @@ def read_json_object(path: str | os.PathLike, required: dict[str, type] | None =
     if wrong:
         raise ValueError(f"{path}: missing or malformed fields: {', '.join(wrong)}")
     return obj
+
+
+def read_npz(path: str | os.PathLike, names, max_elements: int = MAX_ARRAY_ELEMENTS,
+             where: str | None = None) -> dict:
+    """Arrays `names` of an .npz file (a path or a file object), each header read first: no
+    object arrays (loading them would unpickle) and at most `max_elements` elements in all,
+    so a forged header cannot make numpy allocate terabytes; each member's inflated size is
+    bounded by what its header declares. ValueError naming the file and the array otherwise."""
+    import numpy as np
+    where = where or str(path)
+    arrays, budget = {}, max_elements
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for name in names:
+                member = f"{name}.npy"
+                if member not in zf.namelist():
+                    raise ValueError(f"{where}: no array {name!r} (has "
+                                     f"{sorted(zf.namelist())[:20]})")
+                shape, dtype = _npy_header(zf, member, where)
+                if dtype.hasobject:
+                    raise ValueError(f"{where}: {member} is an object array (refused: loading "
+                                     f"it would unpickle)")
+                count = int(np.prod(shape, dtype=object))
+                if count > budget:
+                    raise FileTooLarge(f"{where}: {member} declares shape {shape}, more than "
+                                       f"the {max_elements} elements allowed in this file")
+                budget -= count
+                raw = read_zip_member(zf, member, where, count * dtype.itemsize + 65536)
+                try:
+                    arrays[name] = np.load(io.BytesIO(raw), allow_pickle=False)
+                except ValueError as exc:       # data shorter than the header declares
+                    raise ValueError(f"{where}: {member}: {exc}") from None
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{where}: corrupt .npz file ({exc})") from None
+    except (RuntimeError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{where}: unreadable .npz member ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from None
+    return arrays
+
+
+def _npy_header(zf: zipfile.ZipFile, member: str, where: str):
+    """(shape, dtype) from an .npy member's header, without reading its data."""
+    import numpy as np
+    with zf.open(member) as stream:
+        try:
+            version = np.lib.format.read_magic(stream)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f".npy format version {version} is not read")
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(stream)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {member}: malformed .npy header ({exc})") from None
+    return shape, dtype
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> pathlib.Path:

@@ -18,7 +18,6 @@ TrainedSpikingGraph with load_trained_snn (a training run's folder: policy.pt + 
 from __future__ import annotations
 
 import hashlib
-import json
 import pathlib
 import re
 import zipfile
@@ -27,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from loihi_deploy.compiler import sb3
-from loihi_deploy.compiler.files import (FileTooLarge, load_torch_weights, read_bounded,
-                                         read_json_object, read_sb3_zip)
+from loihi_deploy.compiler.files import (MAX_FILE_BYTES, FileTooLarge, load_torch_weights,
+                                         parse_json, read_bounded, read_json_object,
+                                         read_sb3_zip)
 from loihi_deploy.compiler.ir import (ALIF_ADAPTATION_XI, ALIF_DT, ALIF_THRESHOLD_DECAY, ActionHead,
                                       AlifLayer, AnnGraph, Conv2d, Dense, EnvSpaces, LeakyReadout,
                                       TrainedSpikingGraph)
@@ -40,7 +40,11 @@ class PolicyLoadError(ValueError):
 
 
 def sha256_file(path: str | pathlib.Path) -> str:
-    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _torch_load_weights(data: bytes, where: str) -> dict:
@@ -52,6 +56,9 @@ def _torch_load_weights(data: bytes, where: str) -> dict:
     if not isinstance(obj, dict) or not obj:
         raise PolicyLoadError(f"{where}: expected a state dict (name -> tensor), got "
                               f"{type(obj).__name__}")
+    if not all(isinstance(k, str) for k in obj):
+        raise PolicyLoadError(f"{where}: a state dict's keys are tensor names (strings), got "
+                              f"{sorted(map(repr, obj))[:10]}")
     return {k: v.detach().cpu().double().numpy() for k, v in obj.items()
             if hasattr(v, "detach")}
 
@@ -241,7 +248,7 @@ def from_paper_state_dict(state: dict, head_bounds: tuple | None, spaces: EnvSpa
 
 def _read_sb3_zip(path: pathlib.Path) -> tuple[dict, dict]:
     try:
-        data, members = read_sb3_zip(path)
+        data, members = read_sb3_zip(path, pth_members=("policy.pth",))
     except ValueError as exc:
         raise PolicyLoadError(str(exc)) from None
     return data, _torch_load_weights(members["policy.pth"], f"{path}:policy.pth")
@@ -367,10 +374,8 @@ def read_policy_metadata(path: pathlib.Path) -> dict[str, Any] | None:
     if not meta_path.exists():
         return None
     try:
-        meta = json.loads(read_bounded(meta_path, 16 << 20))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PolicyLoadError(f"{meta_path}: corrupt metadata JSON ({exc})") from None
-    except FileTooLarge as exc:
+        meta = parse_json(read_bounded(meta_path, 16 << 20), f"{meta_path}: metadata")
+    except ValueError as exc:       # FileTooLarge included
         raise PolicyLoadError(str(exc)) from None
     expected = {"action_low": list, "action_high": list, "input": dict, "conv": list,
                 "env_id": str, "env_kwargs": dict, "activation": str, "head": str}
@@ -410,8 +415,11 @@ def load_policy(path: str | pathlib.Path, spaces: EnvSpaces | None = None) -> An
 def _load_policy_file(path: pathlib.Path, spaces: EnvSpaces | None) -> AnnGraph:
     if not path.is_file():
         raise PolicyLoadError(f"{path}: no such policy file")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise PolicyLoadError(f"{path}: empty file")
+    if size > MAX_FILE_BYTES:
+        raise PolicyLoadError(f"{path}: {size} bytes, more than the {MAX_FILE_BYTES} allowed")
     source = {"path": str(path), "sha256": sha256_file(path)}
     if _is_sb3_zip(path):
         graph = from_sb3_zip(path, spaces, source)
@@ -530,4 +538,14 @@ def load_trained_snn(run_dir: str | pathlib.Path) -> TrainedSpikingGraph:
     state = _torch_load_weights(raw, str(policy))
     source = {"path": str(policy), "sha256": sha256_file(policy), "kind": "trained_snn",
               "config": config}
-    return from_trained_snn(state, config["substeps"], config["task"], source, str(policy))
+    if not isinstance(config.get("task"), str):
+        raise PolicyLoadError(f"{metrics}: config has no task name (got "
+                              f"{config.get('task')!r})")
+    try:
+        return from_trained_snn(state, config.get("substeps"), config["task"], source,
+                                str(policy))
+    except PolicyLoadError:
+        raise
+    except ValueError as exc:       # the tensors' shapes do not chain into a network
+        raise PolicyLoadError(f"{policy}: not a network the config describes ("
+                              f"{str(exc).splitlines()[0][:200]})") from None

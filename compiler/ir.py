@@ -31,10 +31,22 @@ import numpy as np
 from loihi_deploy.compiler.limits import MAX_TIMESTEPS
 
 
+def _real(name: str, a) -> np.ndarray:
+    """a as float64, refusing what that would change silently (complex numbers) or cannot
+    represent (strings, objects)."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected real numbers, got dtype {a.dtype}")
+    return a.astype(np.float64, copy=False)
+
+
 def _as_matrix(name: str, a, rows: int | None = None, cols: int | None = None) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
+    a = _real(name, a)
     if a.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D weight matrix, got shape {a.shape}")
+    if 0 in a.shape:
+        raise ValueError(f"{name}: a layer needs at least one input and one output, got shape "
+                         f"{a.shape}")
     if rows is not None and a.shape[0] != rows or cols is not None and a.shape[1] != cols:
         raise ValueError(f"{name}: expected shape ({rows}, {cols}), got {a.shape}")
     if not np.all(np.isfinite(a)):
@@ -43,7 +55,7 @@ def _as_matrix(name: str, a, rows: int | None = None, cols: int | None = None) -
 
 
 def _as_vector(name: str, a, size: int) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
+    a = _real(name, a)
     if a.shape != (size,):
         raise ValueError(f"{name}: expected shape ({size},), got {a.shape}")
     if not np.all(np.isfinite(a)):
@@ -409,7 +421,9 @@ class NeuronModel:
         try:
             n_levels = int(n) if n else (4 if levels is None else levels)
         except ValueError:
-            raise ValueError(f"neuron model {text!r}: levels must be an integer") from None
+            shown = text if len(text) <= 40 else text[:40] + "..."
+            raise ValueError(f"neuron model {shown!r}: levels must be an integer in [1, "
+                             f"{MAX_LEVELS}]") from None
         return cls(kind, n_levels)
 
     def __str__(self) -> str:

@@ -10,3 +10,30 @@ MAX_DECISIONS = 1_000_000     # decisions of one verify run
 MAX_ITERATIONS = 100_000      # training iterations (train-snn, distill)
 MAX_HIDDEN_UNITS = 4096       # hidden units per layer of a train-snn network read from a run
 MAX_SUBSTEPS = 64             # 2 ms substeps per env step of such a network
+MAX_SEED = 2 ** 32 - 1         # random and episode reset seeds (>= 0, as gymnasium requires)
+MAX_TRAIN_STEPS = 100_000_000 # env steps of one `train` run
+MAX_REPLAY_BUFFER = 1_000_000 # transitions its replay buffer holds (SB3's default)
+MAX_BATCH = 65_536            # windows or episodes per train-snn batch
+MAX_THREADS = 256             # torch threads of a training run
+MAX_SHIFT = 32                # distill's random-shift augmentation, pixels
+
+
+# gymnasium keywords that size the work of one env step or one episode, and their limits: a
+# bundle or policy file declaring frame_skip 10**9 would make one step a C loop that no signal
+# interrupts (docs/reliability.md)
+ENV_KWARG_LIMITS = {"frame_skip": 1000, "max_episode_steps": 100_000, "width": 4096,
+                    "height": 4096}
+
+
+def check_env_kwargs(env_kwargs) -> dict:
+    """env_kwargs from a file or the command line: a mapping with string keys whose sizing
+    keywords (ENV_KWARG_LIMITS) are integers within their limits; ValueError otherwise."""
+    if not isinstance(env_kwargs, dict) or not all(isinstance(k, str) for k in env_kwargs):
+        raise ValueError(f"env_kwargs must be a mapping of keyword names, got {env_kwargs!r:.200}")
+    for key, limit in ENV_KWARG_LIMITS.items():
+        value = env_kwargs.get(key)
+        if key in env_kwargs and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 1 <= value <= limit):
+            raise ValueError(f"env_kwargs {key}={value!r:.50}: must be an integer in [1, "
+                             f"{limit}]")
+    return env_kwargs

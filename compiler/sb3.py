@@ -115,7 +115,12 @@ def _zoo_yaml(path: pathlib.Path) -> dict:
     import yaml
 
     class Loader(yaml.SafeLoader):
-        pass
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.events.AliasEvent):   # "billion laughs": refused
+                raise yaml.composer.ComposerError(
+                    None, None, "YAML aliases (*name) are refused: a few of them can expand "
+                    "a small file into gigabytes", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
 
     def ordered_dict(loader, node):
         args = loader.construct_sequence(node, deep=True)

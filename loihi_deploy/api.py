@@ -18,7 +18,7 @@ from loihi_deploy.compiler.files import atomic_write_bytes
 from loihi_deploy.compiler.frontend import load_policy, read_policy_metadata
 from loihi_deploy.compiler.ir import AnnGraph, MembranePolicy, NeuronModel, SpikingGraph
 from loihi_deploy.compiler.quantize import quantize
-from loihi_deploy.compiler.limits import (MAX_ALPHAS, MAX_CALIB_EPISODES, MAX_EPISODES,
+from loihi_deploy.compiler.limits import (MAX_ALPHAS, MAX_CALIB_EPISODES, MAX_EPISODES, MAX_SEED,
                                           MAX_SWEEP_ROWS, MAX_TIMESTEPS)
 from loihi_deploy.options import float_in, int_in, option
 from loihi_deploy.stats import mean_ci95
@@ -118,7 +118,8 @@ class CompileOptions:
                             help="internal SNN steps per decision")
     calib_episodes: int = option(50, type=int_in(1, MAX_CALIB_EPISODES),
                                  help="ANN episodes recorded for the thresholds")
-    calib_seed: int = option(0, help="reset seed of the first calibration episode")
+    calib_seed: int = option(0, type=int_in(0, MAX_SEED - MAX_CALIB_EPISODES),
+                             help="reset seed of the first calibration episode")
     calib_method: str = option("episode-max", choices=["episode-max", "max", "percentile"],
                                help="per-neuron threshold: episode-max = a percentile of the "
                                     "calibration episodes' maxima (insensitive to the "

@@ -10,10 +10,11 @@ import threading
 
 import numpy as np
 
-from loihi_deploy.compiler.limits import MAX_DECISIONS, MAX_EPISODES, MAX_TIMESTEPS
+from loihi_deploy.compiler.limits import MAX_DECISIONS, MAX_EPISODES, MAX_SEED, MAX_TIMESTEPS
 from loihi_deploy.options import add_options, config_from_args, int_in, positive_int
 
 EPISODES = int_in(1, MAX_EPISODES)
+SEED = int_in(0, MAX_SEED - MAX_EPISODES)   # reset seeds SEED, SEED + 1, ... of one run
 
 
 def _alphas(text: str) -> list[float]:
@@ -423,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "'{\"include_cfrc_ext_in_observation\": false}' (default: the "
                         "bundle's)")
     p.add_argument("--episodes", type=EPISODES, default=10)
-    p.add_argument("--seed", type=int, help="first episode reset seed (default 100)")
+    p.add_argument("--seed", type=SEED, help="first episode reset seed (default 100)")
     p.add_argument("--membrane", type=_membrane, help="override the bundle's membrane policy")
     p.add_argument("--backend", choices=["emulator", "lava", "loihi"], default="emulator",
                    help="emulator (batched numpy), lava (Lava CPU simulation, Loihi2SimCfg), "
@@ -449,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "'{\"include_cfrc_ext_in_observation\": false}' (default: the "
                         "bundle's)")
     p.add_argument("--decisions", type=int_in(1, MAX_DECISIONS), default=200)
-    p.add_argument("--seed", type=int, help="episode reset seed (default 100)")
+    p.add_argument("--seed", type=SEED, help="episode reset seed (default 100)")
     p.add_argument("--profile", choices=["float", "fixed"],
                    help="numeric profile (default: the bundle's)")
     p.add_argument("--netx", help="a netx file exported from this bundle: run it through "
@@ -498,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fresh episodes (reset seeds from SEED + 10000) on which the selected "
                         "alpha, vanilla and the ANN are run again and reported (default: as "
                         "many as --episodes; 0: none)")
-    p.add_argument("--seed", type=int, default=100, help="first episode reset seed")
+    p.add_argument("--seed", type=SEED, default=100, help="first episode reset seed")
     p.add_argument("--precision", choices=["float64", "float32"], default="float64",
                    help="emulator float precision: float64 (the reference) or float32 (the "
                         "paper's torch code's; about 1.5x faster, docs/performance.md)")

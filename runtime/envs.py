@@ -12,7 +12,9 @@ import warnings
 import gymnasium as gym
 import numpy as np
 
+from loihi_deploy.compiler.files import parse_json
 from loihi_deploy.compiler.ir import EnvSpaces
+from loihi_deploy.compiler.limits import check_env_kwargs
 from loihi_deploy.runtime import pixels  # sets MUJOCO_GL=egl (unless set) before mujoco loads
 
 # gymnasium's v4 XML files use an attribute MuJoCo 4 deprecates; MuJoCo prints the warning from
@@ -36,7 +38,7 @@ def make_env(env_id: str, env_kwargs: dict | None = None) -> gym.Env:
     known ids if env_id is unknown, or naming the keyword gymnasium rejected.
     'X-pixels' is env X observed through 84x84 stacked frames with action repeat 2, and
     'X-repeat2' the same decisions observed through the state (runtime.pixels)."""
-    env_kwargs = dict(env_kwargs or {})
+    env_kwargs = dict(check_env_kwargs(env_kwargs or {}))
     wrapped = pixels.wrap(env_id, lambda base: make_env(base, env_kwargs))
     if wrapped is not None:
         return wrapped
@@ -49,21 +51,17 @@ def make_env(env_id: str, env_kwargs: dict | None = None) -> gym.Env:
         warnings.simplefilter("ignore")  # v4 envs emit a deprecation warning in gymnasium 1.x
         try:
             return gym.make(env_id, **env_kwargs)
-        except TypeError as exc:  # an unknown keyword of the env's constructor
-            raise ValueError(f"{env_id}: env_kwargs {env_kwargs} rejected by gymnasium: "
-                             f"{exc}") from None
+        except Exception as exc:  # noqa: BLE001 - an unknown keyword, a value the env refuses
+            raise ValueError(f"{env_id}: env_kwargs {str(env_kwargs)[:300]} rejected by "
+                             f"gymnasium ({type(exc).__name__}: {str(exc)[:300]})") from None
 
 
 def parse_env_kwargs(text: str | None) -> dict:
     """--env-kwargs: a JSON object of gymnasium keyword arguments, e.g.
     '{"include_cfrc_ext_in_observation": false}'; None or '' -> {}."""
-    import json
     if not text:
         return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--env-kwargs {text!r}: not JSON ({exc.msg})") from None
+    value = parse_json(text, f"--env-kwargs {text[:80]!r}")
     if not isinstance(value, dict):
         raise ValueError(f"--env-kwargs {text!r}: expected a JSON object such as "
                          '\'{"include_cfrc_ext_in_observation": false}\'')

@@ -16,12 +16,12 @@ from __future__ import annotations
 import io
 import json
 import pathlib
-import zipfile
 
 import numpy as np
 
 from loihi_deploy.compiler.files import (FileTooLarge, atomic_write_bytes, atomic_write_text,
-                                         load_torch_weights, read_bounded, read_sb3_zip)
+                                         load_torch_weights, parse_json, read_bounded, read_npz,
+                                         read_sb3_zip)
 
 BUFFER_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
@@ -119,12 +119,13 @@ def load_checkpoint(model, folder: pathlib.Path, with_buffer: bool = True) -> No
     False: weights, optimisers and counters only."""
     where = str(folder)
     try:
-        state = json.loads(_read_file(folder / "state.json"))
+        state = parse_json(_read_file(folder / "state.json"), f"{where}/state.json")
         counters = {k: state[k] for k in ("num_timesteps", "n_updates", "episode_num",
                                            "learning_starts")}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{where}/state.json: unreadable ({exc})") from None
-    if not all(isinstance(v, int) and 0 <= v < 2 ** 40 for v in counters.values()):
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 40
+               for v in counters.values()):
         raise CheckpointError(f"{where}/state.json: counters must be non-negative integers, got "
                               f"{counters}")
     _assign_parameters(model, _torch_load(_read_file(folder / "params.pt"),
@@ -139,11 +140,12 @@ def load_checkpoint(model, folder: pathlib.Path, with_buffer: bool = True) -> No
 
 def _load_buffer(buffer, path: pathlib.Path) -> None:
     where = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in BUFFER_ARRAYS}
-            pos, full = int(data["pos"]), bool(data["full"])
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+    capacity = sum(getattr(buffer, name).size for name in BUFFER_ARRAYS) + 2
+    try:   # headers checked first: no array larger than this run's buffer is allocated
+        data = read_npz(path, (*BUFFER_ARRAYS, "pos", "full"), capacity)
+        arrays = {name: data[name] for name in BUFFER_ARRAYS}
+        pos, full = int(data["pos"]), bool(data["full"])
+    except (OSError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{where}: unreadable replay buffer ({exc})") from None
     saved = len(arrays["observations"])
     for name, array in arrays.items():

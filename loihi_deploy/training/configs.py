@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from loihi_deploy.compiler.limits import (MAX_EPISODES, MAX_HIDDEN_UNITS, MAX_ITERATIONS,
-                                          MAX_SUBSTEPS)
+from loihi_deploy.compiler.limits import (MAX_BATCH, MAX_EPISODES, MAX_HIDDEN_UNITS,
+                                          MAX_ITERATIONS, MAX_SEED, MAX_SHIFT, MAX_SUBSTEPS,
+                                          MAX_THREADS, MAX_TRAIN_STEPS)
 from loihi_deploy.options import float_in, int_in, option, positive_int
 
 
@@ -14,15 +15,15 @@ from loihi_deploy.options import float_in, int_in, option, positive_int
 class TrainConfig:
     """`loihi-deploy train`: an SB3 TD3/SAC policy with ReLU actor, checkpointed, resumable."""
     env_id: str = option(flag="--env", help="gymnasium id, e.g. HalfCheetah-v5")
-    steps: int = option(type=positive_int, help="total env steps")
+    steps: int = option(type=int_in(1, MAX_TRAIN_STEPS), help="total env steps")
     env_kwargs: str = option("", help="gymnasium keyword arguments as a JSON object, e.g. "
                                       "'{\"include_cfrc_ext_in_observation\": false}'; "
                                       "recorded in the policy's metadata")
     algo: str = option("td3", choices=["td3", "sac"], help="algorithm")
-    seed: int = option(0, help="random seed")
+    seed: int = option(0, type=int_in(0, MAX_SEED), help="random seed")
     run_dir: str = option("", help="checkpoint folder (default runs/ENV-ALGO-sSEED); re-running "
                                    "the same command resumes from it")
-    threads: int = option(1, type=positive_int, help="torch threads")
+    threads: int = option(1, type=int_in(1, MAX_THREADS), help="torch threads")
     eval_every: int = option(25_000, type=positive_int, help="env steps between evaluations")
     eval_episodes: int = option(5, cli=False, help="episodes per periodic evaluation")
     final_eval_episodes: int = option(20, cli=False, help="episodes of the final evaluation")
@@ -48,12 +49,13 @@ class DistillConfig:
     updates: int = option(2000, type=positive_int, help="minibatch steps per iteration")
     noise: float = option(0.1, help="Gaussian noise on executed actions, in [-1, 1] action "
                                     "units (DART); labels stay clean")
-    shift: int = option(0, help="random-shift augmentation in pixels (DrQ uses 4)")
+    shift: int = option(0, type=int_in(0, MAX_SHIFT),
+                       help="random-shift augmentation in pixels (DrQ uses 4)")
     batch_size: int = option(128, cli=False, help="minibatch size")
     lr: float = option(5e-4, cli=False, help="Adam learning rate")
     hidden: int = option(256, cli=False, help="hidden units after the convolutions")
-    seed: int = option(0, help="random seed")
-    threads: int = option(1, type=positive_int, help="torch threads")
+    seed: int = option(0, type=int_in(0, MAX_SEED), help="random seed")
+    threads: int = option(1, type=int_in(1, MAX_THREADS), help="torch threads")
     eval_episodes: int = option(5, cli=False, help="episodes evaluated after each iteration")
     final_eval_episodes: int = option(20, cli=False, help="episodes of the final evaluation")
     run_dir: str = option("", help="folder for data and checkpoints (default "
@@ -92,7 +94,7 @@ class SNNTrainConfig:
     episodes: int = option(8, type=int_in(1, MAX_EPISODES), help="episodes collected per iteration")
     model_batches: int = option(25, type=positive_int, help="forward-model updates per iteration")
     policy_batches: int = option(10, type=positive_int, help="policy updates per iteration")
-    batch: int = option(256, type=positive_int,
+    batch: int = option(256, type=int_in(1, MAX_BATCH),
                         help="windows per batch (with --teacher: whole episodes)")
     warmup: int = option(5, cli=False, help="real steps before the imagined ones")
     horizon: int = option(40, type=positive_int, help="imagined steps")
@@ -117,8 +119,8 @@ class SNNTrainConfig:
                                    "cosine from the initial ones down to a tenth at the last "
                                    "iteration")
     eval_episodes: int = option(20, cli=False, help="evaluation episodes per iteration")
-    seed: int = option(0, help="random seed")
-    threads: int = option(2, type=positive_int, help="torch threads")
+    seed: int = option(0, type=int_in(0, MAX_SEED), help="random seed")
+    threads: int = option(2, type=int_in(1, MAX_THREADS), help="torch threads")
     device: str = option("auto", choices=["auto", "cpu", "cuda"],
                          help="where to train: auto = cuda when a GPU is visible, else cpu")
     kernels: str = option("compiled", choices=["compiled", "fused", "per-substep"],

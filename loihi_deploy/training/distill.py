@@ -30,7 +30,8 @@ import time
 import numpy as np
 
 from loihi_deploy.compiler.frontend import from_sequential, sha256_file
-from loihi_deploy.compiler.files import atomic_write_bytes, read_json_object, read_torch_weights
+from loihi_deploy.compiler.files import (atomic_write_bytes, read_json_object, read_npz,
+                                         read_torch_weights)
 from loihi_deploy.training.checkpoint import torch_bytes
 from loihi_deploy.training.configs import DistillConfig
 from loihi_deploy.api import load_ann
@@ -169,7 +170,6 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
     _, act_dim, low, high = space_sizes(env)
     env.close()
     run_dir = pathlib.Path(cfg.run_dir or f"runs/distill-{cfg.env_id}-s{cfg.seed}")
-    run_dir.mkdir(parents=True, exist_ok=True)
     student = pixel_actor(pixels.pixel_shape(), act_dim, cfg.hidden)
     optimiser = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     progress_path, student_path = run_dir / "progress.json", run_dir / "student.pt"
@@ -184,7 +184,7 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
             raise ValueError(f"{student_path}: cannot resume from it ({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0][:200]}); use a new --run-dir") from None
         print(f"resuming {run_dir} after {len(progress['iterations'])} iterations")
-    data = [np.load(run_dir / f"data_{i}.npz", allow_pickle=False)
+    data = [read_npz(run_dir / f"data_{i}.npz", ("frames", "labels"))
             for i in range(len(progress["iterations"]))]
     frames = [d["frames"] for d in data]
     labels = [d["labels"] for d in data]

@@ -2,11 +2,12 @@
 the actor as a convertible policy file (state dict + metadata JSON).
 
 Run directory layout (all writes are atomic: write to a temp file, then rename):
-    model.zip            SB3 model (weights, optimiser state), every --checkpoint-every steps
-    replay_buffer.pkl    SB3 replay buffer (for an exact-data resume)
+    checkpoint/          every --checkpoint-every steps, no pickle (training.checkpoint):
+                         params.pt (networks and optimisers), replay_buffer.npz (the
+                         buffer's arrays, at most MAX_REPLAY_BUFFER transitions), state.json
     progress.json        timesteps done, evaluation history, best evaluation
     best_actor.pt        actor state dict with the best periodic evaluation so far
-Re-running the same command resumes from model.zip (the env restarts a new episode).
+Re-running the same command resumes from checkpoint/ (the env restarts a new episode).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import numpy as np
 from loihi_deploy.compiler.files import (atomic_write_bytes, atomic_write_text, read_json_object,
                                          read_torch_weights)
 from loihi_deploy.compiler.frontend import from_sequential, sha256_file
+from loihi_deploy.compiler.limits import MAX_REPLAY_BUFFER
 from loihi_deploy.training.checkpoint import (CheckpointError, load_checkpoint, load_sb3_zip,
                                               save_checkpoint, torch_bytes)
 from loihi_deploy.training.configs import TrainConfig
@@ -80,7 +82,8 @@ def _make_model(cfg: TrainConfig, env):
     from stable_baselines3 import SAC, TD3
     from stable_baselines3.common.noise import NormalActionNoise
     policy_kwargs = dict(net_arch=list(cfg.hidden), activation_fn=nn.ReLU)
-    common = dict(learning_rate=3e-4, buffer_size=max(cfg.steps, 1), batch_size=256,
+    common = dict(learning_rate=3e-4, buffer_size=min(cfg.steps, MAX_REPLAY_BUFFER),
+                  batch_size=256,
                   learning_starts=cfg.learning_starts, policy_kwargs=policy_kwargs,
                   seed=cfg.seed, device="cpu", verbose=0)
     if cfg.algo == "td3":
@@ -137,7 +140,6 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
 
     torch.set_num_threads(cfg.threads)
     run_dir = pathlib.Path(cfg.run_dir or f"runs/{cfg.env_id}-{cfg.algo}-s{cfg.seed}")
-    run_dir.mkdir(parents=True, exist_ok=True)
     progress_path, checkpoint = run_dir / "progress.json", run_dir / CHECKPOINT
     env = make_env(cfg.env_id, parse_env_kwargs(cfg.env_kwargs))
     if cfg.action_cost:

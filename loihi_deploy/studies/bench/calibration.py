@@ -25,6 +25,7 @@ CALIB_SEEDS = (0, 1000, 2000, 3000, 4000)
 CALIB_METHODS = ("max", "emax90@50", "p99.9@50")   # the paper's, the default, the runner-up
 CALIB_CONFIGS = (("if", 16), ("mt:4", 2), ("dc:4", 2))
 CALIB_EPISODES = 10
+FLOOR_NUDGES = (0.0, 1e-6, 2e-6, 3e-6, 4e-6)   # calibration_floor_part: threshold changes
 
 
 PERCENTILE_METHODS = {"p": "percentile", "emax": "episode-max"}   # name prefix -> method
@@ -123,6 +124,72 @@ def calibration_part(specs, episodes: int, seeds=CALIB_SEEDS, methods=CALIB_METH
                              "seed_spread_std": float(means.std(ddof=1)),
                              "episode_ci95": float(np.mean([mean_ci95(r)[1] for r in per_seed])),
                              "returns": [np.round(r, 2).tolist() for r in per_seed]})
+    bar.close()
+    return rows
+
+
+def calibration_floor_part(specs, episodes: int, nudges=FLOOR_NUDGES, method: str = "emax90@50",
+                           configs=CALIB_CONFIGS, seed: int = 0,
+                           progress: bool = True) -> list[dict]:
+    """calibration_part's chaos floor: one calibration (`method`, calibration seed `seed`)
+    and, in place of the calibration seeds, its thresholds times 1 + nudge for each of
+    `nudges` (0 and steps of 1e-6) before quantising; the same evaluation episodes. Rows as
+    calibration_part's (format_calibration renders them); "spread" is then what a one-in-a-
+    million change makes, where calibration seeds changed thresholds by up to 10x
+    (docs/calibration.md, "The criterion's floor"). fixed_integers_changed: per nudge, how
+    many of the fixed profile's integers (weights, low weights, biases, thresholds) differ
+    from the unnudged ones (the thresholds set each neuron's scale, so weights round anew)."""
+    import dataclasses
+
+    from tqdm.auto import tqdm
+
+    from loihi_deploy.api import evaluate_ann, load_ann
+    from loihi_deploy.compiler.convert import convert
+    from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
+    from loihi_deploy.compiler.quantize import quantize
+    from loihi_deploy.runtime.closed_loop import run_episodes_parallel
+    from loihi_deploy.sim_backend.emulator import Emulator
+    eval_seeds = 100 + np.arange(episodes)
+    rows = []
+    bar = tqdm(total=len(specs) * len(nudges) * len(configs), unit="cell",
+               desc="calibration floor", disable=not progress)
+    for spec in specs:
+        ann = load_ann(spec.policy, spec.env_id, spec.env_kwargs)
+        ann_mean = mean_ci95(evaluate_ann(ann, spec.env_id, episodes, 100,
+                                          env_kwargs=spec.env_kwargs))[0]
+        cal = _calibration(ann, spec, method, seed, None, 0)
+        for neuron_text, T in configs:
+            neuron = NeuronModel.parse(neuron_text)
+            graph = convert(ann, cal, T, MembranePolicy("crpi", 0.5), spec.env_id, neuron)
+            cells, integers = {}, []
+            for nudge in nudges:
+                nudged = graph.replace(hidden=[dataclasses.replace(
+                    layer, threshold=layer.threshold * (1 + nudge)) for layer in graph.hidden])
+                fixed = quantize(nudged, np.asarray(cal.info["obs_absmax"]))
+                integers.append(np.concatenate([
+                    np.ravel(a) for f in fixed.fixed.hidden
+                    for a in (f.weight, f.bias_mant, f.vth_mant, f.weight_low) if a is not None]))
+                for profile in ("float", "fixed"):
+                    returns = run_episodes_parallel(
+                        lambda rows_, g=fixed, p=profile: Emulator(g, len(rows_), profile=p),
+                        spec.env_id, eval_seeds, env_kwargs=spec.env_kwargs).returns
+                    cells.setdefault(profile, []).append(returns)
+                bar.update(1)
+                bar.set_postfix_str(f"{spec.label} {neuron} T={T} nudge {nudge:g}")
+            for profile, per_nudge in cells.items():
+                means = np.array([r.mean() for r in per_nudge])
+                rows.append({"policy": spec.label, "env_id": spec.env_id,
+                             "method": f"{method} x (1 + nudge)", "neuron": str(neuron),
+                             "timesteps": T, "profile": profile, "episodes": episodes,
+                             "calib_seeds": [seed], "threshold_nudges": list(nudges),
+                             "fixed_integers_changed": [int(np.sum(i != integers[0]))
+                                                        for i in integers],
+                             "fixed_integers": int(integers[0].size),
+                             "ann": ann_mean, "seed_means": means.round(2).tolist(),
+                             "mean": float(means.mean()),
+                             "seed_spread_std": float(means.std(ddof=1)),
+                             "episode_ci95": float(np.mean([mean_ci95(r)[1] for r in per_nudge])),
+                             "returns": [np.round(r, 2).tolist() for r in per_nudge]})
     bar.close()
     return rows
 

@@ -40,8 +40,8 @@ from loihi_deploy.training.snn.imitation import (imitation_loss, load_teacher, t
                                                  teacher_acts)
 from loihi_deploy.training.snn.layers import GRUNetwork, SpikingNetwork, compile_kernels
 from loihi_deploy.training.snn.resume import load_checkpoint, save_checkpoint, save_episodes
-from loihi_deploy.training.snn.tasks import (TASK_IDS, controller_inputs, encoded_controller,
-                                             policy_input_dim, task_type)
+from loihi_deploy.training.snn.tasks import (EPISODE_STEPS, TASK_IDS, controller_inputs,
+                                             encoded_controller, policy_input_dim, task_type)
 
 EVAL_SEED = 10_000
 LR_FLOOR = 0.1          # the cosine schedule's last learning rate, as a fraction of the first
@@ -363,6 +363,10 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     the policy imitates that run's policy (training.snn.imitation) and no forward model is
     trained (no model.pt)."""
     from tqdm.auto import tqdm
+    if cfg.warmup + cfg.horizon > EPISODE_STEPS:      # before anything is written
+        raise ValueError(f"--horizon {cfg.horizon}: a window of {cfg.warmup} warm-up and "
+                         f"{cfg.horizon} imagined steps must fit in an episode of "
+                         f"{EPISODE_STEPS} steps (horizon <= {EPISODE_STEPS - cfg.warmup})")
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)

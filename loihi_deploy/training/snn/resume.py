@@ -23,13 +23,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import pathlib
-import zipfile
 
 import numpy as np
 import torch
 
-from loihi_deploy.compiler.files import (FileTooLarge, atomic_write_bytes, read_bounded,
-                                         read_json_object, read_torch_weights, read_zip_member)
+from loihi_deploy.compiler.files import (atomic_write_bytes, read_json_object, read_npz,
+                                         read_torch_weights)
 from loihi_deploy.compiler.limits import MAX_ITERATIONS
 from loihi_deploy.training.checkpoint import torch_bytes
 from loihi_deploy.training.snn.tasks import EPISODE_STEPS, task_type
@@ -38,7 +37,6 @@ CHANGEABLE_ON_RESUME = ("iterations", "threads", "device", "kernels", "out")
 # settings added after runs existed, whose default differs from what those runs did
 BEFORE_THE_OPTION = {"input_change": False}
 CHECKPOINT = "checkpoint.pt"
-NPY_HEADER_BYTES = 4096     # an .npy member's header, besides its float64 data
 
 
 def episodes_path(out: pathlib.Path, iteration: int) -> pathlib.Path:
@@ -132,18 +130,11 @@ def load_episodes(path: pathlib.Path, cfg) -> dict:
     expected = {"obs": (cfg.episodes, EPISODE_STEPS + 1, env.obs_dim),
                 "act": (cfg.episodes, EPISODE_STEPS, env.act_dim),
                 "target": (cfg.episodes, env.target_dim)}
-    batch = {}
-    try:   # each member bounded by its expected size: a compressed member cannot inflate past it
-        with zipfile.ZipFile(io.BytesIO(read_bounded(path))) as archive:
-            for name, shape in expected.items():
-                raw = read_zip_member(archive, f"{name}.npy", str(path),
-                                      limit=8 * int(np.prod(shape)) + NPY_HEADER_BYTES)
-                batch[name] = np.load(io.BytesIO(raw), allow_pickle=False)
-    except FileTooLarge as exc:      # its message names the file and the member
-        raise ValueError(str(exc)) from None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path}: unreadable episodes ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+    try:   # headers checked before numpy allocates; members bounded by what they declare
+        batch = read_npz(path, list(expected), sum(int(np.prod(s)) for s in expected.values()))
+    except (OSError, ValueError) as exc:      # FileTooLarge included; messages name the file
+        raise ValueError(str(exc) if str(path) in str(exc) else f"{path}: unreadable episodes "
+                         f"({type(exc).__name__}: {exc})") from None
     for name, shape in expected.items():
         array = batch[name]
         if array.shape != shape or array.dtype != np.float64 or not np.isfinite(array).all():

@@ -1,0 +1,265 @@
+"""Hostile files, round 3 (docs/reliability.md): sizes a file declares without holding them
+(stride-0 tensors, forged .npy headers, sparse files, YAML aliases, env keywords that size a
+step), tensors the converter would change silently, and readers that failed with a library's
+traceback instead of an error naming the file."""
+import io
+import json
+import pathlib
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from loihi_deploy.api import compile_policy, load_ann
+from loihi_deploy.cli import main
+from loihi_deploy.compiler.bundle import BundleError, load_bundle, save_bundle, write_header
+from loihi_deploy.compiler.files import FileTooLarge, read_npz, read_sb3_zip
+from loihi_deploy.compiler.frontend import PolicyLoadError
+from loihi_deploy.compiler.ir import MembranePolicy
+
+IDP = ("inverted_double_pendulum_v5_td3", "InvertedDoublePendulum-v5")
+PAPER_SHAPES = {"l1.weight": (8, 11), "l1.bias": (8,), "l2.weight": (8, 8), "l2.bias": (8,),
+                "l3.weight": (1, 8), "l3.bias": (1,)}
+
+
+def _paper_actor(tmp_path, **replace) -> pathlib.Path:
+    state = {k: torch.zeros(shape) for k, shape in PAPER_SHAPES.items()}
+    state.update(replace)
+    path = tmp_path / "actor.pt"
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("tensor,match", [
+    (torch.zeros(1).expand(30000, 30000), "more than"),           # 3 KB file, 7 GB as float64
+    (torch.zeros(8, 11, dtype=torch.complex64), "complex64"),      # would drop the imaginary part
+    (torch.zeros(8, 11).to_sparse(), "sparse"),
+    (torch.empty(8, 11, device="meta"), "meta"),
+])
+def test_tensors_a_file_declares_but_the_converter_cannot_take_are_refused(tmp_path, tensor,
+                                                                          match):
+    path = _paper_actor(tmp_path, **{"l1.weight": tensor})
+    with pytest.raises(PolicyLoadError, match=match) as info:
+        load_ann(path, IDP[1])
+    assert str(path) in str(info.value)
+
+
+def test_a_state_dict_with_non_string_keys_is_named(tmp_path):
+    path = tmp_path / "keys.pt"
+    torch.save({1: torch.zeros(2), "x": torch.zeros(2)}, path)
+    with pytest.raises(PolicyLoadError, match="keys are tensor names") as info:
+        load_ann(path, IDP[1])
+    assert str(path) in str(info.value)
+
+
+def _npz_with_forged_header(path: pathlib.Path, names, forged: str, shape) -> None:
+    """An .npz whose member `forged` declares `shape` in its header but holds 8 bytes."""
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': %r, }" % (shape,)
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in names:
+            if name == forged:
+                zf.writestr(f"{name}.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little")
+                            + header.encode() + bytes(8))
+            else:
+                buffer = io.BytesIO()
+                np.save(buffer, np.zeros(3))
+                zf.writestr(f"{name}.npy", buffer.getvalue())
+
+
+def test_a_forged_npy_header_is_refused_before_numpy_allocates(tmp_path):
+    path = tmp_path / "x.npz"
+    _npz_with_forged_header(path, ("a", "b"), "b", (10 ** 12,))
+    with pytest.raises(FileTooLarge, match=r"b.npy declares shape \(1000000000000,\)"):
+        read_npz(path, ("a", "b"))
+    assert read_npz(path, ("a",))["a"].shape == (3,)
+    with zipfile.ZipFile(path, "w") as zf:               # an object array: would unpickle
+        buffer = io.BytesIO()
+        np.save(buffer, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+        zf.writestr("a.npy", buffer.getvalue())
+    with pytest.raises(ValueError, match="object array"):
+        read_npz(path, ("a",))
+
+
+def test_a_train_snn_episodes_file_with_a_forged_header_is_named(tmp_path):
+    from loihi_deploy.training.configs import SNNTrainConfig
+    from loihi_deploy.training.snn.resume import load_episodes
+    path = tmp_path / "00000.npz"
+    _npz_with_forged_header(path, ("obs", "act", "target"), "target", (10 ** 12,))
+    with pytest.raises(ValueError, match="target.npy declares shape") as info:
+        load_episodes(path, SNNTrainConfig(task="reach2d"))
+    assert str(path) in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def small_bundle(tmp_path_factory):
+    graph = compile_policy(load_ann(*IDP), IDP[1], 4, MembranePolicy("crpi", 0.5),
+                           calib_episodes=1, profile="fixed")
+    return save_bundle(graph, tmp_path_factory.mktemp("b") / "b.h5")
+
+
+def _doctor(bundle: pathlib.Path, out: pathlib.Path, change) -> pathlib.Path:
+    """Copy, change and re-sign (the checksum catches corruption, not intent)."""
+    out.write_bytes(bundle.read_bytes())
+    with h5py.File(out, "r+") as f:
+        change(f)
+    write_header(out)
+    return out
+
+
+@pytest.mark.parametrize("name,value", [
+    ("timesteps", np.float64("inf")), ("timesteps", np.array([4, 4])),
+    ("fixed_input_bits", np.array([16, 16])),
+    ("calibration", "[" * 100_000), ("env_kwargs", '{"frame_skip": 1000000000}'),
+])
+def test_malformed_bundle_attributes_are_named(small_bundle, tmp_path, name, value):
+    """frame_skip 10**9 made one env step a C loop that ignored SIGTERM."""
+    path = _doctor(small_bundle, tmp_path / "x.h5", lambda f: f.attrs.__setitem__(name, value))
+    with pytest.raises(BundleError) as info:
+        load_bundle(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_zero_width_layer_is_refused(small_bundle, tmp_path):
+    def zero(f):
+        del f["readout/weight"]
+        f["readout/weight"] = np.zeros((1, 0))
+    with pytest.raises(BundleError, match="at least one input"):
+        load_bundle(_doctor(small_bundle, tmp_path / "x.h5", zero))
+
+
+def test_a_sparse_huge_file_is_refused_by_its_size_before_it_is_read(tmp_path):
+    bundle, policy = tmp_path / "huge.h5", tmp_path / "huge.pt"
+    for path, head in ((bundle, b"LOIHI-DEPLOY-BUNDLE\nschema=4\n"), (policy, b"PK\x03\x04")):
+        with open(path, "wb") as f:     # 3 GiB on paper, a few bytes on disk
+            f.write(head)
+            f.truncate(3 << 30)
+    with pytest.raises(BundleError, match="more than the"):
+        load_bundle(bundle)
+    with pytest.raises(PolicyLoadError, match="more than the"):
+        load_ann(policy, IDP[1])
+
+
+def test_sb3_zips_read_only_the_members_needed_and_bound_their_total(tmp_path, monkeypatch):
+    from loihi_deploy.compiler import files
+    path = tmp_path / "model.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("data", "{}")
+        zf.writestr("policy.pth", bytes(600))
+        zf.writestr("extra.pth", bytes(600))
+    monkeypatch.setattr(files, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(FileTooLarge, match="declare 1200 bytes together"):
+        read_sb3_zip(path)
+    assert list(read_sb3_zip(path, pth_members=("policy.pth",))[1]) == ["policy.pth"]
+
+
+def test_deeply_nested_json_is_named(tmp_path):
+    path = _paper_actor(tmp_path)
+    path.with_suffix(".json").write_text("[" * 100_000)
+    with pytest.raises(PolicyLoadError, match="nested too deeply") as info:
+        load_ann(path, IDP[1])
+    assert "actor.json" in str(info.value)
+
+
+def test_yaml_aliases_in_a_zoo_args_file_are_refused(tmp_path):
+    from loihi_deploy.compiler import sb3
+    args = tmp_path / "InvertedPendulum-v5" / "args.yml"
+    args.parent.mkdir()
+    laughs = ['a0: &a0 ["x", "x"]'] + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 8)]
+    args.write_text("\n".join(laughs + ["env: InvertedPendulum-v5", "env_kwargs: {b: *a7}"]))
+    with pytest.raises(sb3.SB3FileError, match="aliases"):
+        sb3.zoo_run(tmp_path)
+
+
+@pytest.mark.parametrize("kwargs", [{"frame_skip": 10 ** 9}, {"max_episode_steps": 1e12},
+                                    {"width": -1}, {1: 2}])
+def test_env_keywords_that_size_a_step_or_an_episode_are_bounded(kwargs):
+    from loihi_deploy.runtime.envs import make_env
+    with pytest.raises(ValueError, match="env_kwargs"):
+        make_env("Hopper-v5", kwargs)
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["run", "x.h5", "--seed", "-5"], "integer in [0, "),
+    (["train", "--env", "Hopper-v5", "--steps", "1000000000000000"], "integer in [1, "),
+    (["distill", "--expert", "x", "--env", "x", "--shift", "-5"], "integer in [0, 32]"),
+    (["train-snn", "--batch", "1000000000"], "integer in [1, 65536]"),
+    (["train-snn", "--threads", "100000"], "integer in [1, 256]"),
+])
+def test_argument_sizes_are_bounded_by_the_parser(argv, msg, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and msg in capsys.readouterr().err
+
+
+def test_a_train_snn_horizon_longer_than_an_episode_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train-snn", "--task", "reach2d", "--horizon", "1000000", "--out",
+                 str(out)]) == 2
+    assert "must fit in an episode" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_trained_snn_run_without_a_task_is_named(tmp_path):
+    import shutil
+
+    from loihi_deploy.compiler.frontend import load_trained_snn
+    from loihi_deploy.training.snn.runs import resolve_run
+    run = tmp_path / "run"
+    shutil.copytree(resolve_run("reach2d_snn"), run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    del metrics["config"]["task"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(PolicyLoadError, match="no task name"):
+        load_trained_snn(run)
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("change", ["neuron type", "missing weight", "zero weights"])
+def test_a_re_signed_netx_file_lava_dl_cannot_build_is_named(tmp_path, change):
+    """The netx checksum has no key: a hostile file passes it, so lava-dl's own failures on
+    it (AttributeError, KeyError, OverflowError deep in its reader) become an error naming
+    the file, before any Lava process starts."""
+    from loihi_deploy.compiler.export_netx import CHECKSUM_ATTR, export_netx, netx_digest
+    from loihi_deploy.compiler.ir import NeuronModel
+    from loihi_deploy.runtime.netx_runner import NetxController
+    graph = compile_policy(load_ann("hopper_v5_td3", "Hopper-v5"), "Hopper-v5", 4,
+                           MembranePolicy("vanilla"), calib_episodes=1, profile="fixed",
+                           neuron=NeuronModel("cuba"))
+    path = export_netx(graph, tmp_path / "h.net")
+    with h5py.File(path, "r+") as f:
+        if change == "neuron type":
+            del f["layer/1/neuron/type"]
+            f["layer/1/neuron/type"] = np.bytes_("XYZ")
+        elif change == "missing weight":
+            del f["layer/2/weight"]
+        else:
+            f["layer/2/weight"][...] = 0
+        f.attrs[CHECKSUM_ATTR] = netx_digest(f)
+    with pytest.raises(ValueError, match="lava-dl cannot build a network") as info:
+        NetxController(path, graph)
+    assert str(path) in str(info.value)
+
+
+def test_train_init_from_a_zip_past_the_limit_creates_no_run_folder(tmp_path, monkeypatch):
+    import stable_baselines3 as sb3
+
+    from loihi_deploy.compiler import files
+    from loihi_deploy.runtime.envs import make_env
+    from loihi_deploy.training.configs import TrainConfig
+    from loihi_deploy.training.train import train
+    path = tmp_path / "model.zip"
+    sb3.TD3("MlpPolicy", make_env("InvertedPendulum-v5"), policy_kwargs={"net_arch": [8, 8]},
+            learning_starts=10, buffer_size=100).save(path)
+    with zipfile.ZipFile(path) as zf:
+        largest = max(zf.getinfo(n).file_size for n in zf.namelist() if n.endswith(".pth"))
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("extra.pth", bytes(largest))
+    monkeypatch.setattr(files, "MAX_FILE_BYTES", largest)     # each member fits, not all
+    run = tmp_path / "run"
+    cfg = TrainConfig(env_id="InvertedPendulum-v5", steps=40, init_from=str(path),
+                      run_dir=str(run))
+    with pytest.raises(ValueError, match="together"):
+        train(cfg, [])
+    assert not run.exists()
