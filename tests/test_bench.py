@@ -118,3 +118,17 @@ def test_noise_floor_changes_only_the_thresholds_and_repeats_float_without_a_cha
     nudged = noise_floor_part(specs, 3, cell, progress=False)
     table = format_noise_floor(nudged, fidelity_part(specs, 3, cell, progress=False))
     assert "| dc:4 | 2 | " in table and "16-bit fixed point" in table
+
+
+def test_calibration_floor_varies_only_the_nudge():
+    """Without a nudge every variant repeats the first exactly (spread 0, no integer changed);
+    a 1e-6 nudge changes a few of the fixed profile's integers at most."""
+    from loihi_deploy.studies.bench.calibration import calibration_floor_part, format_calibration
+    from loihi_deploy.studies.bench.common import bundled_policy_specs
+    specs, cell = bundled_policy_specs([POLICY]), (("dc:4", 2),)
+    same = calibration_floor_part(specs, 2, (0.0, 0.0), "max@2", cell, progress=False)
+    assert [r["seed_spread_std"] for r in same] == [0.0, 0.0]
+    assert same[1]["fixed_integers_changed"] == [0, 0]
+    nudged = calibration_floor_part(specs, 2, (0.0, 1e-6), "max@2", cell, progress=False)
+    assert max(nudged[1]["fixed_integers_changed"]) < 0.001 * nudged[1]["fixed_integers"]
+    assert "max@2 x (1 + nudge) | fixed | 1 of 1" in format_calibration(same)
