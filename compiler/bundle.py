@@ -324,8 +324,8 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
             membrane=MembranePolicy.parse(str(attrs["membrane"])),
             neuron=NeuronModel.parse(str(attrs["neuron"])),
             env_id=str(attrs["env_id"]), env_kwargs=_env_kwargs(attrs, arrays),
-            source=parse_json(attrs["source"], "attribute source"),
-            calibration=parse_json(attrs["calibration"], "attribute calibration"), fixed=fixed,
+            source=_json_object(attrs, "source"),
+            calibration=_json_object(attrs, "calibration"), fixed=fixed,
             input_clip=InputClip(arrays["input_clip/low"], arrays["input_clip/high"])
             if "input_clip/low" in arrays else None)
     except (ValueError, KeyError, TypeError, OverflowError) as exc:   # JSON errors included
@@ -335,6 +335,15 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
         raise BundleError(f"{path}: encoder {attrs['encoder']!r} does not match neuron "
                           f"{graph.neuron} (expected {graph.encoder!r})")
     return graph
+
+
+def _json_object(attrs: dict, name: str) -> dict:
+    """A JSON-object attribute (source, calibration): ValueError unless it is one."""
+    value = parse_json(attrs[name], f"attribute {name}")
+    if not isinstance(value, dict):
+        raise ValueError(f"attribute {name}: expected a JSON object, got a "
+                         f"{type(value).__name__}")
+    return value
 
 
 LEGACY_ANT_V5_KWARGS = {"include_cfrc_ext_in_observation": False}

@@ -105,8 +105,13 @@ def calibrate(ann: AnnGraph, states: np.ndarray, method: str = "max",
     if states.ndim != 2 or len(states) == 0:
         raise ValueError(f"calibration needs a non-empty (N, obs_dim) array of states, got "
                          f"shape {states.shape}")
-    thresholds = thresholds_from_states(ann, states, method, percentile,
-                                        episode_lengths=episode_lengths)
+    with np.errstate(all="ignore"):     # overflow is reported below, naming the policy
+        thresholds = thresholds_from_states(ann, states, method, percentile,
+                                            episode_lengths=episode_lengths)
+    if not all(np.all(np.isfinite(t)) for t in thresholds):
+        raise ValueError(f"{ann.source.get('path', 'the policy')}: its activations on the "
+                         f"calibration states overflow float64 (weights or input scaling out of "
+                         f"range): no finite thresholds")
     if ann.input_clip is not None:   # what reaches layer 0 (AnnGraph.forward clips too)
         states = ann.input_clip(states)
     absmax = states if states.dtype.kind == "u" else np.abs(states)

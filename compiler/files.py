@@ -77,14 +77,14 @@ def read_sb3_zip(path: str | os.PathLike,
 
 def parse_json(raw: bytes | str, where: str):
     """json.loads, with every failure (syntax, encoding, nesting deeper than the parser's
-    recursion limit) a ValueError naming `where`."""
+    recursion limit, numbers Python will not convert) a ValueError naming `where`."""
     import json
     try:
         return json.loads(raw)
     except RecursionError:
         raise ValueError(f"{where}: not valid JSON (nested too deeply)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{where}: not valid JSON ({exc})") from None
+    except ValueError as exc:   # syntax, encoding, an integer of more than 4300 digits
+        raise ValueError(f"{where}: not valid JSON ({str(exc)[:200]})") from None
 
 
 def read_bounded(path: str | os.PathLike, limit: int | None = None) -> bytes:
@@ -160,6 +160,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> pathlib.Path:
     path = pathlib.Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a directory, not a file path")
+    if path.exists() and not path.is_file():     # a FIFO or a device: renaming would replace it
+        raise OSError(f"{path}: is not a regular file (a FIFO, socket or device); write the "
+                      f"output to a file path")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

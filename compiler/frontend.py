@@ -408,8 +408,13 @@ def load_policy(path: str | pathlib.Path, spaces: EnvSpaces | None = None) -> An
         if path.is_dir():
             return load_policy(sb3.zoo_run(path)[0], spaces)
         return _load_policy_file(path, spaces)
-    except sb3.SB3FileError as exc:
+    except (PolicyLoadError, sb3.SB3FileError) as exc:
         raise PolicyLoadError(str(exc)) from None
+    except (ValueError, TypeError, OverflowError, KeyError) as exc:
+        # a value of the wrong kind in the file or its sidecar (bounds NaN, a conv stride
+        # null, a scale that is a list) reaching a constructor: name the file
+        raise PolicyLoadError(f"{path} (or its sidecar {path.with_suffix('.json').name}): "
+                              f"{type(exc).__name__}: {str(exc)[:300]}") from None
 
 
 def _load_policy_file(path: pathlib.Path, spaces: EnvSpaces | None) -> AnnGraph:
@@ -539,8 +544,8 @@ def load_trained_snn(run_dir: str | pathlib.Path) -> TrainedSpikingGraph:
     source = {"path": str(policy), "sha256": sha256_file(policy), "kind": "trained_snn",
               "config": config}
     if not isinstance(config.get("task"), str):
-        raise PolicyLoadError(f"{metrics}: config has no task name (got "
-                              f"{config.get('task')!r})")
+        raise PolicyLoadError(f"{metrics}: config has invalid task={config.get('task')!r:.80} "
+                              f"(expected a task name)")
     try:
         return from_trained_snn(state, config.get("substeps"), config["task"], source,
                                 str(policy))

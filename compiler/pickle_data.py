@@ -75,6 +75,9 @@ def read_pickle_data(raw: bytes, where: str, allowed: set[str]) -> Any:
     stack: list = []
     memo: dict[int, Any] = {}
     marks: list[int] = []
+    # arrays hold at most the file's bytes (+ 1 MiB): a memoised buffer rebuilt into many
+    # arrays would otherwise turn a 16 MB file into gigabytes
+    array_budget = [len(raw) + (1 << 20)]
 
     def pop_mark() -> list:
         if not marks:
@@ -108,9 +111,13 @@ def read_pickle_data(raw: bytes, where: str, allowed: set[str]) -> Any:
                 if not isinstance(data, (bytes, bytearray)) or len(data) != count * dtype.itemsize:
                     raise PickleDataError(f"{where}: array data is not {count} x "
                                           f"{dtype.itemsize} bytes")
+                array_budget[0] -= len(data)
+                if array_budget[0] < 0:
+                    raise PickleDataError(f"{where}: its arrays hold more bytes than the file "
+                                          f"(one buffer rebuilt into many arrays)")
                 return np.frombuffer(bytes(data), dtype=dtype).reshape(
                     shape, order="F" if fortran else "C").astype(dtype.newbyteorder("="))
-            except (TypeError, ValueError, AttributeError) as exc:
+            except (TypeError, ValueError, AttributeError, OverflowError) as exc:
                 if isinstance(exc, PickleDataError):
                     raise
                 raise PickleDataError(f"{where}: malformed numpy array in the pickle "

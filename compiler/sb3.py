@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
 
 import numpy as np
@@ -81,13 +82,25 @@ def read_vecnormalize(path: pathlib.Path) -> VecNormalizeStats:
     mean, var = rms_state.get("mean"), rms_state.get("var")
     epsilon, clip = state.get("epsilon", 1e-8), state.get("clip_obs", 10.0)
     if not (isinstance(mean, np.ndarray) and isinstance(var, np.ndarray) and mean.ndim == 1
-            and mean.shape == var.shape and np.all(np.isfinite(mean)) and np.all(var >= 0)):
+            and mean.dtype.kind in "iuf" and var.dtype.kind in "iuf"
+            and mean.shape == var.shape and np.all(np.isfinite(mean))
+            and np.all(np.isfinite(var)) and np.all(var >= 0)):
         raise SB3FileError(f"{where}: observation mean/var are not finite vectors of one size "
                            f"with var >= 0")
-    if not all(isinstance(v, (int, float)) and np.isfinite(v) and v > 0 for v in (epsilon, clip)):
+    if not all(_positive_float(v) for v in (epsilon, clip)):
         raise SB3FileError(f"{where}: epsilon and clip_obs must be finite and > 0")
     return VecNormalizeStats(where, bool(state.get("norm_obs", True)), mean.astype(np.float64),
                              var.astype(np.float64), float(epsilon), float(clip))
+
+
+def _positive_float(value) -> bool:
+    """A finite number > 0 as a float (an int of 400 digits overflows: not one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value)) and float(value) > 0
+    except OverflowError:
+        return False
 
 
 def fold_vecnormalize(graph: AnnGraph, stats: VecNormalizeStats, where: str) -> AnnGraph:
@@ -103,9 +116,15 @@ def fold_vecnormalize(graph: AnnGraph, stats: VecNormalizeStats, where: str) -> 
         raise SB3FileError(f"{where}: {stats.path} normalises {stats.mean.size} observations, "
                            f"the policy takes {graph.obs_dim}")
     std = np.sqrt(stats.var + stats.epsilon)
-    weight = first.weight / std[None, :]
-    folded = Dense(weight, first.bias - weight @ stats.mean)
-    clip = InputClip(stats.mean - stats.clip_obs * std, stats.mean + stats.clip_obs * std)
+    try:   # statistics whose folded weights or clip bounds leave float64 (var 0, mean 1e200)
+        with np.errstate(all="ignore"):
+            weight = first.weight / std[None, :]
+            folded = Dense(weight, first.bias - weight @ stats.mean)
+            clip = InputClip(stats.mean - stats.clip_obs * std,
+                             stats.mean + stats.clip_obs * std)
+    except ValueError as exc:
+        raise SB3FileError(f"{stats.path}: these statistics cannot be folded into the first "
+                           f"layer ({exc})") from None
     return dataclasses.replace(graph, hidden=(folded, *graph.hidden[1:]), input_clip=clip,
                                source=source)
 

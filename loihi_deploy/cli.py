@@ -613,6 +613,28 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+OUTPUT_ARGS = ("output", "json", "out")            # files a command writes
+INPUT_ARGS = ("policy", "bundle", "netx", "run_dir", "expert", "init_from", "teacher")
+
+
+def _check_outputs(args) -> None:
+    """No output may be one of the command's inputs (`export b.h5 -o b.h5` replaced the
+    bundle with a netx file) or a FIFO or device (checked again when written): ValueError
+    naming them, before any work."""
+    import os
+    paths = lambda names: [getattr(args, n) for n in names  # noqa: E731
+                           if isinstance(getattr(args, n, None), str) and getattr(args, n)]
+    for output in paths(OUTPUT_ARGS):
+        if os.path.exists(output) and not (os.path.isfile(output) or os.path.isdir(output)):
+            raise ValueError(f"{output}: is not a regular file (a FIFO, socket or device); "
+                             f"write the output to a file path")
+        for source in paths(INPUT_ARGS):
+            if os.path.exists(output) and os.path.exists(source) and \
+                    os.path.samefile(output, source):
+                raise ValueError(f"{output}: is also this command's input {source}; write "
+                                 f"the output elsewhere")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
@@ -621,6 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
     try:
+        _check_outputs(args)
         args.func(args, argv)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -67,8 +67,8 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
     from loihi_deploy.sim_backend.emulator import TrainedEmulator
 
     run_dir = resolve_run(run_dir)
-    policy, config = load_policy(run_dir)      # the config's sizes and names checked first
     graph = load_trained_snn(run_dir)
+    policy, config = load_policy(run_dir)
     task, change = graph.task, config["input_change"]
     env = task_type(task)
     if graph.obs_dim != policy_input_dim(task, change) or graph.act_dim != env.act_dim:

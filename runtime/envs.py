@@ -50,7 +50,10 @@ def make_env(env_id: str, env_kwargs: dict | None = None) -> gym.Env:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # v4 envs emit a deprecation warning in gymnasium 1.x
         try:
-            return gym.make(env_id, **env_kwargs)
+            env = gym.make(env_id, **env_kwargs)
+            if env_kwargs:      # a value the constructor takes but a reset fails on
+                env.reset(seed=0)   # (reset_noise_scale NaN); every use resets with a seed
+            return env
         except Exception as exc:  # noqa: BLE001 - an unknown keyword, a value the env refuses
             raise ValueError(f"{env_id}: env_kwargs {str(env_kwargs)[:300]} rejected by "
                              f"gymnasium ({type(exc).__name__}: {str(exc)[:300]})") from None

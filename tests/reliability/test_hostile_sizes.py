@@ -211,7 +211,7 @@ def test_a_trained_snn_run_without_a_task_is_named(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     del metrics["config"]["task"]
     (run / "metrics.json").write_text(json.dumps(metrics))
-    with pytest.raises(PolicyLoadError, match="no task name"):
+    with pytest.raises(PolicyLoadError, match="config has invalid task=None"):
         load_trained_snn(run)
 
 
@@ -263,3 +263,132 @@ def test_train_init_from_a_zip_past_the_limit_creates_no_run_folder(tmp_path, mo
     with pytest.raises(ValueError, match="together"):
         train(cfg, [])
     assert not run.exists()
+
+
+# -- round 4: values of the wrong kind, pickled statistics, env keywords, outputs -------------
+POLICIES = pathlib.Path(__file__).resolve().parents[2] / "loihi_deploy" / "policies"
+
+
+def _with_sidecar(tmp_path, name: str, change) -> pathlib.Path:
+    """A copy of a bundled Sequential policy whose sidecar JSON `change` edits."""
+    path = tmp_path / f"{name}.pt"
+    path.write_bytes((POLICIES / f"{name}.pt").read_bytes())
+    meta = json.loads((POLICIES / f"{name}.json").read_text())
+    change(meta)
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    return path
+
+
+@pytest.mark.parametrize("name,change", [
+    ("inverted_pendulum_v5_td3", lambda m: m.update(action_low=[float("nan")])),
+    ("inverted_pendulum_v5_td3", lambda m: m.update(action_low=["a"])),
+    ("inverted_pendulum_v5_pixels_distilled", lambda m: m["input"].update(scale=[1, 2])),
+    ("inverted_pendulum_v5_pixels_distilled", lambda m: m["conv"][0].update(stride=None)),
+])
+def test_sidecar_values_of_the_wrong_kind_are_named(tmp_path, name, change):
+    path = _with_sidecar(tmp_path, name, change)
+    with pytest.raises(PolicyLoadError) as info:
+        load_ann(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_pickle_rebuilding_one_buffer_into_many_arrays_is_refused():
+    """A memoised 1 MiB buffer rebuilt into 8 arrays: 8 MiB from a 1 MiB file (the audit's
+    15 MB file reached 1.8 GB at 100 rebuilds)."""
+    import struct
+
+    from loihi_deploy.compiler.pickle_data import PickleDataError, read_pickle_data
+
+    def text(x):
+        return b"\x8c" + bytes([len(x)]) + x.encode()
+
+    def name(module, attr):
+        return text(module) + text(attr) + b"\x93"
+
+    def raw(data):
+        return b"B" + struct.pack("<I", len(data)) + data
+    n = 1 << 17
+    dtype = (name("numpy", "dtype") + text("f8") + b"\x89\x88\x87R(K\x03" + text("<")
+             + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
+    memo = (raw(bytes(8 * n)) + b"\x94" + name("numpy.core.multiarray", "_reconstruct")
+            + b"\x94" + name("numpy", "ndarray") + b"K\x00\x85" + raw(b"b") + b"\x87\x94"
+            + b"(K\x01(J" + struct.pack("<i", n) + b"t" + dtype + b"\x89h\x00t\x94")
+    rebuild = b"h\x01h\x02Rh\x03b"
+    assert read_pickle_data(b"\x80\x04(" + memo + rebuild + b"l.", "x", set())[-1].shape == (n,)
+    with pytest.raises(PickleDataError, match="more bytes than the file"):
+        read_pickle_data(b"\x80\x04(" + memo + rebuild * 8 + b"l.", "x", set())
+
+
+def test_vecnormalize_numbers_beyond_float_are_not_positive_numbers():
+    from loihi_deploy.compiler.sb3 import _positive_float
+    assert _positive_float(2.0) and _positive_float(3)
+    assert not any(_positive_float(v) for v in (10 ** 400, float("nan"), True, -1.0, "2"))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"render_mode": "human"}, "off-screen"),           # aborted the process (no display)
+    ({"reset_noise_scale": float("nan")}, "finite number"),
+    ({"reset_noise_scale": 1e308}, "OverflowError"),   # failed only at the first reset
+    ({"reset_noise_scale": {"a": 1}}, "TypeError"),
+    ({"xml_file": "/tmp"}, "not a regular file"),
+])
+def test_env_keyword_values_are_checked_before_and_at_the_first_reset(kwargs, match):
+    from loihi_deploy.runtime.envs import make_env
+    with pytest.raises(ValueError, match=match):
+        make_env("Hopper-v5", kwargs)
+
+
+def test_an_xml_file_that_is_a_fifo_is_refused_instead_of_blocking(tmp_path):
+    import os
+
+    from loihi_deploy.runtime.envs import make_env
+    fifo = tmp_path / "model.xml"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        make_env("Hopper-v5", {"xml_file": str(fifo)})
+
+
+def test_a_bundle_whose_source_is_not_an_object_is_named(small_bundle, tmp_path):
+    path = _doctor(small_bundle, tmp_path / "x.h5", lambda f: f.attrs.__setitem__("source",
+                                                                                 "[1, 2]"))
+    with pytest.raises(BundleError, match="attribute source: expected a JSON object"):
+        load_bundle(path)
+
+
+def test_outputs_never_replace_an_input_or_a_special_file(small_bundle, tmp_path, capsys):
+    import os
+    bundle = tmp_path / "b.h5"
+    bundle.write_bytes(small_bundle.read_bytes())
+    assert main(["export", str(bundle), "-o", str(bundle)]) == 2
+    assert "is also this command's input" in capsys.readouterr().err
+    load_bundle(bundle)                                  # still the bundle
+    fifo = tmp_path / "out.nir"
+    os.mkfifo(fifo)
+    assert main(["export", str(bundle), "-o", str(fifo)]) == 2
+    assert "not a regular file" in capsys.readouterr().err and fifo.is_fifo()
+
+
+def test_a_train_snn_checkpoint_with_nan_weights_is_named(tmp_path, capsys):
+    run = tmp_path / "run"
+    tiny = ["train-snn", "--task", "reach2d", "--hidden", "8", "--rank", "0", "--episodes", "2",
+            "--model-batches", "1", "--policy-batches", "1", "--batch", "4", "--horizon", "5",
+            "--threads", "1", "--out", str(run)]
+    assert main(tiny + ["--iterations", "1"]) == 0
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    first = next(iter(state["policy"]))
+    state["policy"][first] = state["policy"][first] * float("nan")
+    torch.save(state, run / "checkpoint.pt")
+    capsys.readouterr()
+    assert main(tiny + ["--iterations", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint.pt: policy." in err and "holds NaN" in err
+    assert not (run / "episodes" / "00001.npz").exists()
+
+
+@pytest.mark.filterwarnings("ignore:MuJoCo:RuntimeWarning")   # the ANN's NaN actions
+def test_weights_that_overflow_on_the_calibration_states_are_named(tmp_path):
+    path = _with_sidecar(tmp_path, "inverted_pendulum_v5_pixels_distilled",
+                         lambda m: m["input"].update(scale=1e308))
+    with pytest.raises(ValueError, match="overflow float64") as info:
+        compile_policy(load_ann(path), "InvertedPendulum-v5-pixels", 2, calib_episodes=1)
+    assert str(path) in str(info.value)

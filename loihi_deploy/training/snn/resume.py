@@ -105,6 +105,10 @@ def load_checkpoint(out: pathlib.Path, cfg, policy, model, policy_opt, model_opt
                                       for row in history):
         raise ValueError(f"{metrics_path}: history holds {len(saved['history'])} rows, the "
                          f"checkpoint {done} iterations (or a row is malformed)")
+    bad = _non_finite(state)
+    if bad:      # NaN weights or Adam moments would surface as a "non-finite observation"
+        raise ValueError(f"{checkpoint_path}: {bad} holds NaN, Inf or a negative second "
+                         f"moment or step; the checkpoint is damaged")
     try:
         for name, net in (("policy", policy), ("model", model)):
             if net is not None:
@@ -116,7 +120,8 @@ def load_checkpoint(out: pathlib.Path, cfg, policy, model, policy_opt, model_opt
             opt.load_state_dict(state[name])
         torch.set_rng_state(state["torch_rng"])
         rng.bit_generator.state = state["numpy_rng"]
-    except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            OverflowError) as exc:
         raise ValueError(f"{checkpoint_path}: does not fit this run's networks ("
                          f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
     batches = [load_episodes(episodes_path(out, i), cfg) for i in range(done)]
@@ -141,6 +146,27 @@ def load_episodes(path: pathlib.Path, cfg) -> dict:
             raise ValueError(f"{path}: {name} is {array.shape} {array.dtype}, expected {shape} "
                              f"float64 with finite values")
     return batch
+
+
+def _non_finite(state: dict) -> str | None:
+    """The first network or optimiser tensor of a checkpoint that is not finite, or an Adam
+    second moment (exp_avg_sq) or step below 0; None when all are sound."""
+    for part in ("policy", "model"):
+        for name, tensor in (state.get(part) or {}).items():
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and \
+                    not bool(torch.isfinite(tensor).all()):
+                return f"{part}.{name}"
+    for part in ("policy_optimizer", "model_optimizer"):
+        moments = (state.get(part) or {}).get("state", {}) if isinstance(state.get(part),
+                                                                         dict) else {}
+        for index, entry in moments.items() if isinstance(moments, dict) else ():
+            for name, tensor in (entry.items() if isinstance(entry, dict) else ()):
+                if not isinstance(tensor, torch.Tensor):
+                    continue
+                if not bool(torch.isfinite(tensor).all()) or \
+                        name in ("exp_avg_sq", "step") and bool((tensor < 0).any()):
+                    return f"{part} state {index} {name}"
+    return None
 
 
 def _check_config(out: pathlib.Path, saved: dict, now: dict, defaults: dict) -> None:
