@@ -115,15 +115,10 @@ def calibration_part(specs, episodes: int, seeds=CALIB_SEEDS, methods=CALIB_METH
                     bar.update(1)
                     bar.set_postfix_str(f"{spec.label} {method} seed {seed} {neuron} T={T}")
             for (neuron, T, profile), per_seed in cells.items():
-                means = np.array([r.mean() for r in per_seed])
                 rows.append({"policy": spec.label, "env_id": spec.env_id, "method": method,
                              "neuron": neuron, "timesteps": T, "profile": profile,
-                             "episodes": episodes, "calib_seeds": list(seeds),
-                             "ann": ann_mean, "seed_means": means.round(2).tolist(),
-                             "mean": float(means.mean()),
-                             "seed_spread_std": float(means.std(ddof=1)),
-                             "episode_ci95": float(np.mean([mean_ci95(r)[1] for r in per_seed])),
-                             "returns": [np.round(r, 2).tolist() for r in per_seed]})
+                             "episodes": episodes, "calib_seeds": list(seeds), "ann": ann_mean,
+                             **_spread(per_seed)})
     bar.close()
     return rows
 
@@ -139,8 +134,6 @@ def calibration_floor_part(specs, episodes: int, nudges=FLOOR_NUDGES, method: st
     (docs/calibration.md, "The criterion's floor"). fixed_integers_changed: per nudge, how
     many of the fixed profile's integers (weights, low weights, biases, thresholds) differ
     from the unnudged ones (the thresholds set each neuron's scale, so weights round anew)."""
-    import dataclasses
-
     from tqdm.auto import tqdm
 
     from loihi_deploy.api import evaluate_ann, load_ann
@@ -149,6 +142,7 @@ def calibration_floor_part(specs, episodes: int, nudges=FLOOR_NUDGES, method: st
     from loihi_deploy.compiler.quantize import quantize
     from loihi_deploy.runtime.closed_loop import run_episodes_parallel
     from loihi_deploy.sim_backend.emulator import Emulator
+    from loihi_deploy.studies.bench.common import nudged_thresholds
     eval_seeds = 100 + np.arange(episodes)
     rows = []
     bar = tqdm(total=len(specs) * len(nudges) * len(configs), unit="cell",
@@ -163,9 +157,8 @@ def calibration_floor_part(specs, episodes: int, nudges=FLOOR_NUDGES, method: st
             graph = convert(ann, cal, T, MembranePolicy("crpi", 0.5), spec.env_id, neuron)
             cells, integers = {}, []
             for nudge in nudges:
-                nudged = graph.replace(hidden=[dataclasses.replace(
-                    layer, threshold=layer.threshold * (1 + nudge)) for layer in graph.hidden])
-                fixed = quantize(nudged, np.asarray(cal.info["obs_absmax"]))
+                fixed = quantize(nudged_thresholds(graph, nudge),
+                                 np.asarray(cal.info["obs_absmax"]))
                 integers.append(np.concatenate([
                     np.ravel(a) for f in fixed.fixed.hidden
                     for a in (f.weight, f.bias_mant, f.vth_mant, f.weight_low) if a is not None]))
@@ -177,21 +170,27 @@ def calibration_floor_part(specs, episodes: int, nudges=FLOOR_NUDGES, method: st
                 bar.update(1)
                 bar.set_postfix_str(f"{spec.label} {neuron} T={T} nudge {nudge:g}")
             for profile, per_nudge in cells.items():
-                means = np.array([r.mean() for r in per_nudge])
                 rows.append({"policy": spec.label, "env_id": spec.env_id,
                              "method": f"{method} x (1 + nudge)", "neuron": str(neuron),
                              "timesteps": T, "profile": profile, "episodes": episodes,
                              "calib_seeds": [seed], "threshold_nudges": list(nudges),
                              "fixed_integers_changed": [int(np.sum(i != integers[0]))
                                                         for i in integers],
-                             "fixed_integers": int(integers[0].size),
-                             "ann": ann_mean, "seed_means": means.round(2).tolist(),
-                             "mean": float(means.mean()),
-                             "seed_spread_std": float(means.std(ddof=1)),
-                             "episode_ci95": float(np.mean([mean_ci95(r)[1] for r in per_nudge])),
-                             "returns": [np.round(r, 2).tolist() for r in per_nudge]})
+                             "fixed_integers": int(integers[0].size), "ann": ann_mean,
+                             **_spread(per_nudge)})
     bar.close()
     return rows
+
+
+def _spread(per_variant: list) -> dict:
+    """A row's statistics from the evaluation returns of each variant (calibration seed or
+    nudge): per-variant means, their mean and std (the spread), the episode CI of one
+    variant's mean (their average), the returns."""
+    means = np.array([r.mean() for r in per_variant])
+    return {"seed_means": means.round(2).tolist(), "mean": float(means.mean()),
+            "seed_spread_std": float(means.std(ddof=1)),
+            "episode_ci95": float(np.mean([mean_ci95(r)[1] for r in per_variant])),
+            "returns": [np.round(r, 2).tolist() for r in per_variant]}
 
 
 def format_calibration(rows: list[dict]) -> str:

@@ -170,6 +170,14 @@ def calibrated_ann(spec: PolicySpec, cache: dict):
     return cache[spec.label]
 
 
+def nudged_thresholds(graph, relative: float):
+    """The graph with every hidden threshold multiplied by 1 + relative (the chaos floors of
+    the fidelity and calibration tables: docs/fixed_point.md, docs/calibration.md)."""
+    return graph.replace(hidden=[dataclasses.replace(layer, threshold=layer.threshold
+                                                     * (1 + relative))
+                                 for layer in graph.hidden])
+
+
 def calibrated_graph(spec: PolicySpec, cache: dict, neuron: str, T: int):
     """(ann, graph (crpi, alpha per row), calibration) with calibration cached per policy."""
     ann, cal = calibrated_ann(spec, cache)

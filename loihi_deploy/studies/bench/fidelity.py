@@ -8,13 +8,12 @@ points" where |mean difference| <= 2 (docs/fixed_point.md).
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from loihi_deploy.api import evaluate_ann
 from loihi_deploy.stats import bootstrap_ci, mean_ci95
-from loihi_deploy.studies.bench.common import CALIBRATION, calibrated_graph
+from loihi_deploy.studies.bench.common import (CALIBRATION, calibrated_graph,
+                                               nudged_thresholds)
 
 FIDELITY_CONFIGS = [("if", 16), ("mt:4", 2), ("mt:4", 4), ("dc:4", 2), ("dc:4", 4)]
 WEIGHT_BITS = (8, 16)
@@ -27,44 +26,49 @@ def fidelity_part(specs, episodes: int, configs=FIDELITY_CONFIGS, progress: bool
                   first_seed: int = 100) -> list[dict]:
     """Rows of float vs 8-bit vs 16-bit fixed point on the reset seeds first_seed.. (the bench:
     100..; another first_seed rechecks a row on fresh episodes, docs/fixed_point.md)."""
+    from loihi_deploy.compiler.quantize import quantization_report, quantize
+    rows = []
+    seeds = np.arange(first_seed, first_seed + episodes)
+    for spec, ann_mean, neuron, T, graph, cal in _cells(specs, configs, episodes,
+                                                        "bench fidelity", progress):
+        float_returns = emulated_returns(graph, "float", spec, seeds)
+        row = {"policy": spec.label, "env_id": spec.env_id, "neuron": neuron, "timesteps": T,
+               "alpha": 0.5, "episodes": episodes, "first_seed": first_seed, "ann": ann_mean,
+               "float": mean_ci95(float_returns),
+               "float_returns": np.round(float_returns, 2).tolist()}
+        for bits in WEIGHT_BITS:
+            fixed = quantize(graph, np.asarray(cal.info["obs_absmax"]), weight_bits=bits)
+            fixed_returns = emulated_returns(fixed, "fixed", spec, seeds)
+            diff = 100 * (fixed_returns - float_returns) / abs(ann_mean)
+            row[f"fixed{bits}"] = mean_ci95(fixed_returns)
+            row[f"fixed{bits}_minus_float_points"] = mean_ci95(diff)
+            row[f"fixed{bits}_weight_rel_rms"] = [
+                round(r.weight_rel_rms, 6) for r in quantization_report(fixed)]
+            row[f"fixed{bits}_returns"] = np.round(fixed_returns, 2).tolist()
+        rows.append(row)
+    return rows
+
+
+def _cells(specs, configs, episodes: int, desc: str, progress: bool):
+    """Per policy and neuron config, with a progress bar: (spec, the ANN's mean return over
+    `episodes` episodes, neuron, T, the calibrated graph with CRPI alpha 0.5, its
+    calibration)."""
     from tqdm.auto import tqdm
 
     from loihi_deploy.compiler.ir import MembranePolicy
-    from loihi_deploy.compiler.quantize import quantization_report, quantize
-    rows, cache = [], {}
-    seeds = np.arange(first_seed, first_seed + episodes)
-    bar = tqdm(total=len(specs) * len(configs), unit="cell", desc="bench fidelity",
-               disable=not progress)
-    for spec in specs:
-        ann = calibrated_graph(spec, cache, *configs[0])[0]
-        ann_mean = mean_ci95(evaluate_ann(ann, spec.env_id, episodes,
-                                          env_kwargs=spec.env_kwargs))[0]
-        for neuron, T in configs:
-            _, graph, cal = calibrated_graph(spec, cache, neuron, T)
-            graph = graph.replace(membrane=MembranePolicy("crpi", 0.5))
-
-            def returns(g, profile):
-                return emulated_returns(g, profile, spec, seeds)
-            float_returns = returns(graph, "float")
-            row = {"policy": spec.label, "env_id": spec.env_id, "neuron": neuron,
-                   "timesteps": T, "alpha": 0.5, "episodes": episodes,
-                   "first_seed": first_seed, "ann": ann_mean,
-                   "float": mean_ci95(float_returns),
-                   "float_returns": np.round(float_returns, 2).tolist()}
-            for bits in WEIGHT_BITS:
-                fixed = quantize(graph, np.asarray(cal.info["obs_absmax"]), weight_bits=bits)
-                fixed_returns = returns(fixed, "fixed")
-                diff = 100 * (fixed_returns - float_returns) / abs(ann_mean)
-                row[f"fixed{bits}"] = mean_ci95(fixed_returns)
-                row[f"fixed{bits}_minus_float_points"] = mean_ci95(diff)
-                row[f"fixed{bits}_weight_rel_rms"] = [
-                    round(r.weight_rel_rms, 6) for r in quantization_report(fixed)]
-                row[f"fixed{bits}_returns"] = np.round(fixed_returns, 2).tolist()
-            rows.append(row)
-            bar.update(1)
-            bar.set_postfix_str(f"{spec.label} {neuron} T={T}")
-    bar.close()
-    return rows
+    cache = {}
+    with tqdm(total=len(specs) * len(configs), unit="cell", desc=desc,
+              disable=not progress) as bar:
+        for spec in specs:
+            ann = calibrated_graph(spec, cache, *configs[0])[0]
+            ann_mean = mean_ci95(evaluate_ann(ann, spec.env_id, episodes,
+                                              env_kwargs=spec.env_kwargs))[0]
+            for neuron, T in configs:
+                _, graph, cal = calibrated_graph(spec, cache, neuron, T)
+                bar.set_postfix_str(f"{spec.label} {neuron} T={T}")
+                yield (spec, ann_mean, neuron, T,
+                       graph.replace(membrane=MembranePolicy("crpi", 0.5)), cal)
+                bar.update(1)
 
 
 def emulated_returns(graph, profile: str, spec, seeds) -> np.ndarray:
@@ -84,35 +88,21 @@ def noise_floor_part(specs, episodes: int = FIDELITY_EPISODES, configs=FIDELITY_
     rounding), on the same episodes and calibration as fidelity_part. The paired return
     difference such a change makes in closed loop is what any implementation, float included,
     shows against float (docs/fixed_point.md, "The chaos floor")."""
-    from tqdm.auto import tqdm
-
-    from loihi_deploy.compiler.ir import MembranePolicy
-    rows, cache = [], {}
+    rows = []
     seeds = np.arange(first_seed, first_seed + episodes)
-    bar = tqdm(total=len(specs) * len(configs), unit="cell", desc="fidelity noise floor",
-               disable=not progress)
-    for spec in specs:
-        ann = calibrated_graph(spec, cache, *configs[0])[0]
-        ann_mean = mean_ci95(evaluate_ann(ann, spec.env_id, episodes,
-                                          env_kwargs=spec.env_kwargs))[0]
-        for neuron, T in configs:
-            graph = calibrated_graph(spec, cache, neuron, T)[1].replace(
-                membrane=MembranePolicy("crpi", 0.5))
-            nudged = graph.replace(hidden=[dataclasses.replace(
-                layer, threshold=layer.threshold * (1 + perturbation)) for layer in graph.hidden])
-            float_returns = emulated_returns(graph, "float", spec, seeds)
-            nudged_returns = emulated_returns(nudged, "float", spec, seeds)
-            rows.append({"policy": spec.label, "env_id": spec.env_id, "neuron": neuron,
-                         "timesteps": T, "alpha": 0.5, "episodes": episodes,
-                         "first_seed": first_seed, "perturbation": perturbation,
-                         "ann": ann_mean, "float": mean_ci95(float_returns),
-                         "nudged": mean_ci95(nudged_returns),
-                         "nudged_minus_float_points": mean_ci95(
-                             100 * (nudged_returns - float_returns) / abs(ann_mean)),
-                         "identical_episodes": int(np.sum(nudged_returns == float_returns))})
-            bar.update(1)
-            bar.set_postfix_str(f"{spec.label} {neuron} T={T}")
-    bar.close()
+    for spec, ann_mean, neuron, T, graph, _ in _cells(specs, configs, episodes,
+                                                      "fidelity noise floor", progress):
+        float_returns = emulated_returns(graph, "float", spec, seeds)
+        nudged_returns = emulated_returns(nudged_thresholds(graph, perturbation), "float",
+                                          spec, seeds)
+        rows.append({"policy": spec.label, "env_id": spec.env_id, "neuron": neuron,
+                     "timesteps": T, "alpha": 0.5, "episodes": episodes,
+                     "first_seed": first_seed, "perturbation": perturbation,
+                     "ann": ann_mean, "float": mean_ci95(float_returns),
+                     "nudged": mean_ci95(nudged_returns),
+                     "nudged_minus_float_points": mean_ci95(
+                         100 * (nudged_returns - float_returns) / abs(ann_mean)),
+                     "identical_episodes": int(np.sum(nudged_returns == float_returns))})
     return rows
 
 
