@@ -47,7 +47,7 @@ import numpy as np
 from loihi_deploy.compiler.files import MAX_FILE_BYTES, atomic_write_bytes, hdf5_bytes, parse_json
 from loihi_deploy.compiler.ir import (ActionHead, Conv2d, Dense, EnvSpaces, FixedLayer,
                                       FixedProfile, InputClip, MembranePolicy, NeuronModel,
-                                      SpikingGraph, SpikingLayer)
+                                      SpikingGraph, SpikingLayer, as_integer)
 from loihi_deploy.compiler.limits import check_env_kwargs
 
 FORMAT = "loihi-deploy-bundle"
@@ -253,7 +253,8 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
     if path.is_dir():
         raise BundleError(f"{path}: is a directory, not a bundle file")
     if not path.is_file():
-        raise BundleError(f"{path}: no such bundle file")
+        raise BundleError(f"{path}: " + ("not a regular file (a FIFO, device or socket)"
+                                         if path.exists() else "no such bundle file"))
     if path.stat().st_size == 0:
         raise BundleError(f"{path}: empty file (zero bytes)")
     _check_header(path)
@@ -285,8 +286,8 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
                     arrays[f"hidden/{i}/{field}"] = _read(f, path, f"hidden/{i}/{field}")
                 group_attrs = f[f"hidden/{i}"].attrs
                 if group_attrs.get("kind") == "conv2d":
-                    conv_geometry[i] = (tuple(int(v) for v in group_attrs["in_shape"]),
-                                        int(group_attrs["stride"]), int(group_attrs["padding"]))
+                    conv_geometry[i] = (tuple(np.atleast_1d(group_attrs["in_shape"]).tolist()),
+                                        group_attrs["stride"], group_attrs["padding"])
             for name in ("readout/weight", "readout/bias", "head/scale", "head/offset"):
                 arrays[name] = _read(f, path, name)
             if "input_clip" in f:
@@ -320,7 +321,7 @@ def load_bundle(path: str | os.PathLike) -> SpikingGraph:
             hidden=hidden,
             readout=Dense(arrays["readout/weight"], arrays["readout/bias"]),
             head=ActionHead(arrays["head/scale"], arrays["head/offset"]),
-            timesteps=int(attrs["timesteps"]),
+            timesteps=as_integer("attribute timesteps", attrs["timesteps"]),
             membrane=MembranePolicy.parse(str(attrs["membrane"])),
             neuron=NeuronModel.parse(str(attrs["neuron"])),
             env_id=str(attrs["env_id"]), env_kwargs=_env_kwargs(attrs, arrays),

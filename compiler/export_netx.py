@@ -45,9 +45,14 @@ def not_expressible(graph: SpikingGraph) -> list[str]:
                         "stock profile quantises dense layers only)")
     if graph.fixed is None:
         problems.append("no fixed-point profile: compile with --profile fixed")
-    elif any(q.vth_mant.min() != q.vth_mant.max() for q in graph.fixed.hidden):
-        problems.append("per-neuron thresholds: a stock LIF process has one vth per layer "
-                        "(recompile with --neuron cuba, whose stock profile has one)")
+    else:
+        if any(q.vth_mant.min() != q.vth_mant.max() for q in graph.fixed.hidden):
+            problems.append("per-neuron thresholds: a stock LIF process has one vth per layer "
+                            "(recompile with --neuron cuba, whose stock profile has one)")
+        if any(q.weight_low is not None for q in graph.fixed.hidden) or \
+                graph.fixed.readout_weight_low is not None:
+            problems.append("split 16-bit weights (a low byte per layer): a netx layer holds "
+                            "one 8-bit weight matrix; compile with --weight-bits 8")
     return problems
 
 
@@ -114,7 +119,8 @@ def check_netx_file(path: str | os.PathLike) -> None:
     from loihi_deploy.compiler.bundle import check_hdf5_structure
     path = pathlib.Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: no such netx file")
+        raise ValueError(f"{path}: " + ("not a regular file (a FIFO, device or socket)"
+                                        if path.exists() else "no such netx file"))
     if not h5py.is_hdf5(path):
         raise ValueError(f"{path}: not an HDF5 file")
     try:

@@ -92,9 +92,15 @@ def read_bounded(path: str | os.PathLike, limit: int | None = None) -> bytes:
     limit = MAX_FILE_BYTES if limit is None else limit
     path = pathlib.Path(path)
     size = path.stat().st_size
+    if not path.is_file():      # a FIFO blocks the read forever, /dev/zero never ends
+        raise ValueError(f"{path}: not a regular file")
     if size > limit:
         raise FileTooLarge(f"{path}: {size} bytes, more than the {limit} allowed")
-    return path.read_bytes()
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)       # a file growing while it is read stops at the limit
+    if len(data) > limit:
+        raise FileTooLarge(f"{path}: more than the {limit} bytes allowed")
+    return data
 
 
 def load_torch_weights(data: bytes, where: str):

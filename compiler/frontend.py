@@ -419,7 +419,8 @@ def load_policy(path: str | pathlib.Path, spaces: EnvSpaces | None = None) -> An
 
 def _load_policy_file(path: pathlib.Path, spaces: EnvSpaces | None) -> AnnGraph:
     if not path.is_file():
-        raise PolicyLoadError(f"{path}: no such policy file")
+        raise PolicyLoadError(f"{path}: " + ("not a regular file (a FIFO, device or socket)"
+                                             if path.exists() else "no such policy file"))
     size = path.stat().st_size
     if size == 0:
         raise PolicyLoadError(f"{path}: empty file")

@@ -31,6 +31,17 @@ import numpy as np
 from loihi_deploy.compiler.limits import MAX_TIMESTEPS
 
 
+def as_integer(name: str, value) -> int:
+    """An integer field read from a file: an int, or a float with no fractional part; a
+    string, a bool, 2.5 or an array is refused instead of being truncated or kept."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"{name}: expected an integer, got {value!r:.50}")
+    return int(value)
+
+
 def _real(name: str, a) -> np.ndarray:
     """a as float64, refusing what that would change silently (complex numbers) or cannot
     represent (strings, objects)."""
@@ -127,17 +138,20 @@ class Conv2d:
             raise ValueError(f"Conv2d.weight: expected (C_out, C_in, kh, kw), got shape {w.shape}")
         if not np.all(np.isfinite(w)):
             raise ValueError("Conv2d.weight: contains NaN or Inf")
-        in_shape = tuple(int(v) for v in self.in_shape)
-        if len(in_shape) != 3 or in_shape[0] != w.shape[1]:
-            raise ValueError(f"Conv2d: input shape {in_shape} must be (C_in={w.shape[1]}, H, W)")
-        if int(self.stride) < 1 or int(self.padding) < 0:
+        in_shape = tuple(as_integer("Conv2d.in_shape", v) for v in self.in_shape)
+        if len(in_shape) != 3 or in_shape[0] != w.shape[1] or min(in_shape) < 1:
+            raise ValueError(f"Conv2d: input shape {in_shape} must be (C_in={w.shape[1]}, H, W), "
+                             f"each >= 1")
+        stride, padding = as_integer("Conv2d.stride", self.stride), \
+            as_integer("Conv2d.padding", self.padding)
+        if stride < 1 or padding < 0:
             raise ValueError(f"Conv2d: stride must be >= 1 and padding >= 0, got "
-                             f"{self.stride}, {self.padding}")
+                             f"{stride}, {padding}")
         object.__setattr__(self, "weight", w)
         object.__setattr__(self, "bias", _as_vector("Conv2d.bias", self.bias, w.shape[0]))
         object.__setattr__(self, "in_shape", in_shape)
-        object.__setattr__(self, "stride", int(self.stride))
-        object.__setattr__(self, "padding", int(self.padding))
+        object.__setattr__(self, "stride", stride)
+        object.__setattr__(self, "padding", padding)
         if min(self.out_shape[1:]) < 1:
             raise ValueError(f"Conv2d: a {w.shape[2]}x{w.shape[3]} kernel with stride "
                              f"{self.stride} and padding {self.padding} does not fit the "
@@ -493,6 +507,9 @@ class FixedLayer:
     def __post_init__(self):
         w = np.asarray(self.weight)
         object.__setattr__(self, "weight", _as_int("FixedLayer.weight", w, w.shape, -256, 254))
+        object.__setattr__(self, "weight_exp", as_integer("FixedLayer.weight_exp",
+                                                          self.weight_exp))
+        object.__setattr__(self, "bias_exp", as_integer("FixedLayer.bias_exp", self.bias_exp))
         if self.weight_low is not None:
             if w.ndim != 2:
                 raise ValueError("FixedLayer.weight_low: only a Dense layer's weights split")
@@ -510,8 +527,6 @@ class FixedLayer:
             raise ValueError(f"FixedLayer.weight_exp must lie in [-8, 7], got {self.weight_exp}")
         if not 0 <= int(self.bias_exp) <= 7:
             raise ValueError(f"FixedLayer.bias_exp must lie in [0, 7], got {self.bias_exp}")
-        object.__setattr__(self, "weight_exp", int(self.weight_exp))
-        object.__setattr__(self, "bias_exp", int(self.bias_exp))
         object.__setattr__(self, "scale", _as_vector("FixedLayer.scale", self.scale, n))
         if np.any(self.scale <= 0):
             raise ValueError("FixedLayer.scale: scales must be > 0")
@@ -554,6 +569,9 @@ class FixedProfile:
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(self.hidden))
+        for name in ("input_bits", "readout_exp", "headroom_bits"):
+            object.__setattr__(self, name, as_integer(f"FixedProfile.{name}",
+                                                      getattr(self, name)))
         w = np.asarray(self.readout_weight)
         object.__setattr__(self, "readout_weight",
                            _as_int("FixedProfile.readout_weight", w, w.shape, -256, 254))

@@ -67,7 +67,7 @@ def parse_alphas(text: str) -> list[float]:
     """'0:1:0.1' (start:stop:step, inclusive, step > 0, start <= stop) or '0,0.3,0.6'; at most
     MAX_ALPHAS values, each in [0, 1]. The grid's size is checked before it is built."""
     def fail(why: str) -> typing.NoReturn:
-        raise ValueError(f"--alphas {text!r}: {why}")
+        raise ValueError(f"--alphas {text[:60]!r}{'...' if len(text) > 60 else ''}: {why}")
     try:
         parts = [float(x) for x in text.split(":" if ":" in text else ",")]
     except ValueError:
@@ -82,7 +82,8 @@ def parse_alphas(text: str) -> list[float]:
             fail(f"STEP must be > 0, got {step:g}")
         if start > stop:
             fail(f"START {start:g} is above STOP {stop:g}")
-        count = int(np.floor((stop - start) / step + 0.5)) + 1
+        span = (stop - start) / step        # inf for a step that underflows the span
+        count = int(np.floor(span + 0.5)) + 1 if np.isfinite(span) else MAX_ALPHAS + 1
         if count > MAX_ALPHAS:
             fail(f"{count} values; at most {MAX_ALPHAS} (a step of "
                  f"{(stop - start) / (MAX_ALPHAS - 1):g} or more)")

@@ -25,6 +25,16 @@ def _alphas(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text[:40]!r}")
+    return value
+
+
 def _membrane(text: str):
     from loihi_deploy.compiler.ir import MembranePolicy
     try:
@@ -181,7 +191,10 @@ def _cmd_inspect(args, argv) -> None:
     energy, how = None, ""
     if args.energy_episodes:
         from loihi_deploy.api import DEFAULT_EVAL_SEED, measure_decision_cost
+        from loihi_deploy.compiler.bundle import check_bundle_env
         from loihi_deploy.runtime.closed_loop import episode_seeds
+        from loihi_deploy.runtime.envs import env_spaces
+        check_bundle_env(graph, env_spaces(graph.env_id, graph.env_kwargs), str(args.bundle))
         seeds = episode_seeds(DEFAULT_EVAL_SEED, args.energy_episodes)
         energy, decisions = measure_decision_cost(graph, seeds)
         how = (f"on the emulator ({graph.profile} profile) over {decisions} decisions of "
@@ -341,7 +354,11 @@ def _cmd_policies(args, argv) -> None:
 
 def _cmd_bench(args, argv) -> None:
     from loihi_deploy.studies.bench import PARTS, run_bench
-    parts = [p.strip() for p in args.parts.split(",") if p.strip()] if args.parts else PARTS
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()] \
+        if args.parts is not None else PARTS
+    if not parts:
+        raise ValueError("--parts: an empty list; name one or more parts, or leave --parts out "
+                         "to run them all")
     run_bench(args.out, args.quick, parts, args.episodes, args.workers, args.resume,
               command="loihi-deploy " + " ".join(a for a in argv if a != "--quick"),
               ray_address=args.ray,
@@ -482,8 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gymnasium keyword arguments of the env, as a JSON object, e.g. "
                         "'{\"include_cfrc_ext_in_observation\": false}' (default: the "
                         "bundle's)")
-    p.add_argument("--min-ratio", type=float, default=0.8)
-    p.add_argument("--floor", type=float, help="absolute minimum mean return")
+    p.add_argument("--min-ratio", type=_finite, default=0.8)
+    p.add_argument("--floor", type=_finite, help="absolute minimum mean return")
     p.add_argument("--episodes", type=EPISODES, default=10)
     p.add_argument("--backend", choices=["emulator", "lava"], default="emulator")
     p.add_argument("--profile", choices=["float", "fixed"])
@@ -554,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "bundled run: reach2d_snn, panda_snn")
     p.add_argument("--episodes", type=EPISODES, default=20,
                    help="evaluation episodes (the training run's evaluation seeds) (20)")
-    p.add_argument("--lava-episodes", type=int, default=20,
+    p.add_argument("--lava-episodes", type=int_in(0, MAX_EPISODES), default=20,
                    help="of those, how many also run on Lava fixed_pt, 0 = skip (20)")
     p.add_argument("--weight-bits", type=int, choices=[8, 16], default=16,
                    help="fixed-point weights: 16 = each layer's weights split across two stock "
@@ -614,6 +631,7 @@ def _terminate(signum, frame):
 
 
 OUTPUT_ARGS = ("output", "json", "out")            # files a command writes
+FOLDER_OUTPUTS = ("bench", "demo", "train-snn")     # commands whose --out is a folder
 INPUT_ARGS = ("policy", "bundle", "netx", "run_dir", "expert", "init_from", "teacher")
 
 
@@ -624,6 +642,9 @@ def _check_outputs(args) -> None:
     import os
     paths = lambda names: [getattr(args, n) for n in names  # noqa: E731
                            if isinstance(getattr(args, n, None), str) and getattr(args, n)]
+    if args.command in FOLDER_OUTPUTS and isinstance(getattr(args, "out", None), str) and \
+            os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out}: is a file; {args.command} writes into a folder")
     for output in paths(OUTPUT_ARGS):
         if os.path.exists(output) and not (os.path.isfile(output) or os.path.isdir(output)):
             raise ValueError(f"{output}: is not a regular file (a FIFO, socket or device); "

@@ -392,3 +392,79 @@ def test_weights_that_overflow_on_the_calibration_states_are_named(tmp_path):
     with pytest.raises(ValueError, match="overflow float64") as info:
         compile_policy(load_ann(path), "InvertedPendulum-v5-pixels", 2, calib_episodes=1)
     assert str(path) in str(info.value)
+
+
+# -- round 5: integer fields, grids, exports, special files, folder outputs -------------------
+@pytest.mark.parametrize("text", ["0:1:5e-324", "-0:1e308:1e-308"])
+def test_an_alpha_grid_whose_size_overflows_is_refused(text):
+    from loihi_deploy.api import parse_alphas
+    with pytest.raises(ValueError, match="at most 101"):
+        parse_alphas(text)
+
+
+@pytest.mark.parametrize("name,value", [("fixed_input_bits", "8"), ("fixed_readout_exp", "1"),
+                                        ("timesteps", 2.5), ("fixed_input_bits", 8.5)])
+def test_integer_attributes_of_another_kind_are_refused_not_truncated(small_bundle, tmp_path,
+                                                                      name, value):
+    path = _doctor(small_bundle, tmp_path / "x.h5", lambda f: f.attrs.__setitem__(name, value))
+    with pytest.raises(BundleError, match="expected an integer") as info:
+        load_bundle(path)
+    assert str(path) in str(info.value)
+
+
+def test_netx_export_refuses_split_weights_it_would_drop(tmp_path):
+    import dataclasses
+
+    from loihi_deploy.compiler.export_netx import export_netx
+    from loihi_deploy.compiler.ir import NeuronModel
+    graph = compile_policy(load_ann("inverted_pendulum_v5_td3", "InvertedPendulum-v5"),
+                           "InvertedPendulum-v5", 2, MembranePolicy("vanilla"), calib_episodes=1,
+                           profile="fixed", neuron=NeuronModel("cuba"), weight_bits=8)
+    low = [dataclasses.replace(q, weight_low=np.ones_like(q.weight)) for q in graph.fixed.hidden]
+    split = graph.replace(fixed=dataclasses.replace(graph.fixed, hidden=low))
+    with pytest.raises(ValueError, match="split 16-bit weights"):
+        export_netx(split, tmp_path / "x.net")
+    assert not (tmp_path / "x.net").exists()
+
+
+def test_inspect_energy_checks_the_bundle_against_its_env(small_bundle, tmp_path, capsys):
+    path = _doctor(small_bundle, tmp_path / "x.h5",
+                   lambda f: f.attrs.__setitem__("env_id", "Hopper-v5"))
+    assert main(["inspect", str(path), "--energy-episodes", "1"]) == 2
+    assert f"{path}: compiled for Hopper-v5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_sidecar_that_is_a_fifo_or_dev_zero_is_refused_without_reading(tmp_path, kind):
+    import os
+    path = _paper_actor(tmp_path)
+    sidecar = path.with_suffix(".json")
+    if kind == "fifo":
+        os.mkfifo(sidecar)
+    else:
+        sidecar.symlink_to("/dev/zero")
+    with pytest.raises(PolicyLoadError, match="not a regular file"):
+        load_ann(path, IDP[1])
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["check", "x.h5", "--min-ratio", "nan"], "expected a finite number"),
+    (["deploy-snn", "reach2d_snn", "--lava-episodes", "-5"], "integer in [0, 1000]"),
+])
+def test_numbers_the_parser_used_to_pass_are_refused(argv, msg, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and msg in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["bench", "--quick", "--parts", "", "--out", "OUT"], "an empty list"),
+    (["bench", "--quick", "--parts", "cost", "--out", "FILE"], "is a file; bench writes into"),
+    (["demo", "--out", "FILE"], "is a file; demo writes into a folder"),
+])
+def test_folder_outputs_and_part_lists_are_checked_before_any_work(tmp_path, capsys, argv,
+                                                                    msg):
+    (tmp_path / "FILE").write_text("x")
+    argv = [str(tmp_path / a) if a in ("OUT", "FILE") else a for a in argv]
+    assert main(argv) == 2
+    assert msg in capsys.readouterr().err

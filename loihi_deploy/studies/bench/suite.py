@@ -4,6 +4,7 @@ from __future__ import annotations
 import pathlib
 import time
 
+from loihi_deploy.compiler.files import atomic_write_text
 from loihi_deploy.studies.bench.calibration import calibration_part, format_calibration
 from loihi_deploy.studies.bench.amplification import (amplification_part, best_alphas,
                                                      format_amplification, plot_divergence)
@@ -59,14 +60,14 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
         if part == "conversion":
             rows = run_part(name, specs, configs, alphas, episodes, 100, out, workers, resume,
                             ray_address=ray_address)
-            (out / f"{name}.md").write_text(format_conversion(rows))
+            atomic_write_text(out / f"{name}.md", format_conversion(rows))
             plot_alpha_curves(rows, out / f"{name}_alpha.png")
         elif part == "crpi_clip":
             clip_specs = [s for s in (paper or specs)
                           if "HalfCheetah" in s.env_id or "Hopper" in s.env_id]
             rows = run_part(name, clip_specs or specs[:1], clip_configs, alphas, episodes, 100,
                             out, workers, resume, ray_address=ray_address)
-            (out / f"{name}.md").write_text(format_clip(rows))
+            atomic_write_text(out / f"{name}.md", format_clip(rows))
         elif part == "amplification":
             rows = amplification_part(paper or specs, best_alphas(out, prefix), few)
             write_part(out, name, rows, format_amplification(rows))
@@ -95,7 +96,7 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
                 rows = run_part(name, pixel_specs, pixel_configs, PIXEL_ALPHAS, n, 100, out,
                                 workers, resume, ray_address=ray_address, cache=calibrated)
                 rows = add_pixel_costs(out / f"{name}.json", pixel_specs, 2, calibrated)
-            (out / f"{name}.md").write_text(format_pixels(rows))
+            atomic_write_text(out / f"{name}.md", format_pixels(rows))
             plot_alpha_curves(rows, out / f"{name}_alpha.png")
         elif part == "nir":   # the bundled HalfCheetah policy (quick: the test policy)
             nir_spec = specs[0] if quick else bundled_policy_specs(["halfcheetah_v5_td3"])[0]
