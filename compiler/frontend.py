@@ -18,6 +18,7 @@ TrainedSpikingGraph with load_trained_snn (a training run's folder: policy.pt + 
 from __future__ import annotations
 
 import hashlib
+import os
 import pathlib
 import re
 import zipfile
@@ -412,7 +413,10 @@ def load_policy(path: str | pathlib.Path, spaces: EnvSpaces | None = None) -> An
         raise PolicyLoadError(str(exc)) from None
     except (ValueError, TypeError, OverflowError, KeyError) as exc:
         # a value of the wrong kind in the file or its sidecar (bounds NaN, a conv stride
-        # null, a scale that is a list) reaching a constructor: name the file
+        # null, a scale that is a list) reaching a constructor: name the file, unless the
+        # message names the file at fault already (a zoo folder's vecnormalize.pkl)
+        if isinstance(exc, ValueError) and os.path.exists(str(exc).split(": ", 1)[0]):
+            raise PolicyLoadError(str(exc)) from None
         raise PolicyLoadError(f"{path} (or its sidecar {path.with_suffix('.json').name}): "
                               f"{type(exc).__name__}: {str(exc)[:300]}") from None
 

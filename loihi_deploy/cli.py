@@ -233,7 +233,10 @@ def _cmd_export(args, argv) -> None:
     graph = load_bundle(args.bundle)
     if args.format == "netx":
         from loihi_deploy.compiler.export_netx import export_netx
-        path = export_netx(graph, args.output)
+        try:
+            path = export_netx(graph, args.output)
+        except ValueError as exc:          # the reasons it cannot, one per line
+            raise ValueError(f"{args.bundle}: {exc}") from None
         print(f"wrote {path} (lava-dl netx: {len(graph.hidden)} CUBA layers + readout "
               f"integrator, fixed point); run it with hdf5.Network(..., input_message_bits="
               f"{graph.fixed.input_bits}, reset_interval={graph.timesteps + len(graph.hidden) + 1}"

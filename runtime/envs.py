@@ -119,6 +119,9 @@ def env_spaces(env_id: str, env_kwargs: dict | None = None) -> EnvSpaces:
     env = make_env(env_id, env_kwargs)
     try:
         return EnvSpaces(env_id, *space_sizes(env), env_kwargs=dict(env_kwargs or {}))
+    except ValueError as exc:
+        raise ValueError(f"{env_id}: {exc}; loihi-deploy controls continuous (Box) "
+                         f"environments") from None
     finally:
         env.close()
 

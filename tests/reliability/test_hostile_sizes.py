@@ -425,6 +425,9 @@ def test_netx_export_refuses_split_weights_it_would_drop(tmp_path):
     with pytest.raises(ValueError, match="split 16-bit weights"):
         export_netx(split, tmp_path / "x.net")
     assert not (tmp_path / "x.net").exists()
+    from loihi_deploy.compiler.bundle import save_bundle as save
+    bundle = save(split, tmp_path / "split.h5")       # the CLI names the bundle
+    assert main(["export", str(bundle), "--format", "netx", "-o", str(tmp_path / "x.net")]) == 2
 
 
 def test_inspect_energy_checks_the_bundle_against_its_env(small_bundle, tmp_path, capsys):
@@ -432,6 +435,10 @@ def test_inspect_energy_checks_the_bundle_against_its_env(small_bundle, tmp_path
                    lambda f: f.attrs.__setitem__("env_id", "Hopper-v5"))
     assert main(["inspect", str(path), "--energy-episodes", "1"]) == 2
     assert f"{path}: compiled for Hopper-v5" in capsys.readouterr().err
+    path = _doctor(small_bundle, tmp_path / "y.h5",
+                   lambda f: f.attrs.__setitem__("env_id", "CartPole-v1"))
+    assert main(["inspect", str(path), "--energy-episodes", "1"]) == 2
+    assert "CartPole-v1: expected a flat Box action space" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind", ["fifo", "zero"])
