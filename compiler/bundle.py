@@ -44,7 +44,8 @@ import platform
 
 import numpy as np
 
-from loihi_deploy.compiler.files import MAX_FILE_BYTES, atomic_write_bytes, hdf5_bytes, parse_json
+from loihi_deploy.compiler.files import (MAX_FILE_BYTES, atomic_write_bytes, hdf5_bytes,
+                                         parse_json, sha256_file)
 from loihi_deploy.compiler.ir import (ActionHead, Conv2d, Dense, EnvSpaces, FixedLayer,
                                       FixedProfile, InputClip, MembranePolicy, NeuronModel,
                                       SpikingGraph, SpikingLayer, as_integer)
@@ -163,19 +164,9 @@ def _check_header(path: pathlib.Path) -> None:
                           f"supports ({SCHEMA_VERSION}); upgrade loihi-deploy")
     if schema < 1:
         raise BundleError(f"{path}: unknown bundle schema in the header ({fields.get('schema')!r})")
-    if size <= HEADER_SIZE or _body_sha256(path) != fields.get("sha256"):
+    if size <= HEADER_SIZE or sha256_file(path, HEADER_SIZE) != fields.get("sha256"):
         raise BundleError(f"{path}: checksum mismatch (the file is truncated, or was corrupted "
                           f"or modified after it was written)")
-
-
-def _body_sha256(path: pathlib.Path) -> str:
-    """sha256 of every byte after the user block, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        f.seek(HEADER_SIZE)
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_bundle(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:

@@ -103,6 +103,17 @@ def read_bounded(path: str | os.PathLike, limit: int | None = None) -> bytes:
     return data
 
 
+def sha256_file(path: str | os.PathLike, offset: int = 0) -> str:
+    """sha256 of a file's bytes from `offset` on, read in 1 MiB blocks."""
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(offset)
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_torch_weights(data: bytes, where: str):
     """torch.load(weights_only=True) of bytes already read (read_bounded): plain tensors and
     containers only, never pickled code, every tensor checked by check_plain_tensors. Any

@@ -17,7 +17,6 @@ TrainedSpikingGraph with load_trained_snn (a training run's folder: policy.pt + 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import pathlib
 import re
@@ -29,7 +28,7 @@ import numpy as np
 from loihi_deploy.compiler import sb3
 from loihi_deploy.compiler.files import (MAX_FILE_BYTES, FileTooLarge, load_torch_weights,
                                          parse_json, read_bounded, read_json_object,
-                                         read_sb3_zip)
+                                         read_sb3_zip, sha256_file)
 from loihi_deploy.compiler.ir import (ALIF_ADAPTATION_XI, ALIF_DT, ALIF_THRESHOLD_DECAY, ActionHead,
                                       AlifLayer, AnnGraph, Conv2d, Dense, EnvSpaces, LeakyReadout,
                                       TrainedSpikingGraph)
@@ -38,14 +37,6 @@ from loihi_deploy.compiler.limits import MAX_SUBSTEPS
 
 class PolicyLoadError(ValueError):
     """A policy file could not be read or does not describe a convertible ReLU MLP."""
-
-
-def sha256_file(path: str | pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _torch_load_weights(data: bytes, where: str) -> dict:

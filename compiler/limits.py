@@ -31,12 +31,13 @@ ENV_KWARG_LIMITS = {"frame_skip": 1000, "max_episode_steps": 100_000, "width": 4
 def check_env_kwargs(env_kwargs) -> dict:
     """env_kwargs from a file or the command line, checked before gymnasium sees them: string
     keys; values numbers (finite), strings, booleans, null, short lists of those, or objects
-    of those;
-    the sizing keywords (ENV_KWARG_LIMITS) integers within their limits; render_mode none or
-    an off-screen mode (a window aborts the process on a machine without a display); an
-    xml_file a regular file (a FIFO would block the open forever). ValueError otherwise."""
+    of those; the sizing keywords (ENV_KWARG_LIMITS) integers within their limits;
+    render_mode none or an off-screen mode (a window aborts the process on a machine without a
+    display); an xml_file a regular file (a FIFO would block the open forever). ValueError
+    otherwise."""
     if not isinstance(env_kwargs, dict) or not all(isinstance(k, str) for k in env_kwargs):
-        raise ValueError(f"env_kwargs must be a mapping of keyword names, got {env_kwargs!r:.200}")
+        raise ValueError(f"env_kwargs must be a mapping of keyword names, got "
+                         f"{env_kwargs!r:.200}")
     for key, value in env_kwargs.items():
         shallow = _flat(value) or isinstance(value, dict) and len(value) <= 64 and all(
             isinstance(k, str) and _flat(v) for k, v in value.items())

@@ -11,7 +11,8 @@ import threading
 import numpy as np
 
 from loihi_deploy.compiler.limits import MAX_DECISIONS, MAX_EPISODES, MAX_SEED, MAX_TIMESTEPS
-from loihi_deploy.options import add_options, config_from_args, int_in, positive_int
+from loihi_deploy.options import (add_options, config_from_args, finite_float, int_in,
+                                  positive_int)
 
 EPISODES = int_in(1, MAX_EPISODES)
 SEED = int_in(0, MAX_SEED - MAX_EPISODES)   # reset seeds SEED, SEED + 1, ... of one run
@@ -23,16 +24,6 @@ def _alphas(text: str) -> list[float]:
         return parse_alphas(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not np.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text[:40]!r}")
-    return value
 
 
 def _membrane(text: str):
@@ -502,8 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gymnasium keyword arguments of the env, as a JSON object, e.g. "
                         "'{\"include_cfrc_ext_in_observation\": false}' (default: the "
                         "bundle's)")
-    p.add_argument("--min-ratio", type=_finite, default=0.8)
-    p.add_argument("--floor", type=_finite, help="absolute minimum mean return")
+    p.add_argument("--min-ratio", type=finite_float, default=0.8)
+    p.add_argument("--floor", type=finite_float, help="absolute minimum mean return")
     p.add_argument("--episodes", type=EPISODES, default=10)
     p.add_argument("--backend", choices=["emulator", "lava"], default="emulator")
     p.add_argument("--profile", choices=["float", "fixed"])

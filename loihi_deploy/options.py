@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from typing import Any, Callable
 
 
@@ -51,6 +52,17 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
         return value
     parse.__name__ = f"int_in_{low}_{high}"
     return parse
+
+
+def finite_float(text: str) -> float:
+    """A parser type: any finite number (nan and inf refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text[:40]!r}")
+    return value
 
 
 def float_in(low: float, high: float) -> Callable[[str], float]:
