@@ -264,15 +264,21 @@ def from_sb3_zip(path: pathlib.Path, spaces: EnvSpaces | None, source: dict) -> 
         raise PolicyLoadError(f"{where}: actor activation is {activation}; only "
                               f"{SB3_RELU} converts exactly to spiking neurons (train with "
                               f"activation_fn=nn.ReLU)")
-    if "actor.mu.0.weight" in state:  # TD3 / DDPG: actor.mu = Sequential(Linear, ReLU, ..., Tanh)
-        _check_sequential_layout(state, "actor.mu.", where)
-        layers = _sequential_linears(state, "actor.mu.", where)
-        algo = "td3"
-    elif "actor.latent_pi.0.weight" in state:  # SAC: latent_pi + mu, deterministic tanh(mu)
+    if "actor.latent_pi.0.weight" in state:  # SAC: latent_pi + mu, deterministic tanh(mu)
+        if "actor.mu.0.weight" in state:    # gSDE's mean: Sequential(Linear, Hardtanh)
+            raise PolicyLoadError(
+                f"{where}: SAC with gSDE (use_sde) clips the actor's mean with Hardtanh("
+                f"-clip_mean, clip_mean) before tanh, a saturation the spiking network does "
+                f"not reproduce exactly; train with use_sde=False, or policy_kwargs "
+                f"clip_mean=0.0 (no clip)")
         _check_sequential_layout(state, "actor.latent_pi.", where)
         layers = _sequential_linears(state, "actor.latent_pi.", where)
         layers.append(_linear(state, "actor.mu", where))
         algo = "sac"
+    elif "actor.mu.0.weight" in state:  # TD3 / DDPG: actor.mu = Sequential(Linear, ReLU, ..., Tanh)
+        _check_sequential_layout(state, "actor.mu.", where)
+        layers = _sequential_linears(state, "actor.mu.", where)
+        algo = "td3"
     else:
         raise PolicyLoadError(f"{where}: no TD3/SAC actor in policy.pth (policy class module "
                               f"{policy_module or 'unknown'}); keys: {sorted(state)[:10]}")

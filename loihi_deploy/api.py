@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import typing
 
 import numpy as np
@@ -234,7 +235,7 @@ def run_backend(graph: SpikingGraph, env_id: str | None, episodes: int,
     import time
 
     from loihi_deploy.runtime.lava_bridge import BACKENDS, LavaController, loihi_available
-    from loihi_deploy.runtime.pacing import PacedController, control_period_s
+    from loihi_deploy.runtime.pacing import PacedController, control_period_s, pacing_note
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     check_count("episodes", episodes, MAX_EPISODES)
@@ -244,7 +245,11 @@ def run_backend(graph: SpikingGraph, env_id: str | None, episodes: int,
             raise RuntimeError(reason)
     profile = profile or graph.profile
     seeds = episode_seeds(seed, episodes)
-    period = control_period_s(env_id, env_kwargs) if pace else None
+    period = None
+    if pace:
+        period, decisions = control_period_s(env_id, env_kwargs)
+        if progress:
+            print(pacing_note(period, max_steps or decisions, episodes), file=sys.stderr)
     if backend == "emulator" and not pace:
         emu = Emulator(graph, episodes, profile=profile)
         start = time.perf_counter()

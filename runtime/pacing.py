@@ -12,14 +12,27 @@ import time
 import numpy as np
 
 
-def control_period_s(env_id: str, env_kwargs: dict | None = None) -> float:
-    """The env's control period in seconds (MuJoCo: timestep x frame_skip)."""
+def control_period_s(env_id: str, env_kwargs: dict | None = None) -> tuple[float, int]:
+    """The env's control period in seconds (MuJoCo: timestep x frame_skip) and its time limit
+    in decisions."""
+    from loihi_deploy.runtime.closed_loop import decisions_per_episode
     from loihi_deploy.runtime.envs import make_env
     env = make_env(env_id, env_kwargs)
     try:
-        return float(env.unwrapped.dt)
+        return float(env.unwrapped.dt), decisions_per_episode(env)
     finally:
         env.close()
+
+
+def pacing_note(period_s: float, decisions: int, episodes: int) -> str:
+    """What a paced run will take, said before it starts (a bundle may declare a control
+    period of seconds: frame_skip up to compiler.limits' bound)."""
+    total = period_s * decisions * episodes
+    hours, rest = divmod(int(round(total)), 3600)
+    span = f"{hours} h {rest // 60:02d} min" if hours else f"{total / 60:.1f} min"
+    return (f"real-time pacing: one decision every {period_s * 1e3:g} ms (the env's control "
+            f"period); {episodes} episode(s) of up to {decisions} decisions take up to {span}; "
+            f"Ctrl-C stops and reports the finished episodes")
 
 
 class PacedController:

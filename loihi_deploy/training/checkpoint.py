@@ -19,6 +19,7 @@ import pathlib
 
 import numpy as np
 
+from loihi_deploy.compiler.frontend import SB3_RELU
 from loihi_deploy.compiler.files import (FileTooLarge, atomic_write_bytes, atomic_write_text,
                                          load_torch_weights, parse_json, read_bounded, read_npz,
                                          read_sb3_zip)
@@ -59,6 +60,9 @@ def _assign_parameters(model, params: dict, where: str) -> None:
     missing = [n for n in names if n not in params]
     if missing:
         raise CheckpointError(f"{where}: no state for {missing} (has {sorted(params)})")
+    bad = non_finite_tensor(params)
+    if bad:     # NaN weights would train on NaN actions and fail far from the file
+        raise CheckpointError(f"{where}: {bad} holds NaN or Inf; the file is damaged")
     policy_now = model.policy.state_dict()
     policy_file = params["policy"]
     if not isinstance(policy_file, dict) or set(policy_file) != set(policy_now):
@@ -84,6 +88,44 @@ def _assign_parameters(model, params: dict, where: str) -> None:
     except Exception as exc:  # noqa: BLE001 - optimiser state of another shape, ...
         raise CheckpointError(f"{where}: cannot load the parameters ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:200]})") from None
+
+
+def non_finite_tensor(tree, name: str = "") -> str | None:
+    """The name of the first floating tensor in nested dicts/lists that is not finite."""
+    import torch
+    if isinstance(tree, torch.Tensor):
+        finite = not tree.is_floating_point() or bool(torch.isfinite(tree).all())
+        return None if finite else name or "a tensor"
+    items = tree.items() if isinstance(tree, dict) else \
+        enumerate(tree) if isinstance(tree, (list, tuple)) else ()
+    for key, value in items:
+        bad = non_finite_tensor(value, f"{name}.{key}" if name else str(key))
+        if bad:
+            return bad
+    return None
+
+
+def load_module_state(module, state, where: str, hint: str, optional: frozenset = frozenset()):
+    """A state dict into `module` after checking it is this network's: the same tensor names
+    (but `optional` ones, which may be missing and keep their values) and shapes, finite
+    values (load_state_dict checks no values and reports shapes in many lines). ValueError
+    naming `where` and the first difference; hint: what to do instead."""
+    import torch
+    expected = module.state_dict()
+    names = set(state) if isinstance(state, dict) else set()
+    missing, unexpected = set(expected) - names - set(optional), names - set(expected)
+    if not isinstance(state, dict) or missing or unexpected:
+        raise ValueError(f"{where}: does not hold this network's tensors (missing "
+                         f"{sorted(missing)[:8]}, unexpected {sorted(unexpected)[:8]}); {hint}")
+    for key, got in state.items():
+        if not isinstance(got, torch.Tensor) or got.shape != expected[key].shape:
+            raise ValueError(f"{where}: {key} has shape {tuple(getattr(got, 'shape', ()))}, "
+                             f"this network's {tuple(expected[key].shape)}; {hint}")
+    bad = non_finite_tensor(state)
+    if bad:
+        raise ValueError(f"{where}: {bad} holds NaN or Inf; the file is damaged; {hint}")
+    module.load_state_dict(state, strict=not optional)
+    return module
 
 
 def torch_bytes(obj) -> bytes:
@@ -118,16 +160,7 @@ def load_checkpoint(model, folder: pathlib.Path, with_buffer: bool = True) -> No
     """Fill a freshly built model from a checkpoint folder (save_checkpoint's); with_buffer
     False: weights, optimisers and counters only."""
     where = str(folder)
-    try:
-        state = parse_json(_read_file(folder / "state.json"), f"{where}/state.json")
-        counters = {k: state[k] for k in ("num_timesteps", "n_updates", "episode_num",
-                                           "learning_starts")}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{where}/state.json: unreadable ({exc})") from None
-    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 40
-               for v in counters.values()):
-        raise CheckpointError(f"{where}/state.json: counters must be non-negative integers, got "
-                              f"{counters}")
+    counters = read_counters(folder)
     _assign_parameters(model, _torch_load(_read_file(folder / "params.pt"),
                                           f"{where}/params.pt"), f"{where}/params.pt")
     if with_buffer:
@@ -136,6 +169,22 @@ def load_checkpoint(model, folder: pathlib.Path, with_buffer: bool = True) -> No
     model.learning_starts = counters["learning_starts"]
     model._n_updates = counters["n_updates"]
     model._episode_num = counters["episode_num"]
+
+
+def read_counters(folder: pathlib.Path) -> dict[str, int]:
+    """A checkpoint's state.json: num_timesteps, n_updates, episode_num, learning_starts."""
+    where = f"{folder}/state.json"
+    try:
+        state = parse_json(_read_file(folder / "state.json"), where)
+        counters = {k: state[k] for k in ("num_timesteps", "n_updates", "episode_num",
+                                           "learning_starts")}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{where}: unreadable ({exc})") from None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 40
+               for v in counters.values()):
+        raise CheckpointError(f"{where}: counters must be non-negative integers, got "
+                              f"{counters}")
+    return counters
 
 
 def _load_buffer(buffer, path: pathlib.Path) -> None:
@@ -177,6 +226,13 @@ def load_sb3_zip(model, path: pathlib.Path) -> int:
     if "pytorch_variables.pth" in members:
         params["variables"] = _torch_load(members["pytorch_variables.pth"],
                                           f"{where}:pytorch_variables.pth")
+    policy_kwargs = data.get("policy_kwargs")
+    activation = policy_kwargs.get("activation_fn", SB3_RELU) \
+        if isinstance(policy_kwargs, dict) else SB3_RELU
+    if activation != SB3_RELU:   # same shapes, another function: refused, not continued
+        raise CheckpointError(f"{where}: its networks use activation {activation}; train "
+                              f"builds ReLU networks (the kind that converts exactly), so "
+                              f"these weights would compute another function")
     steps = data.get("num_timesteps", 0)
     if not isinstance(steps, int) or not 0 <= steps < 2 ** 40:
         raise CheckpointError(f"{where}: num_timesteps must be a non-negative integer, got "

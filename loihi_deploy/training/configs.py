@@ -4,6 +4,7 @@ gymnasium."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from loihi_deploy.compiler.limits import (MAX_BATCH, MAX_EPISODES, MAX_HIDDEN_UNITS,
                                           MAX_ITERATIONS, MAX_SEED, MAX_SHIFT, MAX_SUBSTEPS,
@@ -144,3 +145,27 @@ class SNNTrainConfig:
     @property
     def out_dir(self) -> str:
         return self.out or f"runs/{self.task}-{self.model}-s{self.seed}"
+
+
+def check_resume_settings(where: str, saved, cfg, changeable: tuple[str, ...], hint: str,
+                          before_option: dict | None = None) -> None:
+    """A folder's saved settings (the dataclasses.asdict of its run's config, as JSON) must be
+    cfg's, but for the `changeable` ones: ValueError naming every one that differs. A setting
+    the saved run predates (not in its config) counts as `before_option` says (what runs did
+    before it existed), else as its default. hint: what the user can do instead."""
+    if not isinstance(saved, dict):
+        raise ValueError(f"{where}: holds a run whose settings were not saved (no config "
+                         f"object), so continuing it cannot be checked; {hint}")
+    now = json.loads(json.dumps(dataclasses.asdict(cfg)))      # tuples as saved: lists
+    defaults = json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(cfg)
+                                      if f.default is not dataclasses.MISSING}))
+    absent = object()
+    changed = []
+    for key, value in now.items():
+        before = saved.get(key, (before_option or {}).get(key, defaults.get(key, absent)))
+        if key not in changeable and before != value:
+            changed.append(f"{key} {'(not saved)' if before is absent else repr(before)} -> "
+                           f"{value!r}")
+    if changed:
+        raise ValueError(f"{where}: holds a run with other settings ({'; '.join(changed)}); "
+                         f"re-run with its settings to continue it, or {hint}")

@@ -16,8 +16,8 @@ the dataset; the student is trained on the whole dataset (MSE in the tanh's [-1,
 units; optionally with DrQ's random shift of up to `shift` pixels, off by default: with a
 fixed camera a shift moves the cart and changes the label), then is evaluated.
 
-Run directory (resumable: re-run the same command): data_<i>.npz (frames uint8, labels),
-student.pt, progress.json. Output: <out>.pt (state dict) + <out>.json (metadata, as the zoo's).
+Run directory (resumable: re-run the same command; a larger --iterations extends the run,
+other settings are refused): data_<i>.npz (frames uint8, labels), student.pt, progress.json. Output: <out>.pt (state dict) + <out>.json (metadata, as the zoo's).
 """
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ import numpy as np
 from loihi_deploy.compiler.frontend import from_sequential, sha256_file
 from loihi_deploy.compiler.files import (atomic_write_bytes, read_json_object, read_npz,
                                          read_torch_weights)
-from loihi_deploy.training.checkpoint import torch_bytes
-from loihi_deploy.training.configs import DistillConfig
+from loihi_deploy.training.checkpoint import non_finite_tensor, load_module_state, torch_bytes
+from loihi_deploy.training.configs import DistillConfig, check_resume_settings
 from loihi_deploy.api import load_ann
 from loihi_deploy.training.train import _atomic_json, _save_state_dict, library_versions
 from loihi_deploy.runtime import pixels
@@ -173,21 +173,29 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
     student = pixel_actor(pixels.pixel_shape(), act_dim, cfg.hidden)
     optimiser = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     progress_path, student_path = run_dir / "progress.json", run_dir / "student.pt"
-    progress = read_json_object(progress_path, {"iterations": list}) \
-        if progress_path.exists() else {"config": dataclasses.asdict(cfg), "iterations": []}
-    if student_path.exists():
-        try:
-            saved = read_torch_weights(student_path)
-            student.load_state_dict(saved["student"])
-            optimiser.load_state_dict(saved["optimiser"])
-        except Exception as exc:  # noqa: BLE001 - not weights-only, other sizes, truncated
-            raise ValueError(f"{student_path}: cannot resume from it ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:200]}); use a new --run-dir") from None
-        print(f"resuming {run_dir} after {len(progress['iterations'])} iterations")
-    data = [read_npz(run_dir / f"data_{i}.npz", ("frames", "labels"))
-            for i in range(len(progress["iterations"]))]
-    frames = [d["frames"] for d in data]
-    labels = [d["labels"] for d in data]
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--run-dir {run_dir}: is a file; distill writes a folder there")
+    progress = _read_progress(progress_path, cfg) if progress_path.exists() else \
+        {"config": dataclasses.asdict(cfg), "iterations": []}
+    done = len(progress["iterations"])
+    if student_path.exists() != (done > 0):
+        raise ValueError(f"{run_dir}: holds {'student.pt' if done == 0 else 'progress.json'} "
+                         f"without {'progress.json' if done == 0 else 'student.pt'} (an "
+                         f"iteration that did not finish, or damaged files), so it cannot be "
+                         f"continued; use a new --run-dir")
+    if done:
+        _resume_student(student_path, student, optimiser, done)
+        print(f"resuming {run_dir} after {done} iterations")
+    frames, labels = [], []
+    for i in range(done):    # every saved iteration checked before anything new is written
+        path = run_dir / f"data_{i}.npz"
+        data = _read_data(path, act_dim)
+        frames.append(data["frames"])
+        labels.append(data["labels"])
+        if sum(len(f) for f in frames) != progress["iterations"][i]["frames"]:
+            raise ValueError(f"{path}: {len(data['frames'])} frames, but progress.json counts "
+                             f"{progress['iterations'][i]['frames']} after iteration {i + 1}; "
+                             f"the run folder is damaged")
     for it in range(len(progress["iterations"]), cfg.iterations):
         start = time.time()
         batch = _collect(cfg, expert, student, it)
@@ -212,17 +220,84 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
             progress["best"] = entry
             _save_state_dict(student, run_dir / "best_student.pt")
         atomic_write_bytes(student_path, torch_bytes({"student": student.state_dict(),
-                                                      "optimiser": optimiser.state_dict()}))
+                                                      "optimiser": optimiser.state_dict(),
+                                                      "iterations": it + 1}))
         _atomic_json(progress_path, progress)
         print(f"iteration {it + 1}/{cfg.iterations}: {entry['frames']} frames, loss {loss:.4f}, "
               f"return {entry['eval_mean']:.1f} ± {entry['eval_std']:.1f} (std) "
               f"({entry['seconds']:.0f} s)", flush=True)
     candidates = {"last": student}
-    if (run_dir / "best_student.pt").exists():
-        best = pixel_actor(pixels.pixel_shape(), act_dim, cfg.hidden)
-        best.load_state_dict(read_torch_weights(run_dir / "best_student.pt"))
+    best_path = run_dir / "best_student.pt"
+    if best_path.exists() and progress.get("best") is not None:
+        best = load_module_state(pixel_actor(pixels.pixel_shape(), act_dim, cfg.hidden),
+                                 read_torch_weights(best_path), str(best_path),
+                                 "remove it or use a new --run-dir")
         candidates[f"best_periodic (iteration {progress['best']['iteration'] + 1})"] = best
     return _export(cfg, candidates, low, high, act_dim, progress, argv)
+
+
+# settings a resumed run may change; the rest must be the saved run's (its progress.json)
+CHANGEABLE_ON_RESUME = ("iterations", "threads", "run_dir", "out")
+ENTRY_FIELDS = {"iteration": int, "frames": int, "eval_mean": float}
+
+
+def _read_progress(path: pathlib.Path, cfg: DistillConfig) -> dict:
+    """progress.json of a run to continue: the saved settings are cfg's (but
+    CHANGEABLE_ON_RESUME), at most cfg.iterations done, every entry well formed."""
+    progress = read_json_object(path, {"iterations": list})
+    check_resume_settings(str(path.parent), progress.get("config"), cfg, CHANGEABLE_ON_RESUME,
+                          "use a new --run-dir")
+    entries = progress["iterations"]
+    if len(entries) > cfg.iterations:
+        raise ValueError(f"{path.parent}: the run has done {len(entries)} iterations, more "
+                         f"than --iterations {cfg.iterations}; pass --iterations "
+                         f"{len(entries)} or more to continue it")
+    best = progress.get("best")
+    for i, entry in enumerate(entries + ([best] if best is not None else [])):
+        if not isinstance(entry, dict) or any(
+                not isinstance(entry.get(k), (kind, int) if kind is float else kind)
+                or isinstance(entry.get(k), bool) for k, kind in ENTRY_FIELDS.items()) or \
+                not 0 <= entry["iteration"] < len(entries) or entry["frames"] < 0:
+            what = "best" if i == len(entries) else f"iterations[{i}]"
+            raise ValueError(f"{path}: {what} is malformed (expected an object with "
+                             f"{', '.join(f'{k} ({t.__name__})' for k, t in ENTRY_FIELDS.items())}"
+                             f" of a saved iteration)")
+    return progress
+
+
+def _resume_student(path: pathlib.Path, student, optimiser, done: int) -> None:
+    """student.pt (the student and its Adam state after `done` iterations) into place."""
+    saved = read_torch_weights(path)
+    if not isinstance(saved, dict) or not {"student", "optimiser"} <= set(saved):
+        raise ValueError(f"{path}: not a distill checkpoint (expected student and optimiser)")
+    if saved.get("iterations", done) != done:
+        raise ValueError(f"{path}: saved after {saved['iterations']!r} iterations, "
+                         f"progress.json counts {done}; the run folder is damaged")
+    load_module_state(student, saved["student"], str(path), "use a new --run-dir")
+    bad = non_finite_tensor(saved["optimiser"])
+    if bad:
+        raise ValueError(f"{path}: optimiser {bad} holds NaN or Inf; the file is damaged")
+    try:
+        optimiser.load_state_dict(saved["optimiser"])
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"{path}: its optimiser state does not fit the student "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+
+
+def _read_data(path: pathlib.Path, act_dim: int) -> dict:
+    """One iteration's data_<i>.npz: frames (N, C, H, W) uint8, labels (N, act_dim) float32
+    in [-1, 1]; ValueError naming the file otherwise."""
+    data = read_npz(path, ("frames", "labels"))
+    frames, labels = data["frames"], data["labels"]
+    shape = tuple(pixels.pixel_shape())
+    if frames.dtype != np.uint8 or frames.shape[1:] != shape or labels.dtype != np.float32 or \
+            labels.shape != (len(frames), act_dim) or not len(frames):
+        raise ValueError(f"{path}: frames {frames.shape} {frames.dtype} and labels "
+                         f"{labels.shape} {labels.dtype}; expected (N, {', '.join(map(str, shape))})"
+                         f" uint8 and (N, {act_dim}) float32, N > 0")
+    if not (np.isfinite(labels).all() and np.abs(labels).max() <= 1):
+        raise ValueError(f"{path}: labels hold NaN, Inf or values outside [-1, 1]")
+    return data
 
 
 def _export(cfg: DistillConfig, candidates: dict, low, high, act_dim: int, progress: dict,

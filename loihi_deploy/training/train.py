@@ -7,7 +7,8 @@ Run directory layout (all writes are atomic: write to a temp file, then rename):
                          buffer's arrays, at most MAX_REPLAY_BUFFER transitions), state.json
     progress.json        timesteps done, evaluation history, best evaluation
     best_actor.pt        actor state dict with the best periodic evaluation so far
-Re-running the same command resumes from checkpoint/ (the env restarts a new episode).
+Re-running the same command resumes from checkpoint/ (the env restarts a new episode); only
+CHANGEABLE_ON_RESUME may differ from the saved settings, a larger --steps extends the run.
 """
 from __future__ import annotations
 
@@ -26,9 +27,10 @@ from loihi_deploy.compiler.files import (atomic_write_bytes, atomic_write_text, 
                                          read_torch_weights)
 from loihi_deploy.compiler.frontend import from_sequential, sha256_file
 from loihi_deploy.compiler.limits import MAX_REPLAY_BUFFER
-from loihi_deploy.training.checkpoint import (CheckpointError, load_checkpoint, load_sb3_zip,
+from loihi_deploy.training.checkpoint import (CheckpointError, load_checkpoint,
+                                              load_module_state, load_sb3_zip, read_counters,
                                               save_checkpoint, torch_bytes)
-from loihi_deploy.training.configs import TrainConfig
+from loihi_deploy.training.configs import TrainConfig, check_resume_settings
 from loihi_deploy.runtime.closed_loop import AnnController, episode_seeds, run_episodes
 from loihi_deploy.runtime.envs import make_env, parse_env_kwargs, space_sizes
 
@@ -127,9 +129,52 @@ def _init_from(cfg: TrainConfig, env):
                                     f"nor a run folder with {CHECKPOINT}/params.pt")
     except CheckpointError as exc:
         raise ValueError(f"--init-from: cannot start a {cfg.algo} run from it: {exc}") from None
+    if steps >= cfg.steps:
+        raise ValueError(f"--init-from {cfg.init_from}: its model has done {steps} steps, which "
+                         f"count towards --steps {cfg.steps}: nothing would be trained; pass "
+                         f"--steps above {steps}")
     model.num_timesteps = steps
     model.learning_starts = steps + cfg.learning_starts
     return model
+
+
+# settings a resumed run may change; the rest must be the saved run's (its progress.json)
+CHANGEABLE_ON_RESUME = ("steps", "threads", "eval_every", "checkpoint_every", "run_dir", "out")
+
+
+def _check_resume(cfg: TrainConfig, run_dir: pathlib.Path) -> bool:
+    """Whether run_dir holds a checkpoint to continue, after checking it may be: the saved
+    settings are cfg's (but CHANGEABLE_ON_RESUME) and --steps is not below the steps done. A
+    folder with checkpoint files but no state.json (written last) is refused, not restarted
+    over."""
+    checkpoint = run_dir / CHECKPOINT
+    if not (checkpoint / "state.json").exists():
+        partial = [p.name for p in (checkpoint / "params.pt", checkpoint / "replay_buffer.npz",
+                                    run_dir / "progress.json") if p.exists()]
+        if partial:
+            raise ValueError(f"{run_dir}: holds {', '.join(partial)} but no {CHECKPOINT}/"
+                             f"state.json (a checkpoint that did not finish, or a damaged "
+                             f"one), so it cannot be continued; use a new --run-dir")
+        return False
+    try:
+        done = read_counters(checkpoint)["num_timesteps"]
+    except CheckpointError as exc:
+        raise ValueError(f"{run_dir}: cannot resume from the checkpoint ({exc}); use a new "
+                         f"--run-dir to start over") from None
+    progress = read_json_object(run_dir / "progress.json", {"evals": list}) \
+        if (run_dir / "progress.json").exists() else {}
+    check_resume_settings(str(run_dir), progress.get("config"), cfg, CHANGEABLE_ON_RESUME,
+                          "use a new --run-dir")
+    if done > cfg.steps:
+        raise ValueError(f"{run_dir}: the run has done {done} steps, more than --steps "
+                         f"{cfg.steps}; pass --steps {done} or more to continue it")
+    return True
+
+
+def _load_actor(actor, path: pathlib.Path):
+    """best_actor.pt into `actor` (actor_sequential's), checked (names, shapes, finite)."""
+    return load_module_state(actor, read_torch_weights(path), str(path),
+                             "remove it or use a new --run-dir")
 
 
 def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
@@ -141,6 +186,9 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
     torch.set_num_threads(cfg.threads)
     run_dir = pathlib.Path(cfg.run_dir or f"runs/{cfg.env_id}-{cfg.algo}-s{cfg.seed}")
     progress_path, checkpoint = run_dir / "progress.json", run_dir / CHECKPOINT
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--run-dir {run_dir}: is a file; train writes a folder there")
+    resuming = _check_resume(cfg, run_dir)
     env = make_env(cfg.env_id, parse_env_kwargs(cfg.env_kwargs))
     if cfg.action_cost:
         env = ActionCost(env, cfg.action_cost)
@@ -150,7 +198,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
         raise ValueError(f"{progress_path}: malformed field best (expected an object or null)")
     progress.setdefault("best", None)
     legacy = [n for n in ("model.zip", "replay_buffer.pkl") if (run_dir / n).exists()]
-    if (checkpoint / "state.json").exists():
+    if resuming:
         model = _make_model(cfg, env)
         try:
             load_checkpoint(model, checkpoint)
@@ -169,6 +217,9 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> pathlib.Path:
               f"--steps)", file=sys.stderr)
     else:
         model = _make_model(cfg, env)
+    best_path = run_dir / "best_actor.pt"
+    if resuming and best_path.exists():      # checked now, not after training
+        _load_actor(actor_sequential(model), best_path)
 
     class Checkpoints(BaseCallback):
         def _on_training_start(self):
@@ -212,9 +263,7 @@ def export(cfg: TrainConfig, model, run_dir: pathlib.Path, progress: dict,
     candidates = {"last": actor_sequential(model)}
     best_path = run_dir / "best_actor.pt"
     if best_path.exists():
-        best = actor_sequential(model)
-        best.load_state_dict(read_torch_weights(best_path))
-        candidates["best_periodic"] = best
+        candidates["best_periodic"] = _load_actor(actor_sequential(model), best_path)
     env_kwargs = parse_env_kwargs(cfg.env_kwargs)
     scored = {name: evaluate_actor(m, cfg.env_id, cfg.final_eval_episodes, env_kwargs)
               for name, m in candidates.items()}

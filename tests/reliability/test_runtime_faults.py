@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from loihi_deploy.runtime.pacing import PacedController
+from loihi_deploy.runtime.pacing import PacedController, control_period_s, pacing_note
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -94,3 +94,13 @@ def test_pacing_counts_deadline_misses_and_holds_the_last_action():
     assert paced.misses == 2 and paced.decisions == 4
     assert actions == [1.0, 1.0, 3.0, 3.0]   # late decisions hold the previous action
     assert elapsed >= 2 * 0.02 + 2 * 0.05 - 0.005   # on-time decisions wait out the period
+
+
+def test_a_paced_run_says_up_front_how_long_it_can_take():
+    """A bundle may declare a control period of seconds (frame_skip up to 1000): the period
+    and the longest duration are read from the env and said before the run starts."""
+    period, decisions = control_period_s("InvertedPendulum-v5", {"frame_skip": 100})
+    assert period == pytest.approx(100 * 0.02) and decisions == 1000    # MuJoCo timestep 0.02 s
+    note = pacing_note(period, decisions, episodes=3)
+    assert "one decision every 2000 ms" in note and "1 h 40 min" in note
+    assert "9.3 min" in pacing_note(0.008, 1000, episodes=70)

@@ -40,6 +40,7 @@ from loihi_deploy.training.snn.imitation import (imitation_loss, load_teacher, t
                                                  teacher_acts)
 from loihi_deploy.training.snn.layers import GRUNetwork, SpikingNetwork, compile_kernels
 from loihi_deploy.training.snn.resume import load_checkpoint, save_checkpoint, save_episodes
+from loihi_deploy.training.snn.runs import run_fingerprint
 from loihi_deploy.training.snn.tasks import (EPISODE_STEPS, TASK_IDS, controller_inputs,
                                              encoded_controller, policy_input_dim, task_type)
 
@@ -384,7 +385,9 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
     policy_opt = _optimizer(policy, cfg.policy_lr)
     out = pathlib.Path(cfg.out_dir)
     buffer = EpisodeBuffer()
-    resumed = load_checkpoint(out, cfg, policy, model, policy_opt, model_opt, rng)
+    teacher_sha256 = run_fingerprint(cfg.teacher) if cfg.teacher else None
+    resumed = load_checkpoint(out, cfg, policy, model, policy_opt, model_opt, rng,
+                              teacher_sha256)
     history = resumed.history if resumed else []
     for batch in resumed.batches if resumed else []:
         if teacher is not None:
@@ -454,10 +457,12 @@ def train_snn(cfg: SNNTrainConfig, argv: list[str] | None = None) -> pathlib.Pat
         bar.set_postfix(success=f"{metrics['success_rate']:.2f}",
                         dist=f"{metrics['final_distance']:.3f}",
                         **{k: f"{v:.3f}" for k, v in row.items()})
-        result = run_summary(cfg, argv, policy, model, device, compiled, history)
+        result = run_summary(cfg, argv, policy, model, device, compiled, history,
+                             teacher_sha256)
         save_run(out, policy, model, result)
         save_checkpoint(out, iteration + 1, policy, model, policy_opt, model_opt, rng)
-    result = result or run_summary(cfg, argv, policy, model, device, compiled, history)
+    result = result or run_summary(cfg, argv, policy, model, device, compiled, history,
+                                   teacher_sha256)
     result["evaluation"] = final_evaluation(policy, cfg.task, cfg.input_change)
     save_run(out, policy, model, result)
     plot_learning_curves([result], out / "learning_curves.png")
@@ -498,8 +503,9 @@ def collect_with_teacher(policy, teacher: tuple, cfg: SNNTrainConfig, iteration:
 
 
 def run_summary(cfg: SNNTrainConfig, argv, policy, model, device, compiled: bool,
-                history: list[dict]) -> dict:
-    """metrics.json's content after the iterations in `history`."""
+                history: list[dict], teacher_sha256: str | None = None) -> dict:
+    """metrics.json's content after the iterations in `history` (teacher_sha256: the
+    imitated run's runs.run_fingerprint)."""
     parameters = {"policy": parameter_count(policy)}
     if model is not None:
         parameters["model"] = parameter_count(model)
@@ -510,7 +516,8 @@ def run_summary(cfg: SNNTrainConfig, argv, policy, model, device, compiled: bool
                         "kernels_compiled": compiled, "torch": torch.__version__},
             "complete": len(history) == cfg.iterations,
             "final": history[-1], "history": history,
-            "eval_seeds": [EVAL_SEED, EVAL_SEED + cfg.eval_episodes - 1]}
+            "eval_seeds": [EVAL_SEED, EVAL_SEED + cfg.eval_episodes - 1],
+            **({"teacher_sha256": teacher_sha256} if teacher_sha256 else {})}
 
 
 def save_run(out: pathlib.Path, policy, model, result: dict) -> None:

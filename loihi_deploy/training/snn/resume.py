@@ -31,6 +31,7 @@ from loihi_deploy.compiler.files import (atomic_write_bytes, read_json_object, r
                                          read_torch_weights)
 from loihi_deploy.compiler.limits import MAX_ITERATIONS
 from loihi_deploy.training.checkpoint import torch_bytes
+from loihi_deploy.training.configs import check_resume_settings
 from loihi_deploy.training.snn.tasks import EPISODE_STEPS, task_type
 
 CHANGEABLE_ON_RESUME = ("iterations", "threads", "device", "kernels", "out")
@@ -73,9 +74,11 @@ class Resumed:
 
 
 def load_checkpoint(out: pathlib.Path, cfg, policy, model, policy_opt, model_opt,
-                    rng: np.random.Generator) -> Resumed | None:
+                    rng: np.random.Generator, teacher_sha256: str | None = None
+                    ) -> Resumed | None:
     """None when `out` holds no run; else the saved run restored into the freshly built
-    networks, optimisers and generator (in place), after checking it against `cfg`."""
+    networks, optimisers and generator (in place), after checking it against `cfg` and, when
+    imitating, the teacher's fingerprint against the one the run recorded."""
     metrics_path, checkpoint_path = out / "metrics.json", out / CHECKPOINT
     if not metrics_path.exists() and not checkpoint_path.exists():
         return None
@@ -84,8 +87,13 @@ def load_checkpoint(out: pathlib.Path, cfg, policy, model, policy_opt, model_opt
                          f"train-snn saved checkpoints, or not by train-snn), so it cannot be "
                          f"continued; use a new --out")
     saved = read_json_object(metrics_path, {"config": dict, "history": list})
-    _check_config(out, saved["config"], dataclasses.asdict(cfg),
-                  dataclasses.asdict(type(cfg)()))
+    check_resume_settings(str(out), saved["config"], cfg, CHANGEABLE_ON_RESUME,
+                          "use a new --out", BEFORE_THE_OPTION)
+    recorded = saved.get("teacher_sha256")
+    if teacher_sha256 and recorded and recorded != teacher_sha256:
+        raise ValueError(f"{out}: imitated another run than the one now in --teacher "
+                         f"{cfg.teacher} (its policy.pt or config changed since: fingerprint "
+                         f"{recorded[:12]}..., now {teacher_sha256[:12]}...); use a new --out")
     state = read_torch_weights(checkpoint_path)
     keys = ("iterations", "policy", "policy_optimizer", "torch_rng", "numpy_rng") + \
         (("model", "model_optimizer") if model is not None else ())
@@ -167,18 +175,6 @@ def _non_finite(state: dict) -> str | None:
                         name in ("exp_avg_sq", "step") and bool((tensor < 0).any()):
                     return f"{part} state {index} {name}"
     return None
-
-
-def _check_config(out: pathlib.Path, saved: dict, now: dict, defaults: dict) -> None:
-    """Every setting but CHANGEABLE_ON_RESUME as saved; one the saved run predates (not in
-    its config) counts as what runs did before it (BEFORE_THE_OPTION), else its default."""
-    def saved_value(key):
-        return saved.get(key, BEFORE_THE_OPTION.get(key, defaults[key]))
-    changed = [f"{key} {saved_value(key)!r} -> {value!r}" for key, value in now.items()
-               if key not in CHANGEABLE_ON_RESUME and saved_value(key) != value]
-    if changed:
-        raise ValueError(f"{out}: holds a run with other settings ({'; '.join(changed)}); "
-                         f"re-run with its settings to continue it, or use a new --out")
 
 
 def _check_optimizer_state(state, opt: torch.optim.Optimizer) -> None:

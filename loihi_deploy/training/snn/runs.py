@@ -8,8 +8,10 @@ import pathlib
 
 import torch
 
-from loihi_deploy.compiler.files import FileTooLarge, read_json_object, read_torch_weights
+from loihi_deploy.compiler.files import (FileTooLarge, read_json_object, read_torch_weights,
+                                         sha256_file)
 from loihi_deploy.compiler.limits import MAX_HIDDEN_UNITS, MAX_SUBSTEPS
+from loihi_deploy.training.checkpoint import load_module_state
 from loihi_deploy.training.configs import SNNTrainConfig
 from loihi_deploy.training.snn.tasks import TASK_IDS, task_type
 
@@ -35,6 +37,8 @@ def resolve_run(name_or_dir: str | pathlib.Path) -> pathlib.Path:
 
 def run_config(run_dir: pathlib.Path) -> dict:
     """The run's training configuration (metrics.json "config"), its network sizes checked."""
+    if not (run_dir / "metrics.json").is_file():
+        raise ValueError(f"{run_dir}: not a train-snn output folder (no metrics.json)")
     try:
         config = read_json_object(run_dir / "metrics.json", {"config": dict})["config"]
     except FileTooLarge as exc:
@@ -65,17 +69,22 @@ def load_policy(run_dir: str | pathlib.Path) -> tuple[torch.nn.Module, dict]:
     cfg = SNNTrainConfig(**{k: v for k, v in config.items() if k in known})
     env = task_type(cfg.task)
     _, policy = build_networks(cfg, env.obs_dim, env.act_dim, env.target_dim)
-    state = read_torch_weights(run_dir / "policy.pt")
-    try:
-        keys = policy.load_state_dict(state, strict=False)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{run_dir / 'policy.pt'}: does not match its config ("
-                         f"{str(exc).splitlines()[0][:200]})") from None
     # runs from before input standardisation lack its statistics (identity)
-    if set(keys.missing_keys) - {"input_mean", "input_std"} or keys.unexpected_keys:
-        raise ValueError(f"{run_dir / 'policy.pt'}: does not match its config: missing "
-                         f"{keys.missing_keys}, unexpected {keys.unexpected_keys}")
+    load_module_state(policy, read_torch_weights(run_dir / "policy.pt"),
+                      str(run_dir / "policy.pt"), "it does not match its config",
+                      frozenset({"input_mean", "input_std"}))
     return policy, config
+
+
+def run_fingerprint(run_dir: str | pathlib.Path) -> str:
+    """sha256 of a run's policy.pt and metrics.json config: what a run that imitates it
+    records, so that resuming with another teacher behind the same path is refused."""
+    import hashlib
+    import json
+    run_dir = resolve_run(run_dir)
+    digest = hashlib.sha256(sha256_file(run_dir / "policy.pt").encode())
+    digest.update(json.dumps(run_config(run_dir), sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 def _integer(value, low: int, high: int) -> bool:
