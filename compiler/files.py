@@ -7,7 +7,9 @@ removed; two writers to one path never share a temporary name.
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
 import pathlib
 import uuid
@@ -191,7 +193,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> pathlib.Path:
     except OSError as exc:
         raise OSError(exc.errno, f"{path}: cannot write ({exc.strerror or exc})") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # no temp file to remove (its folder is a file...)
+            tmp.unlink(missing_ok=True)
     return path
 
 
@@ -262,6 +265,22 @@ def _npy_header(zf: zipfile.ZipFile, member: str, where: str):
         except ValueError as exc:
             raise ValueError(f"{where}: {member}: malformed .npy header ({exc})") from None
     return shape, dtype
+
+
+def strict_json(obj, indent: int | None = 1) -> str:
+    """JSON that strict parsers read: NaN and infinities (an interval of one episode, say)
+    written as null instead of the bare NaN Python emits."""
+    import math
+
+    def finite(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(v) for v in value]
+        return value
+    return json.dumps(finite(obj), indent=indent, allow_nan=False)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> pathlib.Path:

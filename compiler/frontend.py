@@ -491,10 +491,19 @@ def from_trained_snn(state: dict, substeps: int, task: str = "", source: dict | 
             raise PolicyLoadError(f"{where}: missing {key!r}; expected a spiking policy "
                                   f"(loihi-deploy train-snn --model snn), keys "
                                   f"{sorted(state)[:8]}")
-        return np.asarray(state[key], dtype=np.float64)
+        value = np.asarray(state[key], dtype=np.float64)
+        if not np.isfinite(value).all():
+            raise PolicyLoadError(f"{where}: {key} holds NaN or Inf")
+        return value
 
     def beta(key):
-        return np.exp(-ALIF_DT / np.exp(array(key)))
+        with np.errstate(over="ignore"):      # tau = inf: beta 1, refused by the layer
+            return np.exp(-ALIF_DT / np.exp(array(key)))
+
+    if ("input_mean" in state) != ("input_std" in state):
+        raise PolicyLoadError(f"{where}: holds only one of input_mean and input_std; the "
+                              f"input standardisation needs both (runs from before it have "
+                              f"neither)")
 
     n_layers = len({k.split(".")[1] for k in state if k.startswith("layers.")})
     if n_layers == 0:
@@ -509,6 +518,8 @@ def from_trained_snn(state: dict, substeps: int, task: str = "", source: dict | 
         if k == 0:      # x -> (x - input_mean) / input_std * input_scale, folded
             mean, std = ((array("input_mean"), array("input_std")) if "input_mean" in state
                          else (np.zeros(weight.shape[1]), np.ones(weight.shape[1])))
+            if not (std > 0).all():
+                raise PolicyLoadError(f"{where}: input_std must be > 0, got {std.min():g}")
             weight = weight * (array("input_scale") / std)[None, :]
             bias = bias - weight @ mean
         mem = beta(prefix + "tau_mem.log_tau")
@@ -548,9 +559,13 @@ def load_trained_snn(run_dir: str | pathlib.Path) -> TrainedSpikingGraph:
     if not isinstance(config.get("task"), str):
         raise PolicyLoadError(f"{metrics}: config has invalid task={config.get('task')!r:.80} "
                               f"(expected a task name)")
+    substeps = config.get("substeps")
+    if isinstance(substeps, bool) or not isinstance(substeps, int) or \
+            not 1 <= substeps <= MAX_SUBSTEPS:
+        raise PolicyLoadError(f"{metrics}: config has invalid substeps={substeps!r:.80} "
+                              f"(an integer in [1, {MAX_SUBSTEPS}])")
     try:
-        return from_trained_snn(state, config.get("substeps"), config["task"], source,
-                                str(policy))
+        return from_trained_snn(state, substeps, config["task"], source, str(policy))
     except PolicyLoadError:
         raise
     except ValueError as exc:       # the tensors' shapes do not chain into a network

@@ -385,6 +385,17 @@ def quantize_trained(graph: TrainedSpikingGraph, obs_absmax: np.ndarray | float,
         jumps.append(np.round(layer.adaptation_jump * state_scale).astype(np.int64))
     readout = _layer(graph.readout.synapse.weight, graph.readout.synapse.bias,
                      np.ones(graph.act_dim), headroom_bits, split=split)
+    for name, q, weight in [(f"layer {k}", q, layer.synapse.weight) for k, (q, layer) in
+                            enumerate(zip(fixed_layers, graph.layers))] + \
+            [("readout", readout, graph.readout.synapse.weight)]:
+        lost = np.flatnonzero(q.vth_mant == 0)
+        if lost.size:   # its scale set by one huge weight: the rest of its row rounds to 0
+            j = int(lost[0])
+            raise ValueError(
+                f"{name} neuron {j}: its largest weight, {np.abs(weight[j]).max():.3g}, is "
+                f"too large against its threshold (1) for fixed point: at the scale it needs, "
+                f"its threshold rounds to 0 and its other weights to 0, so the chip would "
+                f"not compute this network (the float profile can run it)")
     fixed = TrainedFixedProfile(input_scale, input_bits, tuple(fixed_layers), tuple(decays),
                                 tuple(steps), tuple(jumps), readout,
                                 decay_mantissa(graph.readout.decay), headroom_bits)

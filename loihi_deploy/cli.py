@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import pathlib
 import signal
 import sys
 import threading
@@ -371,8 +372,8 @@ def _cmd_demo(args, argv) -> None:
 
 
 def _write_json(path, obj) -> None:
-    from loihi_deploy.compiler.files import atomic_write_text
-    print(f"wrote {atomic_write_text(path, json.dumps(obj, indent=1))}")
+    from loihi_deploy.compiler.files import atomic_write_text, strict_json
+    print(f"wrote {atomic_write_text(path, strict_json(obj))}")
 
 
 def _add_compile_options(p) -> None:
@@ -624,30 +625,46 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-OUTPUT_ARGS = ("output", "json", "out")            # files a command writes
+OUTPUT_ARGS = ("output", "json", "out", "plot")    # files (or folders) a command writes
 FOLDER_OUTPUTS = ("bench", "demo", "train-snn")     # commands whose --out is a folder
 INPUT_ARGS = ("policy", "bundle", "netx", "run_dir", "expert", "init_from", "teacher")
+SIDECAR_INPUTS = ("policy", "expert")     # a policy .pt's metadata is the .json beside it
+WORK_FOLDERS = {"train": "run_dir", "distill": "run_dir"}   # inputs the command writes into
 
 
 def _check_outputs(args) -> None:
-    """No output may be one of the command's inputs (`export b.h5 -o b.h5` replaced the
-    bundle with a netx file) or a FIFO or device (checked again when written): ValueError
-    naming them, before any work."""
+    """Before any work, ValueError naming them: an output that is one of the command's
+    inputs, a file of an input folder, an input's .json sidecar (`export b.h5 -o b.h5`
+    replaced the bundle with a netx file, `sweep p.pt --json p.json` a policy's metadata) or
+    a bundled policy; two outputs on one path; an output that is a FIFO or device (checked
+    again when written)."""
     import os
+
+    from loihi_deploy.zoo import POLICY_DIR
     paths = lambda names: [getattr(args, n) for n in names  # noqa: E731
                            if isinstance(getattr(args, n, None), str) and getattr(args, n)]
     if args.command in FOLDER_OUTPUTS and isinstance(getattr(args, "out", None), str) and \
             os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise ValueError(f"--out {args.out}: is a file; {args.command} writes into a folder")
-    for output in paths(OUTPUT_ARGS):
-        if os.path.exists(output) and not (os.path.isfile(output) or os.path.isdir(output)):
-            raise ValueError(f"{output}: is not a regular file (a FIFO, socket or device); "
+        raise ValueError(f"--out {args.out}: is a file or device; {args.command} writes into a "
+                         f"folder")
+    work = WORK_FOLDERS.get(args.command)
+    inputs = [pathlib.Path(p).resolve() for n in INPUT_ARGS if n != work for p in paths([n])]
+    sidecars = [pathlib.Path(p).resolve().with_suffix(".json") for p in paths(SIDECAR_INPUTS)]
+    outputs = [pathlib.Path(p).resolve() for p in paths(OUTPUT_ARGS)]
+    for output, given in zip(outputs, paths(OUTPUT_ARGS)):
+        if output.exists() and not (output.is_file() or output.is_dir()):
+            raise ValueError(f"{given}: is not a regular file (a FIFO, socket or device); "
                              f"write the output to a file path")
-        for source in paths(INPUT_ARGS):
-            if os.path.exists(output) and os.path.exists(source) and \
-                    os.path.samefile(output, source):
-                raise ValueError(f"{output}: is also this command's input {source}; write "
-                                 f"the output elsewhere")
+        if outputs.count(output) > 1:
+            raise ValueError(f"{given}: named for two outputs; give each its own path")
+        for source in inputs + sidecars:
+            taken = output == source or (source.is_dir() and source in output.parents)
+            if taken:
+                raise ValueError(f"{given}: would overwrite this command's input {source} "
+                                 f"(or a file of it); write the output elsewhere")
+        if POLICY_DIR.resolve() in output.parents or output == POLICY_DIR.resolve():
+            raise ValueError(f"{given}: is inside loihi-deploy's bundled policies "
+                             f"({POLICY_DIR}); write the output elsewhere")
 
 
 def main(argv: list[str] | None = None) -> int:

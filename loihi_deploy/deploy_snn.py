@@ -17,7 +17,6 @@ max |diff| against the float actions), the float emulator replays the torch netw
 """
 from __future__ import annotations
 
-import json
 import pathlib
 import time
 
@@ -84,7 +83,10 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
     calibration = rollout(emulator(graph, CALIBRATION_EPISODES, "float"), task,
                           np.arange(CALIBRATION_SEED, CALIBRATION_SEED + CALIBRATION_EPISODES))
     absmax = np.abs(controller_inputs(calibration, change)).reshape(-1, graph.obs_dim).max(axis=0)
-    fixed_graph = quantize_trained(graph, absmax, weight_bits=weight_bits)
+    try:
+        fixed_graph = quantize_trained(graph, absmax, weight_bits=weight_bits)
+    except ValueError as exc:
+        raise ValueError(f"{run_dir / 'policy.pt'}: {exc}") from None
 
     rows, timings = {}, {}
     data = {}
@@ -202,5 +204,5 @@ def format_report(report: dict) -> str:
 
 
 def write_report(report: dict, path: str | pathlib.Path) -> pathlib.Path:
-    from loihi_deploy.compiler.files import atomic_write_text
-    return atomic_write_text(path, json.dumps(report, indent=1))
+    from loihi_deploy.compiler.files import atomic_write_text, strict_json
+    return atomic_write_text(path, strict_json(report))

@@ -63,6 +63,19 @@ def test_bench_quick_writes_every_part(tmp_path):
     calibration = json.loads((tmp_path / "quick_calibration.json").read_text())
     assert {r["method"] for r in calibration} == {"max", "emax90@2"}
     assert all(len(r["seed_means"]) == 2 for r in calibration)
+    # --resume keeps only this run's rows: a planted row of another policy is dropped, one of
+    # other alphas refused (it was averaged into the tables)
+    saved = json.loads((tmp_path / "quick_conversion.json").read_text())
+    saved["rows"].append({**saved["rows"][0], "policy": "planted"})
+    (tmp_path / "quick_conversion.json").write_text(json.dumps(saved))
+    assert main(["bench", "--quick", "--parts", "conversion", "--resume", "--out",
+                 str(tmp_path), "--episodes", "2"]) == 0
+    assert json.loads((tmp_path / "quick_conversion.json").read_text()) == \
+        {**saved, "rows": saved["rows"][:-1]}                  # nothing recomputed
+    saved["rows"][0]["alphas"] = [0.0, 0.7, 1.0]
+    (tmp_path / "quick_conversion.json").write_text(json.dumps(saved))
+    assert main(["bench", "--quick", "--parts", "conversion", "--resume", "--out",
+                 str(tmp_path), "--episodes", "2"]) == 2
 
 
 def test_calibration_methods_name_their_episode_count():
@@ -132,3 +145,40 @@ def test_calibration_floor_varies_only_the_nudge():
     nudged = calibration_floor_part(specs, 2, (0.0, 1e-6), "max@2", cell, progress=False)
     assert max(nudged[1]["fixed_integers_changed"]) < 0.001 * nudged[1]["fixed_integers"]
     assert "max@2 x (1 + nudge) | fixed | 1 of 1" in format_calibration(same)
+
+
+@pytest.mark.parametrize("row, said", [
+    ({"policy": "x", "neuron": "if"}, "row 0 is damaged (env_id is missing)"),
+    ("a row", "row 0 is damaged (the row is a str, not an object)"),
+])
+@pytest.mark.parametrize("part", ["conversion", "amplification"])
+def test_damaged_saved_rows_are_refused_naming_the_file_and_row(tmp_path, capsys, part, row,
+                                                               said):
+    """--resume reads a part's earlier rows, and amplification reads the conversion study's:
+    a damaged row is refused before any work (it failed deep in formatting)."""
+    from loihi_deploy.cli import main
+    saved = tmp_path / "quick_conversion.json"
+    saved.write_text(json.dumps({"settings": {}, "rows": [row]}))
+    assert main(["bench", "--quick", "--parts", part, "--resume", "--out", str(tmp_path)]) == 2
+    assert f"{saved}: {said}" in capsys.readouterr().err
+
+
+def test_the_row_schema_names_where_a_row_departs_from_it():
+    from loihi_deploy.studies.bench.common import SWEEP_ROW, schema_error
+    assert schema_error({"a": [1, 2.5]}, {"a": [(int, float)], "b?": str}) is None
+    assert schema_error({"a": [1, "x"]}, {"a": [(int, float)]}) == \
+        "a[1] is 'x', expected int or float"
+    assert schema_error({"a": True}, {"a": (int, float)}) == "a is True, expected int or float"
+    assert schema_error({"a": 1, "b": 2}, {"a": int, "b?": str}) == "b is 2, expected str"
+    assert schema_error({}, SWEEP_ROW) == "policy is missing"
+
+
+def test_a_fifo_among_the_results_is_refused_before_any_work(tmp_path, capsys):
+    """Writing the index read every part's .md: a FIFO there hung the bench after its work."""
+    import os
+
+    from loihi_deploy.cli import main
+    os.mkfifo(tmp_path / "quick_cost.md")
+    assert main(["bench", "--quick", "--parts", "amplification", "--out", str(tmp_path)]) == 2
+    assert "quick_cost.md: is not a regular file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quick_cost.md"]

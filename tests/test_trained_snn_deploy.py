@@ -1,6 +1,7 @@
 """Deploying a directly trained SNN: adaptive LIF dynamics by hand, frontend equivalence with
 the torch network, fixed point, Lava bit-exactness, the deploy-snn command."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -119,7 +120,8 @@ def test_load_trained_snn_refuses_gru_runs_and_missing_files(tmp_path):
     metrics = json.loads((BUNDLED / "panda_snn" / "metrics.json").read_text())
     metrics["config"]["substeps"] = 10 ** 9          # would run 10^9 substeps per env step
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
-    with pytest.raises(PolicyLoadError, match=r"substeps must be an integer in \[1, 64\]"):
+    with pytest.raises(PolicyLoadError, match=r"metrics.json: config has invalid "
+                                              r"substeps=1000000000 \(an integer in \[1, 64\]"):
         load_trained_snn(tmp_path)
     metrics["config"].update(substeps=7, task=[])      # unhashable: refused, no TypeError
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
@@ -223,3 +225,36 @@ def test_lava_float_profile_matches_the_float_emulator():
         lava.reset()
         for step in x:
             np.testing.assert_allclose(lava.act(step), emulator.act(step), atol=1e-9)
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda s: s.pop("input_mean"), "holds only one of input_mean and input_std"),
+    (lambda s: s["input_std"].__setitem__(0, 0.0), "input_std must be > 0, got 0"),
+    (lambda s: s["readout.tau.log_tau"].__setitem__(0, float("nan")),
+     "readout.tau.log_tau holds NaN or Inf"),
+])
+def test_a_damaged_policy_is_refused_naming_the_tensor(tmp_path, edit, said):
+    """The compiled network must be the one torch runs: input_std without input_mean was
+    deployed as a different network (torch used the std, the chip did not)."""
+    from loihi_deploy.training.snn.runs import BUNDLED
+    shutil.copytree(BUNDLED / "reach2d_snn", tmp_path / "run")
+    state = torch.load(tmp_path / "run" / "policy.pt", weights_only=True)
+    edit(state)
+    torch.save(state, tmp_path / "run" / "policy.pt")
+    with pytest.raises(PolicyLoadError, match=said):
+        load_trained_snn(tmp_path / "run")
+
+
+@pytest.mark.parametrize("tensor", ["layers.0.linear.weight", "readout.linear.weight"])
+def test_a_weight_fixed_point_cannot_hold_is_refused_not_rounded_away(tmp_path, tensor):
+    """One weight of 1e38 set its neuron's scale so low that its threshold and every other
+    weight of the row rounded to 0, and the run reported no saturation."""
+    from loihi_deploy.training.snn.runs import BUNDLED
+    shutil.copytree(BUNDLED / "reach2d_snn", tmp_path / "run")
+    state = torch.load(tmp_path / "run" / "policy.pt", weights_only=True)
+    state[tensor][0, 0] = 1e38
+    torch.save(state, tmp_path / "run" / "policy.pt")
+    graph = load_trained_snn(tmp_path / "run")
+    for bits in (8, 16):
+        with pytest.raises(ValueError, match="neuron 0: .* its threshold rounds to 0"):
+            quantize_trained(graph, 1.0, weight_bits=bits)

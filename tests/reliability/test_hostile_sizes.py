@@ -360,12 +360,39 @@ def test_outputs_never_replace_an_input_or_a_special_file(small_bundle, tmp_path
     bundle = tmp_path / "b.h5"
     bundle.write_bytes(small_bundle.read_bytes())
     assert main(["export", str(bundle), "-o", str(bundle)]) == 2
-    assert "is also this command's input" in capsys.readouterr().err
+    assert "would overwrite this command's input" in capsys.readouterr().err
     load_bundle(bundle)                                  # still the bundle
     fifo = tmp_path / "out.nir"
     os.mkfifo(fifo)
     assert main(["export", str(bundle), "-o", str(fifo)]) == 2
     assert "not a regular file" in capsys.readouterr().err and fifo.is_fifo()
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["sweep", "P.pt", "--episodes", "2", "--plot", "P.pt"], "would overwrite"),   # a PNG
+    (["sweep", "P.pt", "--episodes", "2", "--json", "P.json"], "would overwrite"),  # metadata
+    (["compile", "P.pt", "-o", "P.json"], "would overwrite"),
+    (["sweep", "P.pt", "--episodes", "2", "--json", "x.json", "--plot", "x.json"],
+     "named for two outputs"),
+    (["sweep", "P.pt", "--episodes", "2", "--json", "BUNDLED"], "bundled policies"),
+    (["deploy-snn", "RUN", "--out", "RUN/policy.pt"], "would overwrite"),
+])
+def test_no_output_lands_on_an_input_its_metadata_or_a_bundled_policy(tmp_path, capsys, argv,
+                                                                      said):
+    import shutil
+
+    from loihi_deploy.training.snn.runs import BUNDLED
+    from loihi_deploy.zoo import POLICY_DIR
+    for suffix in (".pt", ".json"):
+        shutil.copy(POLICY_DIR / f"inverted_pendulum_v5_td3{suffix}", tmp_path / f"P{suffix}")
+    shutil.copytree(BUNDLED / "reach2d_snn", tmp_path / "RUN")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    bundled = str(POLICY_DIR / "inverted_pendulum_v5_td3.pt")
+    argv = [bundled if a == "BUNDLED" else str(tmp_path / a) if "." in a or a == "RUN" else a
+            for a in argv]
+    assert main(argv) == 2
+    assert said in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 def test_a_train_snn_checkpoint_with_nan_weights_is_named(tmp_path, capsys):
@@ -466,8 +493,8 @@ def test_numbers_the_parser_used_to_pass_are_refused(argv, msg, capsys):
 
 @pytest.mark.parametrize("argv,msg", [
     (["bench", "--quick", "--parts", "", "--out", "OUT"], "an empty list"),
-    (["bench", "--quick", "--parts", "cost", "--out", "FILE"], "is a file; bench writes into"),
-    (["demo", "--out", "FILE"], "is a file; demo writes into a folder"),
+    (["bench", "--quick", "--parts", "cost", "--out", "FILE"], "is a file or device; bench writes into"),
+    (["demo", "--out", "FILE"], "is a file or device; demo writes into a folder"),
 ])
 def test_folder_outputs_and_part_lists_are_checked_before_any_work(tmp_path, capsys, argv,
                                                                     msg):

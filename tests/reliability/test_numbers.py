@@ -68,3 +68,16 @@ def test_same_seed_same_results_across_runs_and_fixed_across_batch_sizes():
     apart = [run_episodes(Emulator(graph, 1, profile="fixed"), IDP[1], [s]).returns[0]
              for s in seeds]
     np.testing.assert_array_equal(together, apart)
+
+
+def test_json_outputs_are_strict_and_write_errors_name_the_target(tmp_path):
+    """deploy-snn's report held bare NaN, which strict JSON parsers refuse; a write under a
+    file named the hidden temp file instead of the output."""
+    import json
+
+    from loihi_deploy.compiler.files import atomic_write_text, strict_json
+    assert json.loads(strict_json({"ci": [float("nan"), 1.5, float("inf")]})) == \
+        {"ci": [None, 1.5, None]}
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(OSError, match=f"{tmp_path / 'afile' / 'x.json'}: cannot write"):
+        atomic_write_text(tmp_path / "afile" / "x.json", "{}")

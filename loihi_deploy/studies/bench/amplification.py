@@ -1,12 +1,11 @@
 """Part amplification: swap experiment, action-error and residual cosines."""
 from __future__ import annotations
 
-import json
 import pathlib
 
 import numpy as np
 
-from loihi_deploy.studies.bench.common import CALIBRATION, calibrated_graph
+from loihi_deploy.studies.bench.common import CALIBRATION, calibrated_graph, read_rows
 
 
 def amplification_part(specs, alphas_of, episodes: int, T: int = 16) -> list[dict]:
@@ -80,7 +79,7 @@ def best_alphas(out: pathlib.Path, prefix: str):
     path = out / f"{prefix}conversion.json"
     best = {}
     if path.exists():
-        for r in json.loads(path.read_text())["rows"]:
+        for r in read_rows(path, "delete it or run the conversion part again")[1]:
             if r["neuron"] == "if" and r["timesteps"] == 16 and r["selected_alpha"] > 0:
                 best[r["policy"]] = r["selected_alpha"]
     return lambda spec: best.get(spec.label, 0.5)

@@ -1,15 +1,17 @@
 """Policies, the shared sweep machinery and the results files of every part."""
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import pathlib
+import sys
 import time
 
 from loihi_deploy.api import COMPILE_DEFAULTS, calibrate_policy, evaluate_ann, load_ann, sweep
 from loihi_deploy.compiler.calibrate import DEFAULT_PERCENTILE
 from loihi_deploy.compiler.convert import convert
-from loihi_deploy.compiler.files import atomic_write_text
+from loihi_deploy.compiler.files import atomic_write_text, read_bounded, read_json_object
 from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
 from loihi_deploy.stats import mean_ci95
 
@@ -72,22 +74,101 @@ def _row_key(row: dict) -> tuple:
     return row["policy"], row["neuron"], row["timesteps"], row.get("clip")
 
 
+NUMBER, MAYBE_NUMBER = (int, float), (int, float, type(None))
+_STATS = {"mean": NUMBER, "ci95": NUMBER}
+# a row of run_part (_sweep_row's); "?" marks a key only some parts add (pixels: cost)
+SWEEP_ROW = {"policy": str, "env_id": str, "neuron": str, "timesteps": int, "clip": MAYBE_NUMBER,
+             "episodes": int, "alphas": [NUMBER], "ann": _STATS, "snn_mean": [NUMBER],
+             "snn_ci95": [NUMBER], "selected_alpha": NUMBER,
+             "test": {"reset_seeds": [int], "ann": NUMBER,
+                      "vanilla": {**_STATS, "ratio": NUMBER},
+                      "selected": {**_STATS, "ratio": NUMBER},
+                      "delta_vs_vanilla": NUMBER, "delta_ci95": NUMBER, "better": bool},
+             "seconds": NUMBER,
+             "cost?": {"events_per_decision": NUMBER, "energy_uj": NUMBER,
+                       "ann_energy_uj": NUMBER}}
+
+
+def schema_error(value, schema, where: str = "") -> str | None:
+    """Where `value` (parsed JSON) departs from `schema` (a type or tuple of types, [item
+    schema] for a list, {key: schema} for an object whose keys ending in "?" are optional),
+    or None. A bool is not a number."""
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            return f"{where or 'the row'} is a {type(value).__name__}, not an object"
+        for key, item in schema.items():
+            name = key.rstrip("?")
+            if name not in value:
+                if key.endswith("?"):
+                    continue
+                return f"{where}{'.' if where else ''}{name} is missing"
+            error = schema_error(value[name], item, f"{where}{'.' if where else ''}{name}")
+            if error:
+                return error
+        return None
+    if isinstance(schema, list):
+        if not isinstance(value, list):
+            return f"{where} is a {type(value).__name__}, not a list"
+        return next((e for i, v in enumerate(value)
+                     if (e := schema_error(v, schema[0], f"{where}[{i}]"))), None)
+    kinds = schema if isinstance(schema, tuple) else (schema,)
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        return f"{where} is {value!r}, expected {' or '.join(k.__name__ for k in kinds)}"
+    return None
+
+
+def read_rows(path: pathlib.Path, hint: str = "delete the file or run the part without --resume"
+              ) -> tuple[dict, list[dict]]:
+    """(settings, rows) of a part's results file (this bench's own output, read as untrusted:
+    a run folder may have been edited or damaged), every row checked against SWEEP_ROW and
+    alphas, snn_mean and snn_ci95 of one length. ValueError naming the file and the row;
+    hint: what the user can do."""
+    saved = read_json_object(path, {"settings": dict, "rows": list})
+    for i, row in enumerate(saved["rows"]):
+        error = schema_error(row, SWEEP_ROW)
+        if error is None and not len(row["alphas"]) == len(row["snn_mean"]) == \
+                len(row["snn_ci95"]):
+            error = "alphas, snn_mean and snn_ci95 differ in length"
+        if error:
+            raise ValueError(f"{path}: row {i} is damaged ({error}); {hint}")
+    return saved["settings"], saved["rows"]
+
+
 class _Results:
     """Rows of one part, saved atomically after every row (resumable)."""
 
-    def __init__(self, path: pathlib.Path, settings: dict, resume: bool):
-        self.path = path
+    def __init__(self, path: pathlib.Path, settings: dict, resume: bool, wanted: set):
+        """resume: keep the saved rows of this run's settings whose keys are `wanted`
+        (the rows this run would compute), saying what is dropped."""
+        self.path, self.settings = path, settings
         self.rows: list[dict] = []
         if resume and path.exists():
-            saved = json.loads(path.read_text())
-            if saved.get("settings") == settings:
-                self.rows = saved["rows"]
-        self.settings = settings
+            saved_settings, rows = read_rows(path)
+            if saved_settings != settings:
+                print(f"{path}: its {len(rows)} rows were run with other settings "
+                      f"({saved_settings} here {settings}); not resumed, recomputed",
+                      file=sys.stderr)
+                rows = []
+            twice = [k for k, n in collections.Counter(map(_row_key, rows)).items() if n > 1]
+            wrong = [r for r in rows if r["alphas"] != settings["alphas"]]
+            if twice or wrong:
+                what = f"holds the row {twice[0]} twice" if twice else \
+                    f"the row {_row_key(wrong[0])} swept other alphas than its settings"
+                raise ValueError(f"{path}: {what}; delete the file or run the part without "
+                                 f"--resume")
+            self.rows = [r for r in rows if _row_key(r) in wanted]
+            if len(self.rows) < len(rows):
+                print(f"{path}: {len(rows) - len(self.rows)} saved rows are not in this run's "
+                      f"policies and configs; dropped", file=sys.stderr)
+                self._save()
         self.done = {_row_key(r) for r in self.rows}
 
     def add(self, row: dict) -> None:
         self.rows.append(row)
         self.done.add(_row_key(row))
+        self._save()
+
+    def _save(self) -> None:
         atomic_write_text(self.path, json.dumps({"settings": self.settings, "rows": self.rows},
                                                 indent=1))
 
@@ -134,14 +215,12 @@ def run_part(part: str, specs: list[PolicySpec], configs, alphas, episodes: int,
                 "calibration": CALIBRATION,
                 "selection": "alpha with the highest mean on the selection episodes, reported "
                              "on as many test episodes from seed + 10000"}
-    results = _Results(out / f"{part}.json", settings, resume)
-    jobs = []
-    for spec in specs:
-        for config in (configs(spec) if callable(configs) else configs):
-            neuron, T = config[0], config[1]
-            clips = [None, *config[2:]]
-            jobs += [(spec, neuron, T, clip) for clip in clips
-                     if (spec.label, str(NeuronModel.parse(neuron)), T, clip) not in results.done]
+    key = lambda job: (job[0].label, str(NeuronModel.parse(job[1])), job[2], job[3])  # noqa: E731
+    jobs = [(spec, config[0], config[1], clip) for spec in specs
+            for config in (configs(spec) if callable(configs) else configs)
+            for clip in (None, *config[2:])]
+    results = _Results(out / f"{part}.json", settings, resume, {key(job) for job in jobs})
+    jobs = [job for job in jobs if key(job) not in results.done]
     bar = tqdm(total=len(jobs), desc=f"bench {part}", unit="row", disable=not progress)
     cache = {} if cache is None else cache
     ann_returns: dict = {}
@@ -190,6 +269,23 @@ PARTS = ("conversion", "crpi_clip", "amplification", "cost", "fidelity", "simula
          "nir", "calibration", "pacing", "snn_speed")
 
 
+def check_output_folder(out: pathlib.Path, names: list[str]) -> None:
+    """Before any work: `out` a writable folder (created), none of its files `names` a FIFO,
+    device or folder (reading or replacing one hung or failed after the work); ValueError or
+    OSError naming the path."""
+    import tempfile
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if (out / name).exists() and not (out / name).is_file():
+            raise ValueError(f"{out / name}: is not a regular file (a folder, FIFO or device); "
+                             f"remove it or use another --out")
+    try:
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise OSError(exc.errno, f"--out {out}: cannot write there ({exc.strerror})") from None
+
+
 def write_part(out: pathlib.Path, name: str, payload, markdown: str) -> None:
     atomic_write_text(out / f"{name}.json", json.dumps(payload, indent=1, default=float))
     atomic_write_text(out / f"{name}.md", markdown)
@@ -225,10 +321,8 @@ def write_index(out: pathlib.Path, prefix: str, command: str) -> pathlib.Path:
         if not md.exists():
             continue
         lines += [f"## {titles[part]}", "", f"`loihi-deploy bench --parts {part}{quick}`", "",
-                  md.read_text().strip(), ""]
+                  read_bounded(md).decode(errors="replace").strip(), ""]
         lines += [f"![{part}]({prefix}{fig})" for fig in figures.get(part, [])
                   if (out / f"{prefix}{fig}").exists()]
         lines.append("")
-    path = out / f"{prefix}README.md"
-    path.write_text("\n".join(lines))
-    return path
+    return atomic_write_text(out / f"{prefix}README.md", "\n".join(lines))

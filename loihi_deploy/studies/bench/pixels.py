@@ -5,7 +5,7 @@ import json
 import pathlib
 
 from loihi_deploy.compiler.files import atomic_write_text
-from loihi_deploy.studies.bench.common import calibrated_graph
+from loihi_deploy.studies.bench.common import calibrated_graph, read_rows
 from loihi_deploy.studies.bench.cost import decision_cost
 
 
@@ -13,7 +13,8 @@ def add_pixel_costs(path: pathlib.Path, specs, episodes: int, cache: dict) -> li
     """Energy estimate per decision (decision_cost at the row's selected alpha, `episodes`
     closed-loop episodes) added to every row of a conversion-style JSON that lacks one.
     cache: label -> (ann, calibration), as run_part fills it."""
-    saved = json.loads(path.read_text())
+    settings, rows = read_rows(path)
+    saved = {"settings": settings, "rows": rows}
     by_label = {spec.label: spec for spec in specs}
     for row in saved["rows"]:
         if "cost" in row or row["policy"] not in by_label:

@@ -11,7 +11,8 @@ from loihi_deploy.studies.bench.amplification import (amplification_part, best_a
 from loihi_deploy.studies.bench.common import (ANALYSIS_CONFIGS, BUNDLED_CONFIGS, CLIP_CONFIGS,
                                               FULL_CONFIGS, PARTS, PIXEL_ALPHAS, PIXEL_CONFIGS,
                                               QUICK_CONFIGS, bundled_policy_specs,
-                                              paper_policies, run_part, write_index, write_part)
+                                              check_output_folder, paper_policies, run_part,
+                                              write_index, write_part)
 from loihi_deploy.studies.bench.conversion import (format_clip, format_conversion,
                                                   plot_alpha_curves)
 from loihi_deploy.studies.bench.cost import cost_part, format_cost
@@ -39,6 +40,8 @@ def run_bench(out: str | pathlib.Path = "docs/results", quick: bool = False,
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         raise ValueError(f"unknown bench part(s) {unknown}; parts are {', '.join(PARTS)}")
+    check_output_folder(out, [f"{prefix}{name}" for part in PARTS for name in
+                              (f"{part}.json", f"{part}.md")] + [f"{prefix}README.md"])
     if quick:
         specs = paper = bundled_policy_specs(["inverted_double_pendulum_v5_td3"])
         configs, clip_configs, alphas = QUICK_CONFIGS, CLIP_CONFIGS[1:2], [0.0, 0.5, 1.0]

@@ -48,14 +48,15 @@ def run_config(run_dir: pathlib.Path) -> dict:
               "hidden": lambda v: _integer(v, 1, MAX_HIDDEN_UNITS),
               "rank": lambda v: _integer(v, 0, MAX_HIDDEN_UNITS),
               "substeps": lambda v: _integer(v, 1, MAX_SUBSTEPS),
-              "input_change": lambda v: v is None or isinstance(v, bool)}
+              "input_change": lambda v: v is None or isinstance(v, bool),
+              "forward_model": lambda v: v is None or v in ("gru", "snn", "same")}
     wrong = [f"{key}={config.get(key)!r}" for key, valid in checks.items()
              if not valid(config.get(key))]
     if wrong:
         raise ValueError(f"{run_dir / 'metrics.json'}: config has invalid {', '.join(wrong)} "
                          f"(model snn|gru, task {'|'.join(TASK_IDS)}, hidden <= "
                          f"{MAX_HIDDEN_UNITS}, substeps <= {MAX_SUBSTEPS}, input_change "
-                         f"true|false)")
+                         f"true|false, forward_model gru|snn|same)")
     config["input_change"] = bool(config.get("input_change"))   # older runs: none
     return config
 
