@@ -19,6 +19,7 @@ block k then resets at the phase its T-step window starts (runtime.netx_runner).
 """
 from __future__ import annotations
 
+import io
 import os
 import pathlib
 
@@ -58,6 +59,12 @@ def not_expressible(graph: SpikingGraph) -> list[str]:
 
 def export_netx(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:
     """Write the netx HDF5 file atomically; ValueError listing not_expressible() otherwise."""
+    return atomic_write_bytes(path, netx_bytes(graph))
+
+
+def netx_bytes(graph: SpikingGraph) -> bytes:
+    """The netx HDF5 file of `graph` (export_netx's content); ValueError listing
+    not_expressible() where it has none."""
     problems = not_expressible(graph)
     if problems:
         raise ValueError("cannot export to netx:\n  - " + "\n  - ".join(problems))
@@ -89,7 +96,7 @@ def export_netx(graph: SpikingGraph, path: str | os.PathLike) -> pathlib.Path:
         g.create_dataset("weight", data=fixed.readout_weight.astype(np.int32))
         f.attrs[CHECKSUM_ATTR] = netx_digest(f)
 
-    return atomic_write_bytes(path, hdf5_bytes(build))
+    return hdf5_bytes(build)
 
 
 CHECKSUM_ATTR = "loihi_deploy_sha256"   # lava-dl's reader ignores root attributes
@@ -110,10 +117,11 @@ def netx_digest(f) -> str:
     return digest.hexdigest()
 
 
-def check_netx_file(path: str | os.PathLike) -> None:
+def check_netx_file(path: str | os.PathLike, graph: SpikingGraph | None = None) -> None:
     """Refuse a netx file that loihi-deploy did not write unchanged: no links out of the file,
     bounded sizes (compiler.bundle.check_hdf5_structure), and the checksum export_netx
-    stored. ValueError naming the file and the problem."""
+    stored; with `graph`, also one that is not graph's export (another bundle's, or graph
+    has none). ValueError naming the file and the problem."""
     import h5py
 
     from loihi_deploy.compiler.bundle import check_hdf5_structure
@@ -130,8 +138,21 @@ def check_netx_file(path: str | os.PathLike) -> None:
             if stored is None:
                 raise ValueError(f"{path}: no {CHECKSUM_ATTR} attribute: not written by "
                                  f"`loihi-deploy export --format netx`")
-            if netx_digest(f) != (stored.decode() if isinstance(stored, bytes) else stored):
+            stored = stored.decode() if isinstance(stored, bytes) else stored
+            if netx_digest(f) != stored:
                 raise ValueError(f"{path}: checksum mismatch (the file was corrupted or "
                                  f"modified after export)")
     except OSError as exc:
         raise ValueError(f"{path}: unreadable HDF5 file ({exc})") from None
+    if graph is None:
+        return
+    try:
+        content = netx_bytes(graph)
+    except ValueError as exc:
+        raise ValueError(f"{path}: cannot be this bundle's export: the bundle has no netx form "
+                         f"({str(exc).splitlines()[-1].strip(' -')})") from None
+    with h5py.File(io.BytesIO(content), "r") as f:
+        if f.attrs[CHECKSUM_ATTR] != stored:
+            raise ValueError(f"{path}: not this bundle's export (another bundle's or "
+                             f"another version's); export it again with `loihi-deploy "
+                             f"export BUNDLE --format netx`")

@@ -18,6 +18,7 @@ max |diff| against the float actions), the float emulator replays the torch netw
 from __future__ import annotations
 
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -117,6 +118,9 @@ def deploy_trained(run_dir: str | pathlib.Path, episodes: int = 20,
                                      data["torch"], change)}
 
     lava = None
+    if lava_episodes > episodes:
+        print(f"deploy-snn: --lava-episodes {lava_episodes} is more than --episodes {episodes};"
+              f" Lava runs those {episodes}", file=sys.stderr)
     if lava_episodes > 0:
         lava = _run_lava(fixed_graph, task, change, seeds[:lava_episodes],
                          data["emulator fixed"]["act"][:lava_episodes],

@@ -55,7 +55,7 @@ class NetxController:
     """Controller (runtime.closed_loop protocol, batch 1) running a netx file on Lava."""
 
     def __init__(self, netx_path, graph: SpikingGraph, timeout_s: float = 30.0):
-        check_netx_file(netx_path)
+        check_netx_file(netx_path, graph)
         hdf5 = import_netx()   # first: it sets up Lava (sim_backend.lava_support)
         from lava.magma.core.run_configs import Loihi2SimCfg
         from lava.proc.io.injector import Injector

@@ -56,3 +56,18 @@ def test_export_command_refuses_a_float_if_bundle(tmp_path, capsys):
     assert main(["export", str(bundle), "--format", "netx", "-o", str(tmp_path / "x.net")]) == 2
     err = capsys.readouterr().err
     assert "no fixed-point profile" in err and not (tmp_path / "x.net").exists()
+
+
+def test_a_netx_file_is_checked_to_be_this_bundles_export(cuba_graph, tmp_path):
+    """verify --netx with another bundle's export ran it and reported 'not identical'; with a
+    float bundle it failed inside lava-dl. Both are refused before Lava starts."""
+    from loihi_deploy.compiler.export_netx import check_netx_file
+    path = export_netx(cuba_graph, tmp_path / "idp.net")
+    check_netx_file(path, cuba_graph)                     # its own export passes
+    other = compile_policy(load_ann("inverted_pendulum_v5_td3", "InvertedPendulum-v5"),
+                           "InvertedPendulum-v5", 6, MembranePolicy("vanilla"),
+                           calib_episodes=2, profile="fixed", neuron=NeuronModel("cuba"))
+    with pytest.raises(ValueError, match="not this bundle's export"):
+        check_netx_file(path, other)
+    with pytest.raises(ValueError, match="the bundle has no netx form"):
+        check_netx_file(path, other.replace(fixed=None))

@@ -217,10 +217,10 @@ def test_a_trained_snn_run_without_a_task_is_named(tmp_path):
 
 @pytest.mark.lava
 @pytest.mark.parametrize("change", ["neuron type", "missing weight", "zero weights"])
-def test_a_re_signed_netx_file_lava_dl_cannot_build_is_named(tmp_path, change):
-    """The netx checksum has no key: a hostile file passes it, so lava-dl's own failures on
-    it (AttributeError, KeyError, OverflowError deep in its reader) become an error naming
-    the file, before any Lava process starts."""
+def test_a_re_signed_netx_file_is_refused_before_lava_dl_reads_it(tmp_path, change):
+    """The netx checksum has no key: a hostile file passes it, and lava-dl's reader failed on
+    it deep inside (AttributeError, KeyError, OverflowError). Its content is not the bundle's
+    export, which is checked first: an error naming the file, before any Lava process."""
     from loihi_deploy.compiler.export_netx import CHECKSUM_ATTR, export_netx, netx_digest
     from loihi_deploy.compiler.ir import NeuronModel
     from loihi_deploy.runtime.netx_runner import NetxController
@@ -237,7 +237,7 @@ def test_a_re_signed_netx_file_lava_dl_cannot_build_is_named(tmp_path, change):
         else:
             f["layer/2/weight"][...] = 0
         f.attrs[CHECKSUM_ATTR] = netx_digest(f)
-    with pytest.raises(ValueError, match="lava-dl cannot build a network") as info:
+    with pytest.raises(ValueError, match="not this bundle's export") as info:
         NetxController(path, graph)
     assert str(path) in str(info.value)
 
