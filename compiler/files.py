@@ -283,6 +283,34 @@ def strict_json(obj, indent: int | None = 1) -> str:
     return json.dumps(finite(obj), indent=indent, allow_nan=False)
 
 
+def schema_error(value, schema, where: str = "") -> str | None:
+    """Where `value` (parsed JSON) departs from `schema` (a type or tuple of types, [item
+    schema] for a list, {key: schema} for an object whose keys ending in "?" are optional),
+    or None. A bool is not a number."""
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            return f"{where or 'the row'} is a {type(value).__name__}, not an object"
+        for key, item in schema.items():
+            name = key.rstrip("?")
+            if name not in value:
+                if key.endswith("?"):
+                    continue
+                return f"{where}{'.' if where else ''}{name} is missing"
+            error = schema_error(value[name], item, f"{where}{'.' if where else ''}{name}")
+            if error:
+                return error
+        return None
+    if isinstance(schema, list):
+        if not isinstance(value, list):
+            return f"{where} is a {type(value).__name__}, not a list"
+        return next((e for i, v in enumerate(value)
+                     if (e := schema_error(v, schema[0], f"{where}[{i}]"))), None)
+    kinds = schema if isinstance(schema, tuple) else (schema,)
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        return f"{where} is {value!r}, expected {' or '.join(k.__name__ for k in kinds)}"
+    return None
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> pathlib.Path:
     return atomic_write_bytes(path, text.encode())
 

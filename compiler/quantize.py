@@ -385,9 +385,9 @@ def quantize_trained(graph: TrainedSpikingGraph, obs_absmax: np.ndarray | float,
         jumps.append(np.round(layer.adaptation_jump * state_scale).astype(np.int64))
     readout = _layer(graph.readout.synapse.weight, graph.readout.synapse.bias,
                      np.ones(graph.act_dim), headroom_bits, split=split)
-    for name, q, weight in [(f"layer {k}", q, layer.synapse.weight) for k, (q, layer) in
-                            enumerate(zip(fixed_layers, graph.layers))] + \
-            [("readout", readout, graph.readout.synapse.weight)]:
+    checked = [(f"layer {k}", q, layer.synapse.weight)
+               for k, (q, layer) in enumerate(zip(fixed_layers, graph.layers))]
+    for name, q, weight in checked + [("readout", readout, graph.readout.synapse.weight)]:
         lost = np.flatnonzero(q.vth_mant == 0)
         if lost.size:   # its scale set by one huge weight: the rest of its row rounds to 0
             j = int(lost[0])

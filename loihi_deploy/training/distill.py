@@ -31,7 +31,7 @@ import numpy as np
 
 from loihi_deploy.compiler.frontend import from_sequential, sha256_file
 from loihi_deploy.compiler.files import (atomic_write_bytes, read_json_object, read_npz,
-                                         read_torch_weights)
+                                         read_torch_weights, schema_error)
 from loihi_deploy.training.checkpoint import non_finite_tensor, load_module_state, torch_bytes
 from loihi_deploy.training.configs import DistillConfig, check_resume_settings
 from loihi_deploy.api import load_ann
@@ -238,7 +238,7 @@ def distill(cfg: DistillConfig, argv: list[str] | None = None) -> pathlib.Path:
 
 # settings a resumed run may change; the rest must be the saved run's (its progress.json)
 CHANGEABLE_ON_RESUME = ("iterations", "threads", "run_dir", "out")
-ENTRY_FIELDS = {"iteration": int, "frames": int, "eval_mean": float}
+ENTRY = {"iteration": int, "frames": int, "eval_mean": (int, float)}   # what resuming reads
 
 
 def _read_progress(path: pathlib.Path, cfg: DistillConfig) -> dict:
@@ -254,14 +254,14 @@ def _read_progress(path: pathlib.Path, cfg: DistillConfig) -> dict:
                          f"{len(entries)} or more to continue it")
     best = progress.get("best")
     for i, entry in enumerate(entries + ([best] if best is not None else [])):
-        if not isinstance(entry, dict) or any(
-                not isinstance(entry.get(k), (kind, int) if kind is float else kind)
-                or isinstance(entry.get(k), bool) for k, kind in ENTRY_FIELDS.items()) or \
-                not 0 <= entry["iteration"] < len(entries) or entry["frames"] < 0:
-            what = "best" if i == len(entries) else f"iterations[{i}]"
-            raise ValueError(f"{path}: {what} is malformed (expected an object with "
-                             f"{', '.join(f'{k} ({t.__name__})' for k, t in ENTRY_FIELDS.items())}"
-                             f" of a saved iteration)")
+        what = "best" if i == len(entries) else f"iterations[{i}]"
+        error = schema_error(entry, ENTRY, what)
+        if error is None and not (0 <= entry["iteration"] < len(entries) and
+                                  entry["frames"] >= 0):
+            error = f"iteration {entry['iteration']} of {len(entries)}, frames {entry['frames']}"
+        if error:
+            raise ValueError(f"{path}: {what} is malformed ({error}); the run folder is "
+                             f"damaged")
     return progress
 
 

@@ -410,6 +410,13 @@ def test_a_train_snn_checkpoint_with_nan_weights_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "checkpoint.pt: policy." in err and "holds NaN" in err
     assert not (run / "episodes" / "00001.npz").exists()
+    state["policy"][first] = state["policy"][first].nan_to_num(0.0)
+    moments = state["policy_optimizer"]["state"][0]
+    moments["exp_avg_sq"] = -moments["exp_avg_sq"].abs() - 1     # a variance below 0
+    torch.save(state, run / "checkpoint.pt")
+    assert main(tiny + ["--iterations", "2"]) == 2
+    assert "policy_optimizer.state.0.exp_avg_sq holds NaN, Inf or a negative" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.filterwarnings("ignore:MuJoCo:RuntimeWarning")   # the ANN's NaN actions

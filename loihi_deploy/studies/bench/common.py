@@ -11,7 +11,8 @@ import time
 from loihi_deploy.api import COMPILE_DEFAULTS, calibrate_policy, evaluate_ann, load_ann, sweep
 from loihi_deploy.compiler.calibrate import DEFAULT_PERCENTILE
 from loihi_deploy.compiler.convert import convert
-from loihi_deploy.compiler.files import atomic_write_text, read_bounded, read_json_object
+from loihi_deploy.compiler.files import (atomic_write_text, read_bounded, read_json_object,
+                                         schema_error)
 from loihi_deploy.compiler.ir import MembranePolicy, NeuronModel
 from loihi_deploy.stats import mean_ci95
 
@@ -87,34 +88,6 @@ SWEEP_ROW = {"policy": str, "env_id": str, "neuron": str, "timesteps": int, "cli
              "seconds": NUMBER,
              "cost?": {"events_per_decision": NUMBER, "energy_uj": NUMBER,
                        "ann_energy_uj": NUMBER}}
-
-
-def schema_error(value, schema, where: str = "") -> str | None:
-    """Where `value` (parsed JSON) departs from `schema` (a type or tuple of types, [item
-    schema] for a list, {key: schema} for an object whose keys ending in "?" are optional),
-    or None. A bool is not a number."""
-    if isinstance(schema, dict):
-        if not isinstance(value, dict):
-            return f"{where or 'the row'} is a {type(value).__name__}, not an object"
-        for key, item in schema.items():
-            name = key.rstrip("?")
-            if name not in value:
-                if key.endswith("?"):
-                    continue
-                return f"{where}{'.' if where else ''}{name} is missing"
-            error = schema_error(value[name], item, f"{where}{'.' if where else ''}{name}")
-            if error:
-                return error
-        return None
-    if isinstance(schema, list):
-        if not isinstance(value, list):
-            return f"{where} is a {type(value).__name__}, not a list"
-        return next((e for i, v in enumerate(value)
-                     if (e := schema_error(v, schema[0], f"{where}[{i}]"))), None)
-    kinds = schema if isinstance(schema, tuple) else (schema,)
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        return f"{where} is {value!r}, expected {' or '.join(k.__name__ for k in kinds)}"
-    return None
 
 
 def read_rows(path: pathlib.Path, hint: str = "delete the file or run the part without --resume"

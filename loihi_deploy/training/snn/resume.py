@@ -30,7 +30,7 @@ import torch
 from loihi_deploy.compiler.files import (atomic_write_bytes, read_json_object, read_npz,
                                          read_torch_weights)
 from loihi_deploy.compiler.limits import MAX_ITERATIONS
-from loihi_deploy.training.checkpoint import torch_bytes
+from loihi_deploy.training.checkpoint import non_finite_tensor, torch_bytes
 from loihi_deploy.training.configs import check_resume_settings
 from loihi_deploy.training.snn.tasks import EPISODE_STEPS, task_type
 
@@ -159,21 +159,18 @@ def load_episodes(path: pathlib.Path, cfg) -> dict:
 def _non_finite(state: dict) -> str | None:
     """The first network or optimiser tensor of a checkpoint that is not finite, or an Adam
     second moment (exp_avg_sq) or step below 0; None when all are sound."""
-    for part in ("policy", "model"):
-        for name, tensor in (state.get(part) or {}).items():
-            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and \
-                    not bool(torch.isfinite(tensor).all()):
-                return f"{part}.{name}"
-    for part in ("policy_optimizer", "model_optimizer"):
+    parts = ("policy", "model", "policy_optimizer", "model_optimizer")
+    bad = non_finite_tensor({part: state.get(part) for part in parts})
+    if bad:
+        return bad
+    for part in parts[2:]:
         moments = (state.get(part) or {}).get("state", {}) if isinstance(state.get(part),
                                                                          dict) else {}
         for index, entry in moments.items() if isinstance(moments, dict) else ():
-            for name, tensor in (entry.items() if isinstance(entry, dict) else ()):
-                if not isinstance(tensor, torch.Tensor):
-                    continue
-                if not bool(torch.isfinite(tensor).all()) or \
-                        name in ("exp_avg_sq", "step") and bool((tensor < 0).any()):
-                    return f"{part} state {index} {name}"
+            for name in ("exp_avg_sq", "step"):
+                tensor = entry.get(name) if isinstance(entry, dict) else None
+                if isinstance(tensor, torch.Tensor) and bool((tensor < 0).any()):
+                    return f"{part}.state.{index}.{name}"
     return None
 
 
